@@ -1,0 +1,174 @@
+//! Cli stage: the command line (clap), logging setup, and the three commands.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{self, Config};
+use crate::{Error, RunOptions, Shutdown};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "deltadrop",
+    version,
+    about = "Turns a drop folder of CSV files into a Delta Lake table, exactly once.",
+    long_about = "Turns a drop folder of CSV files into a Delta Lake table, exactly once.\n\n\
+        Start it next to a folder; every CSV file dropped there becomes committed, typed rows in \
+        a Delta table that Spark, Python (deltalake, polars) or Databricks read.\n\n\
+        Logging: RUST_LOG=debug (or info, warn, error; default info).\n\
+        Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write DIR/config.toml (the commented example) and create the folders it names.
+    ///
+    /// Refuses to overwrite an existing config.toml (exit 2). Existing folders are used as they
+    /// are: nothing is ever emptied or replaced.
+    Init {
+        /// Where to set up (default: the current folder).
+        dir: Option<PathBuf>,
+    },
+    /// Run the daemon: watch the inboxes and commit every CSV file dropped there.
+    ///
+    /// Without --config it reads ./config.toml, and without one it uses the built-in defaults
+    /// relative to the current folder (inbox/ → lake/sales). SIGINT/SIGTERM stop it cleanly:
+    /// no new files are taken, in-flight commits finish, exit 0.
+    Run {
+        /// The TOML config file (default: ./config.toml, else the built-in defaults).
+        #[arg(short, long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Ingest what is in the inboxes now, commit, and exit (for cron jobs and backfills).
+        /// Exits 1 if some file could not be ingested for a reason that may pass (it stays in
+        /// the inbox); rejected files do not change the exit code.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Validate the config and print the effective settings (exit 2 on error).
+    Check {
+        /// The TOML config file (default: ./config.toml, else the built-in defaults).
+        #[arg(short, long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+}
+
+/// Entry point of the binary; returns the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    init_logging();
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            log::error!("{e}");
+            // Also on stderr without the logger's decoration when logging is turned off.
+            if !log::log_enabled!(log::Level::Error) {
+                eprintln!("deltadrop: {e}");
+            }
+            e.exit_code()
+        }
+    }
+}
+
+fn init_logging() {
+    let env = env_logger::Env::default().default_filter_or("info");
+    let _ = env_logger::Builder::from_env(env)
+        .format_timestamp_millis()
+        .try_init();
+}
+
+fn dispatch(cli: Cli) -> Result<i32, Error> {
+    match cli.command {
+        Command::Init { dir } => init(dir.as_deref().unwrap_or(Path::new("."))).map(|_| 0),
+        Command::Check { config } => {
+            let cfg = Config::discover(config.as_deref())?;
+            print!("{}", cfg.describe());
+            Ok(0)
+        }
+        Command::Run { config, once } => {
+            let cfg = Config::discover(config.as_deref())?;
+            if cfg.source.is_none() {
+                log::info!(
+                    "no config.toml here: using the built-in defaults in {}",
+                    cfg.base_dir.display()
+                );
+            }
+            let shutdown = Shutdown::default();
+            let s = shutdown.clone();
+            ctrlc::set_handler(move || {
+                if s.is_triggered() {
+                    log::warn!("second signal: still finishing in-flight commits");
+                }
+                s.trigger();
+            })
+            .map_err(|e| Error::Usage(format!("cannot install the signal handler: {e}")))?;
+            let summary = crate::run(&cfg, RunOptions { once }, shutdown)?;
+            if once && summary.transient_failures > 0 {
+                log::error!(
+                    "{} file(s) could not be ingested now; they stay in the inbox",
+                    summary.transient_failures
+                );
+                return Ok(1);
+            }
+            Ok(0)
+        }
+    }
+}
+
+/// `deltadrop init DIR`: never overwrites a config, never empties a folder.
+pub fn init(dir: &Path) -> Result<(), Error> {
+    crate::ensure_dir(dir)?;
+    let path = dir.join("config.toml");
+    let mut file = match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(Error::Usage(format!(
+                "{} already exists; not overwriting it (edit it, or move it away first)",
+                path.display()
+            )))
+        }
+        Err(source) => {
+            return Err(Error::Io {
+                context: format!("cannot write {}", path.display()),
+                source,
+            })
+        }
+    };
+    file.write_all(config::EXAMPLE.as_bytes())
+        .and_then(|_| file.sync_all())
+        .map_err(|source| Error::Io {
+            context: format!("cannot write {}", path.display()),
+            source,
+        })?;
+    let cfg = Config::load(&path)?;
+    let mut dirs = vec![cfg.state_dir.clone()];
+    for f in &cfg.feeds {
+        dirs.extend([f.inbox.clone(), f.processed.clone(), f.rejected.clone()]);
+        if let Ok(p) = f.table_url.to_file_path() {
+            dirs.push(p);
+        }
+    }
+    println!("wrote {}", path.display());
+    for d in dirs {
+        let existed = d.is_dir();
+        crate::ensure_dir(&d)?;
+        println!(
+            "{} {}",
+            if existed { "using  " } else { "created" },
+            d.display()
+        );
+    }
+    println!(
+        "\nnext: deltadrop run --config {}   (then drop CSV files into the inbox)",
+        path.display()
+    );
+    Ok(())
+}

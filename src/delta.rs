@@ -1,0 +1,684 @@
+//! Delta stage: one committer per table. It owns the table's tokio runtime, its `DeltaTable`,
+//! the feed's [`FeedState`], and the table version it last wrote, and is the only writer of
+//! that feed's commits.
+//!
+//! Commits take the flat path (see KNOWN-TRAPS): the Parquet files are written with a
+//! `RecordBatchWriter` (`flush()`, no commit), and the commit JSON — Add actions, a `txn` action
+//! with this feed's app id and a strictly increasing version, and commitInfo listing the files —
+//! is written with `LogStore::write_commit_entry` (atomic create-if-absent). Its cost does not
+//! grow with the table's history. What that path skips we do here: the protocol check at start,
+//! monotonic txn versions, and reading other writers' commits on a version conflict.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, Sender};
+use deltalake::kernel::engine::arrow_conversion::{TryIntoArrow, TryIntoKernel};
+use deltalake::kernel::transaction::{CommitData, TransactionError, PROTOCOL};
+use deltalake::kernel::{Action, Add, StructType, Transaction};
+use deltalake::logstore::{CommitOrBytes, LogStoreRef};
+use deltalake::operations::create::CreateBuilder;
+use deltalake::protocol::{DeltaOperation, SaveMode};
+use deltalake::writer::{DeltaWriter, RecordBatchWriter};
+use deltalake::{DeltaTable, DeltaTableError};
+use serde_json::{json, Value};
+
+use crate::config::FeedConfig;
+use crate::job::{FileData, ParsedFile, Tracker};
+use crate::quarantine;
+use crate::schema;
+use crate::state::{FeedState, FileRecord, Intent, StateError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeltaError {
+    #[error("table {url}: {source}")]
+    Table {
+        url: String,
+        source: DeltaTableError,
+    },
+    #[error("table {url} has a schema this feed cannot write (deltadrop never rewrites a table):\n  {}", .problems.join("\n  "))]
+    IncompatibleSchema { url: String, problems: Vec<String> },
+    #[error("table {url}: its protocol needs features deltadrop cannot write: {message}")]
+    Protocol { url: String, message: String },
+    #[error("table {url}: version {version} written by another writer changed the table's metadata or protocol; restart deltadrop so that it checks the new schema")]
+    MetadataChanged { url: String, version: i64 },
+    #[error("table {url}: its txn version for app id '{app_id}' is {table_txn}, lower than the {state_txn} this daemon's state recorded; the table was restored or replaced — move the state folder away to start over")]
+    TxnWentBack {
+        url: String,
+        app_id: String,
+        table_txn: i64,
+        state_txn: i64,
+    },
+    #[error("cannot start the tokio runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+fn table_err(url: &url::Url) -> impl FnOnce(DeltaTableError) -> DeltaError + '_ {
+    move |source| DeltaError::Table {
+        url: url.to_string(),
+        source,
+    }
+}
+
+pub fn runtime() -> Result<tokio::runtime::Runtime, DeltaError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(DeltaError::Runtime)
+}
+
+/// Opens the feed's table, creating it (and a local table's folder) if there is none.
+/// An existing table must have exactly the feed's columns and types.
+pub async fn open_or_create(feed: &FeedConfig) -> Result<DeltaTable, DeltaError> {
+    let url = &feed.table_url;
+    if url.scheme() == "file" {
+        if let Ok(path) = url.to_file_path() {
+            std::fs::create_dir_all(&path).map_err(|e| DeltaError::Table {
+                url: url.to_string(),
+                source: DeltaTableError::Generic(format!(
+                    "cannot create folder {}: {e}",
+                    path.display()
+                )),
+            })?;
+        }
+    }
+    let ours = feed.schema.arrow();
+    let table = match deltalake::open_table(url.clone()).await {
+        Ok(t) => t,
+        Err(DeltaTableError::NotATable(_)) => {
+            let kernel: StructType = ours.as_ref().try_into_kernel().map_err(|e| {
+                table_err(url)(DeltaTableError::Generic(format!("schema: {e}")))
+            })?;
+            log::info!("creating Delta table {url} (feed {})", feed.name);
+            CreateBuilder::new()
+                .with_location(url.to_string())
+                .with_table_name(feed.name.clone())
+                .with_columns(kernel.fields().cloned())
+                // Ignore: if someone else created it meanwhile, use theirs (checked below).
+                .with_save_mode(SaveMode::Ignore)
+                .await
+                .map_err(table_err(url))?;
+            deltalake::open_table(url.clone())
+                .await
+                .map_err(table_err(url))?
+        }
+        Err(e) => return Err(table_err(url)(e)),
+    };
+    let snapshot = table.snapshot().map_err(table_err(url))?;
+    PROTOCOL
+        .can_write_to(snapshot)
+        .map_err(|e| DeltaError::Protocol {
+            url: url.to_string(),
+            message: e.to_string(),
+        })?;
+    let theirs: deltalake::arrow::datatypes::Schema =
+        snapshot.schema().as_ref().try_into_arrow().map_err(|e| {
+            table_err(url)(DeltaTableError::Generic(format!("schema: {e}")))
+        })?;
+    let problems = schema::incompatibilities(&ours, &theirs);
+    if !problems.is_empty() {
+        return Err(DeltaError::IncompatibleSchema {
+            url: url.to_string(),
+            problems,
+        });
+    }
+    if !snapshot.metadata().partition_columns().is_empty() {
+        return Err(DeltaError::IncompatibleSchema {
+            url: url.to_string(),
+            problems: vec!["the table is partitioned; this build writes unpartitioned tables".into()],
+        });
+    }
+    Ok(table)
+}
+
+/// A writer for Parquet files of `table`, rolling files at 128 MiB.
+pub fn writer_for(table: &DeltaTable) -> Result<RecordBatchWriter, DeltaError> {
+    Ok(RecordBatchWriter::for_table(table)
+        .map_err(table_err(table.table_url()))?
+        .with_target_file_size(128 * 1024 * 1024))
+}
+
+/// Messages to a committer.
+pub enum CommitMsg {
+    File(Box<ParsedFile>),
+}
+
+pub struct Committer {
+    feed: FeedConfig,
+    rt: tokio::runtime::Runtime,
+    table: DeltaTable,
+    log_store: LogStoreRef,
+    writer: RecordBatchWriter,
+    /// The newest table version this committer knows of.
+    version: i64,
+    /// The txn version the next commit will carry.
+    next_txn: i64,
+    state: FeedState,
+    tracker: Tracker,
+    /// A previous commit attempt failed in a way that leaves its outcome unknown.
+    unresolved: bool,
+    checkpoints: Option<Sender<i64>>,
+    failures: u32,
+}
+
+impl Committer {
+    /// Opens (or creates) the table and settles what a previous run left unfinished: an intent
+    /// whose commit landed has its files archived; one that did not is dropped (its files are
+    /// still in the inbox and are ingested again).
+    pub fn start(
+        feed: FeedConfig,
+        state: FeedState,
+        tracker: Tracker,
+    ) -> Result<Committer, DeltaError> {
+        let rt = runtime()?;
+        let table = rt.block_on(open_or_create(&feed))?;
+        let writer = writer_for(&table)?;
+        let log_store = table.log_store();
+        let url = feed.table_url.clone();
+        let version = table.version().unwrap_or(0) as i64;
+        let table_txn = rt
+            .block_on(
+                table
+                    .snapshot()
+                    .map_err(table_err(&url))?
+                    .transaction_version(log_store.as_ref(), &feed.app_id),
+            )
+            .map_err(table_err(&url))?;
+        let mut c = Committer {
+            feed,
+            rt,
+            table,
+            log_store,
+            writer,
+            version,
+            next_txn: table_txn.unwrap_or(0) + 1,
+            state,
+            tracker,
+            unresolved: false,
+            checkpoints: None,
+            failures: 0,
+        };
+        c.settle_intent(table_txn)?;
+        log::info!(
+            "feed {}: table {} at version {}, next txn {} (app id {}), {} file(s) known loaded",
+            c.feed.name,
+            url,
+            c.version,
+            c.next_txn,
+            c.feed.app_id,
+            c.state.loaded_count()
+        );
+        Ok(c)
+    }
+
+    pub fn table(&self) -> &DeltaTable {
+        &self.table
+    }
+
+    pub fn version(&self) -> i64 {
+        self.version
+    }
+
+    /// Given the table's txn version for our app id, finish or drop the recorded intent.
+    fn settle_intent(&mut self, table_txn: Option<i64>) -> Result<(), DeltaError> {
+        let Some(intent) = self.state.intent().cloned() else {
+            return Ok(());
+        };
+        if intent.app_id != self.feed.app_id {
+            log::warn!(
+                "feed {}: dropping a commit intent made under app id {} (now {})",
+                self.feed.name,
+                intent.app_id,
+                self.feed.app_id
+            );
+            self.state.clear_intent()?;
+            return Ok(());
+        }
+        let landed = table_txn.is_some_and(|t| t >= intent.txn);
+        if !landed && table_txn.unwrap_or(0) < intent.txn - 1 {
+            return Err(DeltaError::TxnWentBack {
+                url: self.feed.table_url.to_string(),
+                app_id: self.feed.app_id.clone(),
+                table_txn: table_txn.unwrap_or(0),
+                state_txn: intent.txn - 1,
+            });
+        }
+        if landed {
+            log::info!(
+                "feed {}: commit txn {} with {} file(s) landed before the last stop; archiving its files",
+                self.feed.name,
+                intent.txn,
+                intent.files.len()
+            );
+            self.state.record_loaded(&intent.files, self.version)?;
+            for f in &intent.files {
+                self.archive_if_same(f);
+            }
+        } else {
+            log::info!(
+                "feed {}: commit txn {} did not land before the last stop; its {} file(s) will be ingested again",
+                self.feed.name,
+                intent.txn,
+                intent.files.len()
+            );
+        }
+        self.state.clear_intent()?;
+        Ok(())
+    }
+
+    /// Archives a committed file if the inbox still holds that very content (a new file may
+    /// have been dropped under the same name since).
+    fn archive_if_same(&self, f: &FileRecord) {
+        let same = std::fs::read(&f.path)
+            .map(|bytes| blake3::hash(&bytes).to_hex().to_string() == f.hash)
+            .unwrap_or(false);
+        if same {
+            if let Err(e) =
+                quarantine::archive(&f.path, &self.feed.processed, self.feed.on_success)
+            {
+                log::error!("{e}");
+            }
+        }
+    }
+
+    /// Runs until the channel closes (every worker is done), then returns.
+    /// A fatal error (the table changed under us) stops this committer and asks the daemon to
+    /// shut down through `fatal`; it is returned too.
+    pub fn run(mut self, rx: Receiver<CommitMsg>, fatal: Sender<()>) -> Result<(), DeltaError> {
+        let feed_name = self.feed.name.clone();
+        let (ck_tx, ck_handle) = spawn_checkpointer(&self.feed);
+        self.checkpoints = Some(ck_tx);
+        let mut result = Ok(());
+        while let Ok(first) = rx.recv() {
+            let mut group = Vec::new();
+            let mut rows = 0u64;
+            let CommitMsg::File(f) = first;
+            rows += f.rows;
+            group.push(*f);
+            // Everything ready right now shares this commit, within the bounds.
+            while group.len() < self.feed.max_files_per_commit
+                && rows < self.feed.max_rows_per_commit
+            {
+                match rx.try_recv() {
+                    Ok(CommitMsg::File(f)) => {
+                        rows += f.rows;
+                        group.push(*f);
+                    }
+                    Err(_) => break,
+                }
+            }
+            if let Err(e) = self.commit_group(group) {
+                log::error!("feed {feed_name}: {e}");
+                let _ = fatal.send(());
+                // Drain so that workers blocked on this channel can finish; their files stay
+                // in the inbox.
+                for msg in rx.iter() {
+                    let CommitMsg::File(f) = msg;
+                    self.tracker.release(&f.job.path);
+                }
+                result = Err(e);
+                break;
+            }
+        }
+        drop(self.checkpoints.take());
+        if let Some(h) = ck_handle {
+            let _ = h.join();
+        }
+        log::debug!("feed {feed_name}: committer stopped at version {}", self.version);
+        result
+    }
+
+    fn commit_group(&mut self, group: Vec<ParsedFile>) -> Result<(), DeltaError> {
+        let started = Instant::now();
+        let paths: Vec<_> = group.iter().map(|f| f.job.path.clone()).collect();
+        match self.try_commit_group(group, started) {
+            Ok(()) => {
+                self.failures = 0;
+                Ok(())
+            }
+            Err(CommitError::Fatal(e)) => {
+                for p in &paths {
+                    self.tracker.release(p);
+                }
+                Err(e)
+            }
+            Err(e) => {
+                self.failures += 1;
+                let delay = crate::job::backoff(self.failures);
+                log::error!(
+                    "feed {}: commit failed, {} file(s) stay in the inbox and are retried: {e}",
+                    self.feed.name,
+                    paths.len()
+                );
+                self.writer.reset();
+                for p in &paths {
+                    self.tracker.release_for_retry(p);
+                }
+                // Do not hammer a broken table: the channel fills and workers wait meanwhile.
+                std::thread::sleep(delay);
+                Ok(())
+            }
+        }
+    }
+
+    fn try_commit_group(
+        &mut self,
+        group: Vec<ParsedFile>,
+        started: Instant,
+    ) -> Result<(), CommitError> {
+        if self.unresolved {
+            self.resolve_unknown_outcome()?;
+        }
+        // Duplicates: content already loaded, or twice in this group.
+        let mut seen = HashSet::new();
+        let mut files = Vec::with_capacity(group.len());
+        for f in group {
+            let dup = self.feed.dedupe
+                && (self.state.loaded(&f.hash).is_some() || !seen.insert(f.hash.clone()));
+            if dup {
+                self.archive_duplicate(&f);
+            } else {
+                files.push(f);
+            }
+        }
+        if files.is_empty() {
+            return Ok(());
+        }
+
+        let mut adds: Vec<Add> = Vec::new();
+        let mut records = Vec::with_capacity(files.len());
+        let mut rows = 0u64;
+        let mut buffered = false;
+        let oldest = files.iter().map(|f| f.started).min().unwrap_or(started);
+        for f in files.iter_mut() {
+            match std::mem::replace(&mut f.data, FileData::Written(Vec::new())) {
+                FileData::Batches(batches) => {
+                    for b in batches {
+                        self.rt
+                            .block_on(self.writer.write(b))
+                            .map_err(CommitError::Write)?;
+                        buffered = true;
+                    }
+                }
+                FileData::Written(a) => adds.extend(a),
+            }
+            rows += f.rows;
+            records.push(FileRecord {
+                name: f.job.name(),
+                path: f.job.path.clone(),
+                size: f.size,
+                hash: f.hash.clone(),
+                rows: f.rows,
+            });
+        }
+        if buffered {
+            adds.extend(
+                self.rt
+                    .block_on(self.writer.flush())
+                    .map_err(CommitError::Write)?,
+            );
+        }
+
+        let txn = self.next_txn;
+        self.state.write_intent(Intent {
+            app_id: self.feed.app_id.clone(),
+            txn,
+            files: records.clone(),
+        })?;
+        let version = self.write_commit(adds, &records, txn, rows)?;
+        self.version = version;
+        self.next_txn = txn + 1;
+        self.state.record_loaded(&records, version)?;
+
+        for f in &files {
+            if let Err(e) =
+                quarantine::archive(&f.job.path, &self.feed.processed, self.feed.on_success)
+            {
+                // The rows are committed and recorded: the file is a duplicate from now on.
+                log::error!("feed {}: {e}", self.feed.name);
+            }
+            self.tracker.release(&f.job.path);
+        }
+        let stats = self.tracker.stats();
+        stats
+            .files_committed
+            .fetch_add(files.len() as u64, Ordering::Relaxed);
+        stats.rows_committed.fetch_add(rows, Ordering::Relaxed);
+        log::info!(
+            "feed {}: committed version {version}: {} file(s), {rows} rows in {} ms (first file taken {} ms ago)",
+            self.feed.name,
+            files.len(),
+            started.elapsed().as_millis(),
+            oldest.elapsed().as_millis()
+        );
+        if version % self.feed.checkpoint_interval as i64 == 0 {
+            if let Some(tx) = &self.checkpoints {
+                let _ = tx.try_send(version);
+            }
+        }
+        Ok(())
+    }
+
+    fn archive_duplicate(&self, f: &ParsedFile) {
+        let known = self
+            .state
+            .loaded(&f.hash)
+            .map(|l| format!("'{}' in version {}", l.name, l.version))
+            .unwrap_or_else(|| "another file of this batch".to_string());
+        log::warn!(
+            "feed {}: {} has the same content as {known}; not loaded again, archived",
+            self.feed.name,
+            f.job.name()
+        );
+        if let Err(e) =
+            quarantine::archive(&f.job.path, &self.feed.processed, self.feed.on_success)
+        {
+            log::error!("feed {}: {e}", self.feed.name);
+        }
+        self.tracker
+            .stats()
+            .files_duplicate
+            .fetch_add(1, Ordering::Relaxed);
+        self.tracker.release(&f.job.path);
+    }
+
+    /// Writes one commit at the next free version; returns the version it landed at.
+    fn write_commit(
+        &mut self,
+        adds: Vec<Add>,
+        files: &[FileRecord],
+        txn: i64,
+        rows: u64,
+    ) -> Result<i64, CommitError> {
+        let files_meta: Vec<Value> = files
+            .iter()
+            .map(|f| json!({"name": f.name, "size": f.size, "hash": f.hash, "rows": f.rows}))
+            .collect();
+        let mut app_metadata = HashMap::new();
+        app_metadata.insert(
+            "deltadrop".to_string(),
+            json!({
+                "feed": self.feed.name,
+                "appId": self.feed.app_id,
+                "txn": txn,
+                "rows": rows,
+                "files": files_meta,
+            }),
+        );
+        app_metadata.insert("isBlindAppend".to_string(), json!(true));
+        let actions = adds.into_iter().map(Action::Add).collect();
+        let data = CommitData::new(
+            actions,
+            DeltaOperation::Write {
+                mode: SaveMode::Append,
+                partition_by: None,
+                predicate: None,
+            },
+            app_metadata,
+            vec![Transaction::new(&self.feed.app_id, txn)],
+        );
+        let bytes = data.get_bytes().map_err(CommitError::Commit)?;
+        let mut conflicts = 0;
+        loop {
+            let attempt = self.version + 1;
+            let result = self.rt.block_on(self.log_store.write_commit_entry(
+                attempt as u64,
+                CommitOrBytes::LogBytes(bytes.clone()),
+                uuid::Uuid::new_v4(),
+            ));
+            match result {
+                Ok(()) => return Ok(attempt),
+                Err(TransactionError::VersionAlreadyExists(_)) => {
+                    // Another writer took this version: read what it wrote, then try the next.
+                    conflicts += 1;
+                    if let Some(v) = self.catch_up(txn)? {
+                        return Ok(v);
+                    }
+                    if conflicts > 100 {
+                        return Err(CommitError::Commit(TransactionError::VersionAlreadyExists(
+                            attempt as u64,
+                        )));
+                    }
+                }
+                Err(e) => {
+                    // The commit may have landed even though we got an error: until the log
+                    // says otherwise, its outcome is unknown.
+                    self.unresolved = true;
+                    return Err(CommitError::Commit(e));
+                }
+            }
+        }
+    }
+
+    /// Reads commits after `self.version` written by others. Returns the version holding our
+    /// `txn`, if one does. Refuses to go on if another writer changed metadata or protocol.
+    fn catch_up(&mut self, txn: i64) -> Result<Option<i64>, CommitError> {
+        let mut ours = None;
+        loop {
+            let v = self.version + 1;
+            let entry = self
+                .rt
+                .block_on(self.log_store.read_commit_entry(v as u64))
+                .map_err(CommitError::Read)?;
+            let Some(bytes) = entry else { break };
+            for line in bytes.split(|b| *b == b'\n') {
+                if line.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                let action: Value = serde_json::from_slice(line).map_err(|e| {
+                    CommitError::Read(DeltaTableError::Generic(format!(
+                        "commit {v} is not valid JSON: {e}"
+                    )))
+                })?;
+                if action.get("metaData").is_some() || action.get("protocol").is_some() {
+                    return Err(CommitError::Fatal(DeltaError::MetadataChanged {
+                        url: self.feed.table_url.to_string(),
+                        version: v,
+                    }));
+                }
+                if let Some(t) = action.get("txn") {
+                    if t.get("appId").and_then(Value::as_str) == Some(self.feed.app_id.as_str())
+                        && t.get("version").and_then(Value::as_i64) == Some(txn)
+                    {
+                        ours = Some(v);
+                    }
+                }
+            }
+            self.version = v;
+        }
+        Ok(ours)
+    }
+
+    /// After an ambiguous failure: find out from the log whether the intent's commit landed.
+    fn resolve_unknown_outcome(&mut self) -> Result<(), CommitError> {
+        let Some(intent) = self.state.intent().cloned() else {
+            self.unresolved = false;
+            return Ok(());
+        };
+        match self.catch_up(intent.txn)? {
+            Some(v) => {
+                log::info!(
+                    "feed {}: the commit that reported an error did land (version {v}); its files are archived",
+                    self.feed.name
+                );
+                self.next_txn = intent.txn + 1;
+                self.state.record_loaded(&intent.files, v)?;
+                for f in &intent.files {
+                    self.archive_if_same(f);
+                }
+            }
+            None => log::info!(
+                "feed {}: the failed commit did not land; its files will be ingested again",
+                self.feed.name
+            ),
+        }
+        self.state.clear_intent()?;
+        self.unresolved = false;
+        Ok(())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum CommitError {
+    #[error("writing Parquet: {0}")]
+    Write(DeltaTableError),
+    #[error("writing the commit: {0}")]
+    Commit(TransactionError),
+    #[error("reading the log: {0}")]
+    Read(DeltaTableError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Fatal(DeltaError),
+}
+
+/// Checkpoints are written by their own thread so that a commit never waits for one.
+fn spawn_checkpointer(feed: &FeedConfig) -> (Sender<i64>, Option<JoinHandle<()>>) {
+    let (tx, rx) = crossbeam_channel::bounded::<i64>(4);
+    let url = feed.table_url.clone();
+    let name = feed.name.clone();
+    let handle = std::thread::Builder::new()
+        .name(format!("checkpoint-{name}"))
+        .spawn(move || {
+            let rt = match runtime() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    log::error!("feed {name}: no checkpoints: {e}");
+                    return;
+                }
+            };
+            while let Ok(mut version) = rx.recv() {
+                // Only the newest request matters.
+                while let Ok(v) = rx.try_recv() {
+                    version = v;
+                }
+                let t = Instant::now();
+                let res = rt.block_on(
+                    deltalake::checkpoints::create_checkpoint_from_table_url_and_cleanup(
+                        url.clone(),
+                        version as u64,
+                        None,
+                        None,
+                    ),
+                );
+                match res {
+                    Ok(()) => log::debug!(
+                        "feed {name}: checkpoint at version {version} in {} ms",
+                        t.elapsed().as_millis()
+                    ),
+                    Err(e) => log::warn!("feed {name}: checkpoint at version {version} failed: {e}"),
+                }
+            }
+        })
+        .ok();
+    (tx, handle)
+}
+
+/// Keeps the type of the per-feed channel in one place.
+pub fn channel(cap: usize) -> (Sender<CommitMsg>, Receiver<CommitMsg>) {
+    crossbeam_channel::bounded(cap)
+}

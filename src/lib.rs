@@ -1,0 +1,232 @@
+//! deltadrop: a daemon that turns a drop folder of CSV files into a Delta Lake table, exactly once.
+//!
+//! The pipeline, one module per stage:
+//! `watch` (events + poll → complete files) → `pool` (workers: `ingest` parses CSV into Arrow)
+//! → `delta` (one committer per table, exactly-once with `state`) → `quarantine` (files leave
+//! the inbox). `config` reads the TOML file; `cli` is the command line; `job` holds the types
+//! that cross channels. [`run`] is the library entry point.
+
+pub mod cli;
+pub mod config;
+pub mod delta;
+pub mod ingest;
+pub mod job;
+pub mod pool;
+pub mod quarantine;
+pub mod schema;
+pub mod state;
+pub mod watch;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::config::{Config, ConfigError};
+use crate::delta::{Committer, DeltaError};
+use crate::job::Tracker;
+use crate::state::{FeedState, StateError, StateLock};
+use crate::watch::{WatchError, Watcher};
+
+/// Every error the library returns; each module has its own enum underneath.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Delta(#[from] DeltaError),
+    #[error(transparent)]
+    Watch(#[from] WatchError),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
+    /// The user asked for something that cannot be done as asked.
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl Error {
+    /// 2 for configuration and usage errors, 1 for everything else (see README).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Config(_) | Error::Usage(_) => 2,
+            _ => 1,
+        }
+    }
+}
+
+fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+    let context = context.into();
+    move |source| Error::Io { context, source }
+}
+
+/// Asks a running [`run`] to stop: no new files are taken, in-flight commits finish.
+#[derive(Clone)]
+pub struct Shutdown {
+    tx: Sender<()>,
+    rx: Receiver<()>,
+    flag: Arc<AtomicBool>,
+}
+
+impl Default for Shutdown {
+    fn default() -> Self {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        Shutdown {
+            tx,
+            rx,
+            flag: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
+impl Shutdown {
+    pub fn trigger(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+        let _ = self.tx.send(());
+    }
+
+    pub fn is_triggered(&self) -> bool {
+        self.flag.load(Ordering::SeqCst)
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunOptions {
+    /// Ingest what is in the inboxes now, then return.
+    pub once: bool,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Summary {
+    pub files_committed: u64,
+    pub rows_committed: u64,
+    pub files_rejected: u64,
+    pub files_duplicate: u64,
+    pub transient_failures: u64,
+}
+
+/// Creates a folder if missing; an existing one is used as it is (never emptied).
+pub fn ensure_dir(path: &Path) -> Result<(), Error> {
+    std::fs::create_dir_all(path).map_err(io_err(format!("cannot create folder {}", path.display())))
+}
+
+/// Runs the daemon until `shutdown` is triggered (or, with `once`, until the inboxes as they
+/// were at start are ingested).
+pub fn run(cfg: &Config, opts: RunOptions, shutdown: Shutdown) -> Result<Summary, Error> {
+    for f in &cfg.feeds {
+        ensure_dir(&f.inbox)?;
+        ensure_dir(&f.processed)?;
+        ensure_dir(&f.rejected)?;
+    }
+    let _lock = StateLock::acquire(&cfg.state_dir)?;
+    let tracker = Tracker::default();
+
+    // Committers start first: they settle what a previous run left before any file is taken.
+    let mut committers = Vec::with_capacity(cfg.feeds.len());
+    for f in &cfg.feeds {
+        let state = FeedState::open(&cfg.state_dir, &f.name)?;
+        committers.push(Committer::start(f.clone(), state, tracker.clone())?);
+    }
+    let tables: Vec<_> = committers.iter().map(|c| c.table().clone()).collect();
+
+    let (jobs_tx, jobs_rx) = crossbeam_channel::bounded(cfg.workers * 4);
+    let mut commit_txs = Vec::new();
+    let mut committer_threads = Vec::new();
+    for c in committers {
+        let (tx, rx) = delta::channel(1024);
+        commit_txs.push(tx);
+        let fatal = shutdown.clone();
+        let (ftx, frx) = crossbeam_channel::bounded::<()>(1);
+        // Forward a committer's fatal error into the shutdown signal.
+        std::thread::spawn(move || {
+            if frx.recv().is_ok() {
+                fatal.trigger();
+            }
+        });
+        committer_threads.push(
+            std::thread::Builder::new()
+                .name("committer".into())
+                .spawn(move || c.run(rx, ftx))
+                .map_err(io_err("cannot start a committer thread"))?,
+        );
+    }
+    let workers = pool::spawn(
+        cfg.workers,
+        jobs_rx,
+        pool::PoolContext {
+            feeds: Arc::new(cfg.feeds.clone()),
+            tables: Arc::new(tables),
+            committers: commit_txs,
+            tracker: tracker.clone(),
+            cancel: shutdown.flag.clone(),
+        },
+    )
+    .map_err(io_err("cannot start worker threads"))?;
+
+    let mut watcher = Watcher::new(cfg, tracker.clone(), jobs_tx);
+    let watched = if opts.once {
+        let n = watcher.dispatch_all_once(&shutdown.rx);
+        drop(watcher);
+        n.map(|n| log::info!("--once: {n} file(s) to ingest"))
+    } else {
+        if cfg.events {
+            watcher.start_events(cfg.debounce);
+        } else {
+            log::info!(
+                "events off: polling every {}",
+                humantime::format_duration(cfg.poll_interval)
+            );
+        }
+        log::info!(
+            "watching {} inbox(es) with {} worker(s); Ctrl-C to stop",
+            cfg.feeds.len(),
+            cfg.workers
+        );
+        watcher.run(shutdown.rx.clone())
+    };
+    if !opts.once || shutdown.is_triggered() {
+        log::info!("stopping: finishing in-flight commits");
+    }
+    // The watcher is gone, so the job channel is closed: workers drain it and exit, which
+    // closes the committers' channels; committers commit what they hold and exit.
+    for w in workers {
+        let _ = w.join();
+    }
+    let mut first_err: Option<Error> = watched.err().map(Error::from);
+    for t in committer_threads {
+        match t.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                first_err.get_or_insert(Error::Delta(e));
+            }
+            Err(_) => {
+                first_err.get_or_insert(Error::Usage("a committer thread panicked".into()));
+            }
+        }
+    }
+    let s = tracker.stats();
+    let summary = Summary {
+        files_committed: s.files_committed.load(Ordering::Relaxed),
+        rows_committed: s.rows_committed.load(Ordering::Relaxed),
+        files_rejected: s.files_rejected.load(Ordering::Relaxed),
+        files_duplicate: s.files_duplicate.load(Ordering::Relaxed),
+        transient_failures: s.transient_failures.load(Ordering::Relaxed),
+    };
+    log::info!(
+        "stopped: {} file(s) / {} rows committed, {} rejected, {} duplicate(s)",
+        summary.files_committed,
+        summary.rows_committed,
+        summary.files_rejected,
+        summary.files_duplicate
+    );
+    match first_err {
+        Some(e) => Err(e),
+        None => Ok(summary),
+    }
+}

@@ -1,0 +1,211 @@
+//! Pool stage: worker threads that take [`FileJob`]s, parse them (ingest stage) and hand the
+//! result to the feed's committer. Each worker owns, per feed, a Parquet writer for large files
+//! and a small tokio runtime to drive it. Rejections happen here; commits never do.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, Sender};
+use deltalake::writer::{DeltaWriter, RecordBatchWriter};
+use deltalake::DeltaTable;
+
+use crate::config::FeedConfig;
+use crate::delta::{self, CommitMsg};
+use crate::ingest::{self, IngestError};
+use crate::job::{FileData, FileJob, ParsedFile, Tracker};
+use crate::quarantine;
+
+/// Files up to this size are parsed into memory and share a Parquet file with the other files
+/// of their commit; larger ones are streamed by the worker into their own Parquet files.
+pub const INLINE_MAX_BYTES: u64 = 4 * 1024 * 1024;
+
+pub struct PoolContext {
+    pub feeds: Arc<Vec<FeedConfig>>,
+    /// The tables as opened at start, one per feed (for the large-file writers).
+    pub tables: Arc<Vec<DeltaTable>>,
+    pub committers: Vec<Sender<CommitMsg>>,
+    pub tracker: Tracker,
+    /// Set at shutdown: large files being parsed are abandoned (they stay in the inbox).
+    pub cancel: Arc<AtomicBool>,
+}
+
+pub fn spawn(
+    workers: usize,
+    jobs: Receiver<FileJob>,
+    ctx: PoolContext,
+) -> std::io::Result<Vec<JoinHandle<()>>> {
+    let ctx = Arc::new(ctx);
+    (0..workers)
+        .map(|i| {
+            let jobs = jobs.clone();
+            let ctx = ctx.clone();
+            std::thread::Builder::new()
+                .name(format!("worker-{i}"))
+                .spawn(move || Worker::new(ctx).run(jobs))
+        })
+        .collect()
+}
+
+struct Worker {
+    ctx: Arc<PoolContext>,
+    rt: Option<tokio::runtime::Runtime>,
+    writers: Vec<Option<RecordBatchWriter>>,
+}
+
+impl Worker {
+    fn new(ctx: Arc<PoolContext>) -> Worker {
+        let n = ctx.feeds.len();
+        Worker {
+            ctx,
+            rt: None,
+            writers: (0..n).map(|_| None).collect(),
+        }
+    }
+
+    fn run(mut self, jobs: Receiver<FileJob>) {
+        for job in jobs.iter() {
+            self.process(job);
+        }
+    }
+
+    fn process(&mut self, job: FileJob) {
+        let started = Instant::now();
+        let ctx = self.ctx.clone();
+        let feed = &ctx.feeds[job.feed];
+        let name = job.name();
+        let size = std::fs::metadata(&job.path).map(|m| m.len()).unwrap_or(0);
+        let ingested_at = chrono::Utc::now().timestamp_micros();
+        let cancel = self.ctx.cancel.clone();
+
+        let result = if size <= INLINE_MAX_BYTES {
+            let mut batches = Vec::new();
+            ingest::parse_file(&job.path, feed, ingested_at, |b| {
+                batches.push(b);
+                Ok(())
+            })
+            .map(|s| (s, FileData::Batches(batches)))
+        } else {
+            self.parse_large(&job, ingested_at, &cancel)
+        };
+
+        let tracker = &ctx.tracker;
+        match result {
+            Ok((summary, data)) => {
+                log::debug!(
+                    "feed {}: parsed {name}: {} rows, {} bytes in {} ms",
+                    feed.name,
+                    summary.rows,
+                    summary.size,
+                    started.elapsed().as_millis()
+                );
+                let msg = CommitMsg::File(Box::new(ParsedFile {
+                    job: job.clone(),
+                    hash: summary.hash,
+                    size: summary.size,
+                    rows: summary.rows,
+                    data,
+                    started,
+                }));
+                if ctx.committers[job.feed].send(msg).is_err() {
+                    // The committer stopped (fatal error): the file stays in the inbox.
+                    tracker.release(&job.path);
+                }
+            }
+            Err(IngestError::Reject(reason)) => {
+                match quarantine::reject(&job.path, &feed.rejected, &reason) {
+                    Ok(to) => {
+                        log::warn!(
+                            "feed {}: rejected {name} → {}: {reason}",
+                            feed.name,
+                            to.display()
+                        );
+                        tracker
+                            .stats()
+                            .files_rejected
+                            .fetch_add(1, Ordering::Relaxed);
+                        tracker.release(&job.path);
+                    }
+                    Err(e) => {
+                        let d = tracker.release_for_retry(&job.path);
+                        log::error!(
+                            "feed {}: {name} must be rejected ({reason}) but {e}; retry in {d:?}",
+                            feed.name
+                        );
+                    }
+                }
+            }
+            Err(IngestError::Gone) => {
+                log::debug!("feed {}: {name} vanished before it was read", feed.name);
+                tracker.release(&job.path);
+            }
+            Err(IngestError::Changed) => {
+                let d = tracker.release_for_retry(&job.path);
+                log::info!(
+                    "feed {}: {name} changed while it was read (still being written?); retry in {d:?}",
+                    feed.name
+                );
+            }
+            Err(IngestError::Io(e)) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                let reason = format!("{name}: cannot read the file: {e}");
+                match quarantine::reject(&job.path, &feed.rejected, &reason) {
+                    Ok(_) => {
+                        log::warn!("feed {}: rejected {reason}", feed.name);
+                        tracker.release(&job.path);
+                    }
+                    Err(qe) => {
+                        let d = tracker.release_for_retry(&job.path);
+                        log::error!("feed {}: {reason}; {qe}; retry in {d:?}", feed.name);
+                    }
+                }
+            }
+            Err(e) => {
+                let d = tracker.release_for_retry(&job.path);
+                log::warn!("feed {}: {name}: {e}; retry in {d:?}", feed.name);
+            }
+        }
+    }
+
+    /// Streams a large file into Parquet files of the table (uncommitted until the committer
+    /// references them).
+    fn parse_large(
+        &mut self,
+        job: &FileJob,
+        ingested_at: i64,
+        cancel: &AtomicBool,
+    ) -> Result<(ingest::FileSummary, FileData), IngestError> {
+        if self.rt.is_none() {
+            self.rt = Some(delta::runtime().map_err(|e| IngestError::Sink(e.to_string()))?);
+        }
+        if self.writers[job.feed].is_none() {
+            let w = delta::writer_for(&self.ctx.tables[job.feed])
+                .map_err(|e| IngestError::Sink(e.to_string()))?;
+            self.writers[job.feed] = Some(w);
+        }
+        let (Some(rt), Some(writer)) = (self.rt.as_ref(), self.writers[job.feed].as_mut()) else {
+            return Err(IngestError::Sink("writer unavailable".into()));
+        };
+        let feed = &self.ctx.feeds[job.feed];
+        let parsed = ingest::parse_file(&job.path, feed, ingested_at, |b| {
+            if cancel.load(Ordering::Relaxed) {
+                return Err("shutting down".into());
+            }
+            rt.block_on(writer.write(b))
+                .map_err(|e| format!("writing Parquet: {e}"))
+        });
+        match parsed {
+            Ok(summary) => {
+                let adds = rt
+                    .block_on(writer.flush())
+                    .map_err(|e| IngestError::Sink(format!("writing Parquet: {e}")))?;
+                Ok((summary, FileData::Written(adds)))
+            }
+            Err(e) => {
+                // Parquet files already rolled stay unreferenced (vacuum removes them).
+                writer.reset();
+                Err(e)
+            }
+        }
+    }
+}

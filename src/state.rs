@@ -1,0 +1,360 @@
+//! State stage: the local files that make ingestion exactly-once across crashes. Owned by the
+//! feed's committer. Per feed, under `state_dir/<feed>/`:
+//! - `intent.json`: the commit about to be made (txn version + files), written tmp → fsync →
+//!   rename *before* the Delta commit. On restart, the table's txn version for our app id says
+//!   whether that commit landed.
+//! - `loaded.jsonl`: one line per file whose rows are committed (content hash, name, version),
+//!   appended and fsynced after each commit; it backs duplicate detection.
+//!
+//! A process lock (`state_dir/lock`) keeps a second daemon off the same state.
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("state {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("state file {path} is corrupt: {message} (move it away to start over; the Delta table stays the source of truth)")]
+    Corrupt { path: PathBuf, message: String },
+    #[error("another deltadrop is running on state folder {path} (lock held); stop it first, or give this one its own state_dir")]
+    Locked { path: PathBuf },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StateError + '_ {
+    move |source| StateError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// One file in a commit, as recorded in the intent, the loaded index and the commit metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRecord {
+    pub name: String,
+    /// Where the file sat in the inbox when it was committed.
+    pub path: PathBuf,
+    pub size: u64,
+    pub hash: String,
+    pub rows: u64,
+}
+
+/// The commit about to be attempted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Intent {
+    pub app_id: String,
+    pub txn: i64,
+    pub files: Vec<FileRecord>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "format")]
+enum IntentFile {
+    #[serde(rename = "1")]
+    V1 { intent: Option<Intent> },
+}
+
+/// Where a loaded file's rows are.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Loaded {
+    pub hash: String,
+    pub name: String,
+    pub size: u64,
+    pub rows: u64,
+    pub version: i64,
+}
+
+/// The state of one feed.
+pub struct FeedState {
+    dir: PathBuf,
+    intent: Option<Intent>,
+    loaded: HashMap<String, Loaded>,
+    loaded_log: File,
+}
+
+impl FeedState {
+    pub fn open(state_dir: &Path, feed: &str) -> Result<FeedState, StateError> {
+        let dir = state_dir.join(feed);
+        create_private_dir(&dir)?;
+        let intent_path = dir.join("intent.json");
+        let tmp_path = dir.join("intent.json.tmp");
+        // A crash between fsync of the tmp file and the rename leaves a complete tmp file that
+        // is newer than the real one: prefer it.
+        if tmp_path.exists() {
+            match read_intent(&tmp_path) {
+                Ok(_) => fs::rename(&tmp_path, &intent_path).map_err(io(&tmp_path))?,
+                Err(_) => fs::remove_file(&tmp_path).map_err(io(&tmp_path))?,
+            }
+        }
+        let intent = if intent_path.exists() {
+            read_intent(&intent_path)?
+        } else {
+            None
+        };
+        let log_path = dir.join("loaded.jsonl");
+        let mut loaded = HashMap::new();
+        if log_path.exists() {
+            let f = File::open(&log_path).map_err(io(&log_path))?;
+            for (i, line) in BufReader::new(f).lines().enumerate() {
+                let line = line.map_err(io(&log_path))?;
+                if line.trim().is_empty() {
+                    continue;
+                }
+                match serde_json::from_str::<Loaded>(&line) {
+                    Ok(l) => {
+                        loaded.insert(l.hash.clone(), l);
+                    }
+                    // A torn last line from a crash mid-append: the intent replays it.
+                    Err(e) => log::warn!(
+                        "{}: line {} unreadable ({e}); ignored",
+                        log_path.display(),
+                        i + 1
+                    ),
+                }
+            }
+        }
+        let loaded_log = open_append(&log_path)?;
+        Ok(FeedState {
+            dir,
+            intent,
+            loaded,
+            loaded_log,
+        })
+    }
+
+    pub fn intent(&self) -> Option<&Intent> {
+        self.intent.as_ref()
+    }
+
+    /// Durably records the commit about to be made.
+    pub fn write_intent(&mut self, intent: Intent) -> Result<(), StateError> {
+        self.store_intent(Some(intent))
+    }
+
+    pub fn clear_intent(&mut self) -> Result<(), StateError> {
+        if self.intent.is_none() {
+            return Ok(());
+        }
+        self.store_intent(None)
+    }
+
+    fn store_intent(&mut self, intent: Option<Intent>) -> Result<(), StateError> {
+        let file = IntentFile::V1 { intent };
+        let path = self.dir.join("intent.json");
+        let bytes = serde_json::to_vec_pretty(&file).map_err(|e| StateError::Corrupt {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        write_atomic(&path, &bytes)?;
+        let IntentFile::V1 { intent } = file;
+        self.intent = intent;
+        Ok(())
+    }
+
+    pub fn loaded(&self, hash: &str) -> Option<&Loaded> {
+        self.loaded.get(hash)
+    }
+
+    pub fn loaded_count(&self) -> usize {
+        self.loaded.len()
+    }
+
+    /// Records committed files (idempotent: already-known hashes are skipped).
+    pub fn record_loaded(&mut self, files: &[FileRecord], version: i64) -> Result<(), StateError> {
+        let mut buf = Vec::new();
+        for f in files {
+            if self.loaded.contains_key(&f.hash) {
+                continue;
+            }
+            let l = Loaded {
+                hash: f.hash.clone(),
+                name: f.name.clone(),
+                size: f.size,
+                rows: f.rows,
+                version,
+            };
+            let line = serde_json::to_string(&l).map_err(|e| StateError::Corrupt {
+                path: self.dir.join("loaded.jsonl"),
+                message: e.to_string(),
+            })?;
+            buf.extend_from_slice(line.as_bytes());
+            buf.push(b'\n');
+            self.loaded.insert(l.hash.clone(), l);
+        }
+        if buf.is_empty() {
+            return Ok(());
+        }
+        let path = self.dir.join("loaded.jsonl");
+        self.loaded_log.write_all(&buf).map_err(io(&path))?;
+        self.loaded_log.sync_data().map_err(io(&path))?;
+        Ok(())
+    }
+}
+
+fn read_intent(path: &Path) -> Result<Option<Intent>, StateError> {
+    let bytes = fs::read(path).map_err(io(path))?;
+    let file: IntentFile = serde_json::from_slice(&bytes).map_err(|e| StateError::Corrupt {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let IntentFile::V1 { intent } = file;
+    Ok(intent)
+}
+
+/// tmp → fsync → rename → fsync(dir): the file is either the old or the new content.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
+    let tmp = path.with_extension("json.tmp");
+    {
+        let mut f = private_file(&tmp)?;
+        f.write_all(bytes).map_err(io(&tmp))?;
+        f.sync_all().map_err(io(&tmp))?;
+    }
+    fs::rename(&tmp, path).map_err(io(path))?;
+    if let Some(dir) = path.parent() {
+        sync_dir(dir);
+    }
+    Ok(())
+}
+
+/// Best effort: some filesystems refuse to fsync a directory.
+pub fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+fn private_file(path: &Path) -> Result<File, StateError> {
+    let mut o = OpenOptions::new();
+    o.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    o.open(path).map_err(io(path))
+}
+
+fn open_append(path: &Path) -> Result<File, StateError> {
+    let mut o = OpenOptions::new();
+    o.append(true).create(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    o.open(path).map_err(io(path))
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), StateError> {
+    let mut b = fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
+    }
+    b.create(dir).map_err(io(dir))
+}
+
+/// Held for the life of the daemon; dropping it releases the lock.
+pub struct StateLock {
+    _file: File,
+}
+
+impl StateLock {
+    pub fn acquire(state_dir: &Path) -> Result<StateLock, StateError> {
+        create_private_dir(state_dir)?;
+        let path = state_dir.join("lock");
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io(&path))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(StateError::Locked {
+                    path: state_dir.to_path_buf(),
+                })
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(io(&path)(e)),
+        }
+        let _ = file.set_len(0);
+        let _ = writeln!(&file, "{}", std::process::id());
+        Ok(StateLock { _file: file })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(name: &str, hash: &str) -> FileRecord {
+        FileRecord {
+            name: name.into(),
+            path: PathBuf::from("/in").join(name),
+            size: 10,
+            hash: hash.into(),
+            rows: 2,
+        }
+    }
+
+    #[test]
+    fn intent_and_loaded_index_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut s = FeedState::open(dir.path(), "sales").unwrap();
+            s.write_intent(Intent {
+                app_id: "a".into(),
+                txn: 7,
+                files: vec![rec("x.csv", "h1")],
+            })
+            .unwrap();
+            s.record_loaded(&[rec("y.csv", "h2")], 3).unwrap();
+            s.record_loaded(&[rec("y.csv", "h2")], 3).unwrap();
+        }
+        let s = FeedState::open(dir.path(), "sales").unwrap();
+        assert_eq!(s.intent().unwrap().txn, 7);
+        assert_eq!(s.loaded("h2").unwrap().version, 3);
+        assert_eq!(s.loaded_count(), 1);
+    }
+
+    #[test]
+    fn a_complete_tmp_intent_left_by_a_crash_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let feed = dir.path().join("f");
+        fs::create_dir_all(&feed).unwrap();
+        let newer = IntentFile::V1 {
+            intent: Some(Intent {
+                app_id: "a".into(),
+                txn: 9,
+                files: vec![],
+            }),
+        };
+        fs::write(feed.join("intent.json"), r#"{"format":"1","intent":null}"#).unwrap();
+        fs::write(
+            feed.join("intent.json.tmp"),
+            serde_json::to_vec(&newer).unwrap(),
+        )
+        .unwrap();
+        let s = FeedState::open(dir.path(), "f").unwrap();
+        assert_eq!(s.intent().unwrap().txn, 9);
+    }
+
+    #[test]
+    fn a_second_lock_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let _a = StateLock::acquire(dir.path()).unwrap();
+        let err = StateLock::acquire(dir.path()).err().unwrap().to_string();
+        assert!(err.contains("another deltadrop is running"), "{err}");
+    }
+}

@@ -1,0 +1,487 @@
+//! Watch stage: finds complete files in the inboxes and dispatches them to the pool. It owns the
+//! notify debouncer, the poll timer and the settle bookkeeping.
+//!
+//! A file is complete when an event says so (closed after writing, or moved in), or — for files
+//! seen only by polling or only as "created" — when its size and mtime stay the same for the
+//! settle time. The poll runs even with events on: it covers filesystems without events and
+//! anything the events missed (queue overflow).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use crossbeam_channel::{select, Receiver, Sender};
+use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind};
+use notify::{RecommendedWatcher, RecursiveMode};
+use notify_debouncer_full::{new_debouncer_opt, DebounceEventResult, Debouncer, NoCache};
+
+use crate::config::{Config, FeedConfig};
+use crate::job::{FeedId, FileJob, Tracker};
+
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    #[error("cannot read inbox {path}: {source}")]
+    Inbox {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// What the watcher learned about a path.
+#[derive(Debug)]
+pub enum Signal {
+    /// An event says the file is complete (closed after write, moved in).
+    Complete(FeedId, PathBuf),
+    /// Something happened to the file; it is complete once it settles.
+    Touched(FeedId, PathBuf),
+    /// Events may have been lost: scan everything.
+    Rescan,
+}
+
+/// Names that are never ingested (still being written by common tools).
+pub fn is_temp_name(name: &str) -> bool {
+    name.starts_with('.')
+        || name.ends_with('~')
+        || [".tmp", ".part", ".crdownload", ".partial", ".swp"]
+            .iter()
+            .any(|s| name.to_ascii_lowercase().ends_with(s))
+}
+
+/// Whether `name` is a data file of this feed (by extension, case-insensitive).
+pub fn has_feed_extension(feed: &FeedConfig, name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    feed.extensions.iter().any(|ext| {
+        lower.len() > ext.len() + 1
+            && lower.ends_with(ext.as_str())
+            && lower.as_bytes()[lower.len() - ext.len() - 1] == b'.'
+    })
+}
+
+fn wanted(feed: &FeedConfig, path: &Path) -> bool {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        log::debug!("ignoring {}: name is not valid UTF-8", path.display());
+        return false;
+    };
+    if is_temp_name(name) {
+        log::debug!("ignoring {name}: hidden or temporary name");
+        return false;
+    }
+    if !has_feed_extension(feed, name) {
+        log::debug!("ignoring {name}: not a .{} file", feed.extensions.join("/."));
+        return false;
+    }
+    true
+}
+
+/// (size, mtime) of a regular file, not following symlinks; None for anything else.
+fn file_stamp(path: &Path) -> Option<(u64, Option<SystemTime>)> {
+    let m = std::fs::symlink_metadata(path).ok()?;
+    if m.file_type().is_file() {
+        Some((m.len(), m.modified().ok()))
+    } else {
+        if m.file_type().is_symlink() {
+            log::debug!("ignoring {}: symbolic links are not followed", path.display());
+        } else {
+            log::debug!("ignoring {}: not a regular file", path.display());
+        }
+        None
+    }
+}
+
+pub struct Watcher {
+    feeds: Vec<FeedConfig>,
+    settle: Duration,
+    poll_interval: Duration,
+    tracker: Tracker,
+    jobs: Sender<FileJob>,
+    signals_rx: Receiver<Signal>,
+    signals_tx: Sender<Signal>,
+    /// Files waiting to settle: last (size, mtime) seen.
+    settling: HashMap<PathBuf, (FeedId, u64, Option<SystemTime>)>,
+    /// When to look at a path again.
+    timers: BTreeMap<Instant, Vec<(FeedId, PathBuf)>>,
+    debouncer: Option<Debouncer<RecommendedWatcher, NoCache>>,
+}
+
+impl Watcher {
+    pub fn new(cfg: &Config, tracker: Tracker, jobs: Sender<FileJob>) -> Watcher {
+        // Bounded: if the pool lags far behind, events are dropped and the poll finds the files.
+        let (signals_tx, signals_rx) = crossbeam_channel::bounded(65_536);
+        Watcher {
+            feeds: cfg.feeds.clone(),
+            settle: cfg.settle,
+            poll_interval: cfg.poll_interval,
+            tracker,
+            jobs,
+            signals_rx,
+            signals_tx,
+            settling: HashMap::new(),
+            timers: BTreeMap::new(),
+            debouncer: None,
+        }
+    }
+
+    /// Starts inotify (or the platform's watcher) on every inbox. On failure the daemon goes on
+    /// polling and says why.
+    pub fn start_events(&mut self, debounce: Duration) {
+        // Events carry canonical paths; the rest of the daemon uses the configured inbox path, so
+        // that one file has one name in the tracker whichever way it was found.
+        let inboxes: Vec<(PathBuf, FeedId, PathBuf)> = self
+            .feeds
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (canonical(&f.inbox), i, f.inbox.clone()))
+            .collect();
+        let tx = self.signals_tx.clone();
+        let handler = move |res: DebounceEventResult| match res {
+            Ok(events) => {
+                for ev in events {
+                    if ev.need_rescan() {
+                        let _ = tx.try_send(Signal::Rescan);
+                        continue;
+                    }
+                    let complete = matches!(
+                        ev.kind,
+                        EventKind::Access(AccessKind::Close(AccessMode::Write))
+                            | EventKind::Modify(ModifyKind::Name(_))
+                    );
+                    let touched = matches!(ev.kind, EventKind::Create(_) | EventKind::Modify(_));
+                    // For renames the destination is the last path.
+                    let Some(path) = ev.paths.last() else { continue };
+                    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+                        continue;
+                    };
+                    let Some((_, feed, inbox)) =
+                        inboxes.iter().find(|(dir, _, _)| dir == parent)
+                    else {
+                        continue;
+                    };
+                    let path = inbox.join(name);
+                    let sig = if complete {
+                        Signal::Complete(*feed, path)
+                    } else if touched {
+                        Signal::Touched(*feed, path)
+                    } else {
+                        continue;
+                    };
+                    if tx.try_send(sig).is_err() {
+                        // Full: the next poll finds whatever this event was about.
+                        log::debug!("event queue full; relying on the poll");
+                    }
+                }
+            }
+            Err(errors) => {
+                for e in errors {
+                    log::warn!("file watcher: {e}");
+                }
+                let _ = tx.try_send(Signal::Rescan);
+            }
+        };
+        // The tick decides how late an event may be seen: a quarter of the debounce window.
+        let deb = new_debouncer_opt::<_, RecommendedWatcher, NoCache>(
+            debounce,
+            None,
+            handler,
+            NoCache,
+            notify::Config::default(),
+        );
+        let mut deb = match deb {
+            Ok(d) => d,
+            Err(e) => {
+                log::warn!("{}; polling every {:?} instead", explain_notify(&e), self.poll_interval);
+                return;
+            }
+        };
+        for f in &self.feeds {
+            if let Err(e) = deb.watch(&f.inbox, RecursiveMode::NonRecursive) {
+                log::warn!(
+                    "feed {}: cannot watch {}: {}; polling every {:?} instead",
+                    f.name,
+                    f.inbox.display(),
+                    explain_notify(&e),
+                    self.poll_interval
+                );
+            }
+        }
+        self.debouncer = Some(deb);
+    }
+
+    /// Dispatches every eligible file in the inboxes now, without settling (`run --once`).
+    pub fn dispatch_all_once(&mut self, shutdown: &Receiver<()>) -> Result<usize, WatchError> {
+        let mut n = 0;
+        for feed in 0..self.feeds.len() {
+            for (path, _) in self.list(feed)? {
+                if self.dispatch(feed, path, shutdown) {
+                    n += 1;
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    /// The daemon loop: until `shutdown` receives (or disconnects).
+    pub fn run(mut self, shutdown: Receiver<()>) -> Result<(), WatchError> {
+        let mut next_poll = Instant::now();
+        loop {
+            let now = Instant::now();
+            if now >= next_poll {
+                self.scan_all(&shutdown)?;
+                next_poll = Instant::now() + self.poll_interval;
+            }
+            self.fire_due_timers(&shutdown);
+            self.retry_due(&shutdown);
+            let mut wake = self
+                .timers
+                .keys()
+                .next()
+                .copied()
+                .map_or(next_poll, |t| t.min(next_poll));
+            if let Some(t) = self.tracker.next_retry() {
+                wake = wake.min(t);
+            }
+            let timeout = wake.saturating_duration_since(Instant::now());
+            select! {
+                recv(self.signals_rx) -> sig => match sig {
+                    Ok(sig) => self.on_signal(sig, &shutdown)?,
+                    Err(_) => return Ok(()),
+                },
+                recv(shutdown) -> _ => break,
+                default(timeout) => {}
+            }
+        }
+        if let Some(d) = self.debouncer.take() {
+            d.stop_nonblocking();
+        }
+        Ok(())
+    }
+
+    fn on_signal(&mut self, sig: Signal, shutdown: &Receiver<()>) -> Result<(), WatchError> {
+        match sig {
+            Signal::Complete(feed, path) => {
+                if wanted(&self.feeds[feed], &path) && file_stamp(&path).is_some() {
+                    self.settling.remove(&path);
+                    self.dispatch(feed, path, shutdown);
+                }
+            }
+            Signal::Touched(feed, path) => {
+                if wanted(&self.feeds[feed], &path) {
+                    if let Some((size, mtime)) = file_stamp(&path) {
+                        self.observe(feed, path, size, mtime, false);
+                    }
+                }
+            }
+            Signal::Rescan => {
+                log::info!("file events may have been lost; rescanning the inboxes");
+                self.scan_all(shutdown)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Lists eligible regular files of a feed's inbox, oldest first.
+    fn list(&self, feed: FeedId) -> Result<Vec<(PathBuf, (u64, Option<SystemTime>))>, WatchError> {
+        let f = &self.feeds[feed];
+        let rd = std::fs::read_dir(&f.inbox).map_err(|source| WatchError::Inbox {
+            path: f.inbox.clone(),
+            source,
+        })?;
+        let mut out = Vec::new();
+        for entry in rd.flatten() {
+            let path = entry.path();
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => {
+                    log::debug!("ignoring {}: subfolders are not scanned", path.display());
+                    continue;
+                }
+                Ok(t) if !t.is_file() => {
+                    log::debug!(
+                        "ignoring {}: not a regular file (symlink, FIFO, socket…)",
+                        path.display()
+                    );
+                    continue;
+                }
+                Err(_) => continue,
+                Ok(_) => {}
+            }
+            if !wanted(f, &path) {
+                continue;
+            }
+            if let Some(stamp) = file_stamp(&path) {
+                out.push((path, stamp));
+            }
+        }
+        out.sort_by(|a, b| a.1 .1.cmp(&b.1 .1).then_with(|| a.0.cmp(&b.0)));
+        Ok(out)
+    }
+
+    fn scan_all(&mut self, shutdown: &Receiver<()>) -> Result<(), WatchError> {
+        for feed in 0..self.feeds.len() {
+            let files = match self.list(feed) {
+                Ok(f) => f,
+                // A vanished or unreadable inbox is logged, not fatal: it may come back.
+                Err(e) => {
+                    log::error!("feed {}: {e}", self.feeds[feed].name);
+                    continue;
+                }
+            };
+            for (path, (size, mtime)) in files {
+                if self.tracker.is_claimed(&path) {
+                    continue;
+                }
+                self.observe(feed, path, size, mtime, true);
+                if !shutdown.is_empty() {
+                    return Ok(());
+                }
+            }
+        }
+        self.fire_due_timers(shutdown);
+        Ok(())
+    }
+
+    /// A file seen by the poll or a create/modify event: dispatch it once it is settled.
+    fn observe(
+        &mut self,
+        feed: FeedId,
+        path: PathBuf,
+        size: u64,
+        mtime: Option<SystemTime>,
+        from_poll: bool,
+    ) {
+        let age = mtime
+            .and_then(|m| SystemTime::now().duration_since(m).ok())
+            .unwrap_or_default();
+        let same_as_before = matches!(
+            self.settling.get(&path),
+            Some((_, s, m)) if *s == size && *m == mtime
+        );
+        // Untouched for the settle time already (e.g. present at startup): ready now.
+        if from_poll && (age >= self.settle || same_as_before) {
+            self.settling.remove(&path);
+            self.timers
+                .entry(Instant::now())
+                .or_default()
+                .push((feed, path));
+            return;
+        }
+        let first_time = !self.settling.contains_key(&path);
+        self.settling.insert(path.clone(), (feed, size, mtime));
+        if first_time || !from_poll {
+            self.timers
+                .entry(Instant::now() + self.settle)
+                .or_default()
+                .push((feed, path));
+        }
+    }
+
+    /// Files given back after a transient failure whose backoff has passed.
+    fn retry_due(&mut self, shutdown: &Receiver<()>) {
+        for path in self.tracker.due_retries(Instant::now()) {
+            let feed = path
+                .parent()
+                .and_then(|dir| self.feeds.iter().position(|f| f.inbox == dir));
+            match (feed, file_stamp(&path)) {
+                (Some(feed), Some(_)) => {
+                    self.dispatch(feed, path, shutdown);
+                }
+                // Gone (or not ours): forget it.
+                _ => self.tracker.release(&path),
+            }
+        }
+    }
+
+    fn fire_due_timers(&mut self, shutdown: &Receiver<()>) {
+        let now = Instant::now();
+        let later = self.timers.split_off(&(now + Duration::from_nanos(1)));
+        let due = std::mem::replace(&mut self.timers, later);
+        for (_, paths) in due {
+            for (feed, path) in paths {
+                self.check_settled(feed, path, shutdown);
+            }
+        }
+    }
+
+    fn check_settled(&mut self, feed: FeedId, path: PathBuf, shutdown: &Receiver<()>) {
+        let Some((size, mtime)) = file_stamp(&path) else {
+            self.settling.remove(&path);
+            return;
+        };
+        match self.settling.get(&path) {
+            Some((_, s, m)) if *s != size || *m != mtime => {
+                // Still changing: look again after another settle period.
+                self.settling.insert(path.clone(), (feed, size, mtime));
+                self.timers
+                    .entry(Instant::now() + self.settle)
+                    .or_default()
+                    .push((feed, path));
+            }
+            _ => {
+                self.settling.remove(&path);
+                self.dispatch(feed, path, shutdown);
+            }
+        }
+    }
+
+    /// Claims and sends one file to the pool; false if it is already owned or we are stopping.
+    fn dispatch(&mut self, feed: FeedId, path: PathBuf, shutdown: &Receiver<()>) -> bool {
+        if !self.tracker.claim(&path) {
+            return false;
+        }
+        let job = FileJob {
+            feed,
+            path: path.clone(),
+        };
+        // Blocks while the pool is busy (back-pressure), but never past a shutdown.
+        select! {
+            send(self.jobs, job) -> res => {
+                if res.is_err() {
+                    self.tracker.release(&path);
+                    return false;
+                }
+                true
+            }
+            recv(shutdown) -> _ => {
+                self.tracker.release(&path);
+                false
+            }
+        }
+    }
+}
+
+fn canonical(p: &Path) -> PathBuf {
+    std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// notify's errors, with what to do about the common ones.
+fn explain_notify(e: &notify::Error) -> String {
+    match &e.kind {
+        notify::ErrorKind::MaxFilesWatch => "inotify watch limit reached: raise fs.inotify.max_user_watches (sysctl -w fs.inotify.max_user_watches=524288)".to_string(),
+        notify::ErrorKind::Io(io) if io.raw_os_error() == Some(24) => {
+            "too many inotify instances or open files: raise fs.inotify.max_user_instances or the open-file limit (ulimit -n)".to_string()
+        }
+        _ => format!("file watcher unavailable: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temp_and_hidden_names_are_skipped() {
+        for n in [".a.csv", "a.csv.tmp", "a.csv.part", "a.csv.crdownload", "a.csv~", "A.CSV.TMP"] {
+            assert!(is_temp_name(n), "{n}");
+        }
+        assert!(!is_temp_name("sales-2024.csv"));
+    }
+
+    #[test]
+    fn extensions_match_case_insensitively() {
+        let cfg = Config::embedded(Path::new("/x")).unwrap();
+        let f = &cfg.feeds[0];
+        assert!(has_feed_extension(f, "a.csv"));
+        assert!(has_feed_extension(f, "A.CSV"));
+        assert!(!has_feed_extension(f, "a.csvx"));
+        assert!(!has_feed_extension(f, "csv"));
+        assert!(!has_feed_extension(f, "a.txt"));
+    }
+}
