@@ -1,0 +1,426 @@
+//! The daemon as users run it: the real binary on a temp folder, the table read back with
+//! the `deltalake` crate.
+
+mod util;
+
+use std::fs;
+use std::time::Duration;
+
+use util::*;
+
+#[test]
+fn one_file_becomes_typed_rows_and_leaves_the_inbox() {
+    let d = Dir::new("");
+    let mut daemon = d.spawn();
+    d.drop_file(
+        "first.csv",
+        &format!(
+            "{HEADER}\n\
+             S1,2024-03-01T14:05:00Z,ST1,P1,2,10.50,21.00,credit,C1\n\
+             S2,2024-03-01 11:05:00-03:00,ST2,P2,1,3.99,3.99,pix,\n\
+             S3,2024-03-02,ST3,P3,3,0.1,0.30,\"cash, bills\",\"Zé Ação\"\n"
+        ),
+    );
+    let mut rows = d.wait_for_rows(3, &mut daemon);
+    rows.sort_by(|a, b| a.sale_id.cmp(&b.sale_id));
+    let t = 1_709_301_900_000_000; // 2024-03-01T14:05:00Z in microseconds
+    assert_eq!(rows[0].sold_at, t);
+    assert_eq!(rows[1].sold_at, t, "a zoned time is stored as UTC");
+    assert_eq!(rows[2].sold_at, 1_709_337_600_000_000);
+    assert_eq!(rows[0].unit_price, 1050, "decimal(12,2) exact");
+    assert_eq!(rows[0].total, 2100);
+    assert_eq!(rows[2].unit_price, 10);
+    assert_eq!(rows[0].quantity, 2);
+    assert_eq!(rows[1].customer_id, None, "an empty nullable field is null");
+    assert_eq!(rows[2].customer_id.as_deref(), Some("Zé Ação"));
+    assert_eq!(rows[2].payment_method, "cash, bills");
+    assert!(rows.iter().all(|r| r.source_file == "first.csv"));
+    let now = chrono::Utc::now().timestamp_micros();
+    assert!(rows.iter().all(|r| (now - r.ingested_at).abs() < 600_000_000));
+    assert_eq!(list_names(&d.path("processed")), vec!["first.csv"]);
+
+    // The commit says which file it holds, with its hash, under a txn for our app id.
+    let log = fs::read_to_string(d.table().join("_delta_log/00000000000000000001.json")).unwrap();
+    assert!(log.contains("\"txn\":{\"appId\":\"deltadrop-sales\",\"version\":1}"), "{log}");
+    assert!(log.contains("\"name\":\"first.csv\""), "{log}");
+    assert!(daemon.log().contains("committed version 1: 1 file(s), 3 rows"));
+    assert!(daemon.terminate().success(), "SIGTERM exits 0");
+}
+
+#[test]
+fn two_hundred_files_at_once_land_exactly_once_in_few_commits() {
+    let d = Dir::new("");
+    let mut daemon = d.spawn();
+    let staging = d.path("staging");
+    fs::create_dir_all(&staging).unwrap();
+    let mut expected = Vec::new();
+    for i in 0..200 {
+        let tag = format!("b{i}");
+        fs::write(staging.join(format!("{tag}.csv")), sales_csv(&tag, 10)).unwrap();
+        expected.extend(ids(&tag, 10));
+    }
+    for i in 0..200 {
+        fs::rename(
+            staging.join(format!("b{i}.csv")),
+            d.inbox().join(format!("b{i}.csv")),
+        )
+        .unwrap();
+    }
+    let rows = d.wait_for_rows(2000, &mut daemon);
+    assert_exactly_once(&rows, &expected);
+    assert_eq!(list_names(&d.path("processed")).len(), 200);
+    let version = table_version(&d.table()).unwrap();
+    assert!(
+        version < 200,
+        "200 files that arrive together share commits (got {version} versions)"
+    );
+}
+
+#[test]
+fn files_present_before_start_are_ingested() {
+    let d = Dir::new("");
+    d.write_in_place("early1.csv", sales_csv("e1", 5).as_bytes());
+    d.write_in_place("early2.csv", sales_csv("e2", 7).as_bytes());
+    let mut daemon = d.spawn();
+    let rows = d.wait_for_rows(12, &mut daemon);
+    let mut expected = ids("e1", 5);
+    expected.extend(ids("e2", 7));
+    assert_exactly_once(&rows, &expected);
+}
+
+#[test]
+fn temp_named_files_wait_until_renamed() {
+    let d = Dir::new("");
+    let mut daemon = d.spawn();
+    for name in ["up.csv.tmp", "up.csv.part", ".hidden.csv", "dl.csv.crdownload", "edit.csv~"] {
+        d.write_in_place(name, sales_csv("tmp", 3).as_bytes());
+    }
+    d.write_in_place("notes.txt", b"not a csv");
+    fs::create_dir_all(d.inbox().join("sub.csv")).unwrap();
+    // A real file dropped after the temp ones proves the daemon has looked at the folder.
+    d.drop_file("marker.csv", &sales_csv("m", 2));
+    assert!(wait_until(DEADLINE, || d.rows().len() == 2), "{}", daemon.log());
+    // Two poll rounds that looked at the temp files and left them alone.
+    assert!(
+        wait_until(DEADLINE, || daemon
+            .log()
+            .matches("ignoring up.csv.tmp: hidden or temporary name")
+            .count()
+            >= 2),
+        "{}",
+        daemon.log()
+    );
+    let left = d.inbox_files();
+    for name in ["up.csv.tmp", "up.csv.part", ".hidden.csv", "notes.txt", "sub.csv"] {
+        assert!(left.contains(&name.to_string()), "{name} was taken: {left:?}");
+    }
+    assert_eq!(d.rows().len(), 2);
+    fs::rename(d.inbox().join("up.csv.tmp"), d.inbox().join("up.csv")).unwrap();
+    assert!(wait_until(DEADLINE, || d.rows().len() == 5), "{}", daemon.log());
+    daemon.assert_alive();
+}
+
+#[test]
+fn poll_only_mode_still_ingests() {
+    let d = Dir::new("events = false");
+    let mut daemon = d.spawn();
+    d.drop_file("p1.csv", &sales_csv("p1", 4));
+    // Written in place without a rename: found by the poll once it has settled.
+    d.write_in_place("p2.csv", sales_csv("p2", 6).as_bytes());
+    let rows = d.wait_for_rows(10, &mut daemon);
+    let mut expected = ids("p1", 4);
+    expected.extend(ids("p2", 6));
+    assert_exactly_once(&rows, &expected);
+    assert!(daemon.log().contains("events off"));
+}
+
+#[test]
+fn once_ingests_the_backlog_and_exits() {
+    let d = Dir::new("");
+    let mut expected = Vec::new();
+    for i in 0..30 {
+        let tag = format!("o{i}");
+        d.write_in_place(&format!("{tag}.csv"), sales_csv(&tag, 3).as_bytes());
+        expected.extend(ids(&tag, 3));
+    }
+    d.write_in_place("broken.csv", b"sale_id\nonly one column\n");
+    d.assert_cmd()
+        .args(["run", "--once", "--config", "config.toml"])
+        .timeout(DEADLINE)
+        .assert()
+        .success();
+    assert_exactly_once(&d.rows(), &expected);
+    assert!(d.inbox_files().is_empty());
+    assert!(list_names(&d.path("rejected")).contains(&"broken.csv.error.txt".to_string()));
+    // Running it again on an empty inbox changes nothing.
+    let v = table_version(&d.table());
+    d.assert_cmd()
+        .args(["run", "--once", "--config", "config.toml"])
+        .timeout(DEADLINE)
+        .assert()
+        .success();
+    assert_eq!(table_version(&d.table()), v);
+}
+
+#[test]
+fn kill_9_during_a_burst_loses_and_duplicates_nothing() {
+    let d = Dir::new("");
+    let staging = d.path("staging");
+    fs::create_dir_all(&staging).unwrap();
+    fs::create_dir_all(d.inbox()).unwrap();
+    let mut expected = Vec::new();
+    let mut round = 0;
+    // Several kills at different moments of the burst.
+    for delay_ms in [0u64, 40, 120, 250] {
+        let mut daemon = d.spawn();
+        for i in 0..60 {
+            let tag = format!("k{round}x{i}");
+            fs::write(staging.join(&tag), sales_csv(&tag, 25)).unwrap();
+            fs::rename(staging.join(&tag), d.inbox().join(format!("{tag}.csv"))).unwrap();
+            expected.extend(ids(&tag, 25));
+        }
+        std::thread::sleep(Duration::from_millis(delay_ms)); // the kill instant, not a wait for an outcome
+        daemon.kill9();
+        round += 1;
+    }
+    let mut daemon = d.spawn();
+    let rows = d.wait_for_rows(expected.len(), &mut daemon);
+    assert_exactly_once(&rows, &expected);
+    assert_eq!(list_names(&d.path("processed")).len(), 240);
+    assert!(list_names(&d.path("rejected")).is_empty());
+}
+
+#[test]
+fn a_bad_file_is_rejected_with_its_line_and_the_daemon_goes_on() {
+    let d = Dir::new("");
+    let mut daemon = d.spawn();
+    // Line 4 holds the bad value: line 2-3 is one record with a newline inside quotes.
+    d.drop_file(
+        "bad.csv",
+        &format!(
+            "{HEADER}\n\
+             A1,2024-03-01T10:00:00Z,ST1,P1,1,1.00,1.00,\"multi\nline\",C1\n\
+             A2,2024-03-01T10:00:00Z,ST1,P1,1,12.3x,1.00,pix,C1\n"
+        ),
+    );
+    d.drop_file("wrong-header.csv", "id;when;what\n1;2;3\n");
+    d.write_in_place("binary.csv", &[0xff, 0xfe, 0x00, 0x01, 0x80, 0x81, b'\n', 0x00]);
+    assert!(
+        wait_until(DEADLINE, || list_names(&d.path("rejected")).len() == 6),
+        "{:?}\n{}",
+        list_names(&d.path("rejected")),
+        daemon.log()
+    );
+    let why = fs::read_to_string(d.path("rejected/bad.csv.error.txt")).unwrap();
+    assert!(why.contains("bad.csv: line 4, column 'unit_price'"), "{why}");
+    assert!(why.contains("'12.3x' is not a decimal(12,2)"), "{why}");
+    let why = fs::read_to_string(d.path("rejected/wrong-header.csv.error.txt")).unwrap();
+    assert!(why.contains("missing required column(s): sale_id"), "{why}");
+    let why = fs::read_to_string(d.path("rejected/binary.csv.error.txt")).unwrap();
+    assert!(why.contains("binary.csv"), "{why}");
+    // Nothing from the bad files was committed; the daemon still takes good files.
+    d.drop_file("good.csv", &sales_csv("g", 3));
+    let rows = d.wait_for_rows(3, &mut daemon);
+    assert_exactly_once(&rows, &ids("g", 3));
+}
+
+#[test]
+fn the_same_content_twice_is_loaded_once() {
+    let d = Dir::new("");
+    let mut daemon = d.spawn();
+    d.drop_file("day1.csv", &sales_csv("same", 4));
+    d.wait_for_rows(4, &mut daemon);
+    d.drop_file("day1-copy.csv", &sales_csv("same", 4));
+    assert!(wait_until(DEADLINE, || d.inbox_files().is_empty()));
+    assert!(wait_until(DEADLINE, || daemon.log().contains("same content")));
+    assert_eq!(d.rows().len(), 4);
+    assert_eq!(list_names(&d.path("processed")).len(), 2);
+}
+
+#[test]
+fn init_twice_refuses_and_keeps_the_config() {
+    let d = Dir::empty();
+    d.assert_cmd().args(["init", "site"]).assert().success();
+    for sub in ["inbox", "processed", "rejected", "lake/sales", ".deltadrop"] {
+        assert!(d.path("site").join(sub).is_dir(), "{sub}");
+    }
+    fs::write(d.path("site/inbox/keep.csv"), "x").unwrap();
+    fs::write(d.path("site/config.toml"), "# mine\n").unwrap();
+    let out = d.assert_cmd().args(["init", "site"]).assert().code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(err.contains("already exists"), "{err}");
+    assert_eq!(fs::read_to_string(d.path("site/config.toml")).unwrap(), "# mine\n");
+    assert!(d.path("site/inbox/keep.csv").exists(), "existing folders are never emptied");
+}
+
+#[test]
+fn unknown_config_keys_are_named() {
+    let d = Dir::empty();
+    d.write_config("poll_interval = \"5s\"\n[[feed]]\nname = \"sales\"\ninboxx = \"in\"\n");
+    for cmd in ["check", "run"] {
+        let out = d
+            .assert_cmd()
+            .args([cmd, "--config", "config.toml"])
+            .assert()
+            .code(2);
+        let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        assert!(err.contains("inboxx"), "{cmd}: {err}");
+        assert!(err.contains("line 4"), "{cmd}: {err}");
+    }
+}
+
+#[test]
+fn check_prints_the_effective_settings() {
+    let d = Dir::new("");
+    let out = d
+        .assert_cmd()
+        .args(["check", "--config", "config.toml"])
+        .assert()
+        .success();
+    let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(text.contains("poll_interval: 300ms"), "{text}");
+    assert!(text.contains("unit_price       decimal(12,2) not null"), "{text}");
+    assert!(text.contains(&format!("{}", d.path("inbox").display())), "{text}");
+}
+
+#[test]
+fn an_incompatible_existing_table_stops_startup() {
+    let d = Dir::new("");
+    // A Delta table with another schema where the feed's table should be.
+    let table = d.table();
+    fs::create_dir_all(table.join("_delta_log")).unwrap();
+    fs::write(
+        table.join("_delta_log/00000000000000000000.json"),
+        concat!(
+            "{\"protocol\":{\"minReaderVersion\":1,\"minWriterVersion\":2}}\n",
+            "{\"metaData\":{\"id\":\"x\",\"format\":{\"provider\":\"parquet\",\"options\":{}},",
+            "\"schemaString\":\"{\\\"type\\\":\\\"struct\\\",\\\"fields\\\":[{\\\"name\\\":\\\"sale_id\\\",",
+            "\\\"type\\\":\\\"long\\\",\\\"nullable\\\":true,\\\"metadata\\\":{}}]}\",",
+            "\"partitionColumns\":[],\"configuration\":{},\"createdTime\":0}}\n"
+        ),
+    )
+    .unwrap();
+    let out = d
+        .assert_cmd()
+        .args(["run", "--once", "--config", "config.toml"])
+        .timeout(DEADLINE)
+        .assert()
+        .code(1);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(err.contains("schema this feed cannot write"), "{err}");
+    assert!(err.contains("'sale_id'"), "{err}");
+    // Untouched.
+    assert_eq!(list_names(&table.join("_delta_log")).len(), 1);
+}
+
+#[test]
+fn a_second_daemon_on_the_same_state_is_refused() {
+    let d = Dir::new("");
+    let mut first = d.spawn();
+    assert!(wait_until(DEADLINE, || first.log().contains("watching")), "{}", first.log());
+    let out = d
+        .assert_cmd()
+        .args(["run", "--config", "config.toml"])
+        .timeout(DEADLINE)
+        .assert()
+        .code(1);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(err.contains("another deltadrop is running"), "{err}");
+    first.assert_alive();
+}
+
+#[test]
+fn run_without_a_config_uses_the_built_in_defaults() {
+    let d = Dir::empty();
+    fs::create_dir_all(d.inbox()).unwrap();
+    d.write_in_place("x.csv", sales_csv("def", 3).as_bytes());
+    d.assert_cmd()
+        .args(["run", "--once"])
+        .timeout(DEADLINE)
+        .assert()
+        .success();
+    assert_exactly_once(&d.rows(), &ids("def", 3));
+}
+
+/// A crash after the Delta commit landed but before the files left the inbox: on restart the
+/// table's txn version says the intent was committed, so the file is archived, not loaded again.
+#[test]
+fn restart_after_a_commit_that_landed_archives_instead_of_reloading() {
+    let d = Dir::new("");
+    d.write_in_place("a.csv", sales_csv("a", 5).as_bytes());
+    d.assert_cmd()
+        .args(["run", "--once", "--config", "config.toml"])
+        .timeout(DEADLINE)
+        .assert()
+        .success();
+    assert_eq!(d.rows().len(), 5);
+    // Rewind the local side to the instant after the commit: file back in the inbox, the
+    // intent still recorded, the loaded index without it.
+    fs::rename(d.path("processed/a.csv"), d.inbox().join("a.csv")).unwrap();
+    let content = fs::read(d.inbox().join("a.csv")).unwrap();
+    let intent = serde_json::json!({
+        "format": "1",
+        "intent": {
+            "app_id": "deltadrop-sales",
+            "txn": 1,
+            "files": [{
+                "name": "a.csv",
+                "path": d.inbox().join("a.csv"),
+                "size": content.len(),
+                "hash": blake3::hash(&content).to_hex().to_string(),
+                "rows": 5
+            }]
+        }
+    });
+    fs::write(d.path(".deltadrop/sales/intent.json"), intent.to_string()).unwrap();
+    fs::write(d.path(".deltadrop/sales/loaded.jsonl"), "").unwrap();
+    // And a new file whose intent (txn 2) never reached the table.
+    d.write_in_place("b.csv", sales_csv("b", 3).as_bytes());
+    let out = d
+        .assert_cmd()
+        .args(["run", "--once", "--config", "config.toml"])
+        .env("RUST_LOG", "info")
+        .timeout(DEADLINE)
+        .assert()
+        .success();
+    let log = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(log.contains("commit txn 1 with 1 file(s) landed before the last stop"), "{log}");
+    let mut expected = ids("a", 5);
+    expected.extend(ids("b", 3));
+    assert_exactly_once(&d.rows(), &expected);
+    assert!(d.inbox_files().is_empty());
+}
+
+/// The opposite case: the intent was written but the commit never landed.
+#[test]
+fn restart_after_a_commit_that_did_not_land_ingests_again() {
+    let d = Dir::new("");
+    d.write_in_place("c.csv", sales_csv("c", 4).as_bytes());
+    let content = fs::read(d.inbox().join("c.csv")).unwrap();
+    fs::create_dir_all(d.path(".deltadrop/sales")).unwrap();
+    let intent = serde_json::json!({
+        "format": "1",
+        "intent": {
+            "app_id": "deltadrop-sales",
+            "txn": 1,
+            "files": [{
+                "name": "c.csv",
+                "path": d.inbox().join("c.csv"),
+                "size": content.len(),
+                "hash": blake3::hash(&content).to_hex().to_string(),
+                "rows": 4
+            }]
+        }
+    });
+    fs::write(d.path(".deltadrop/sales/intent.json"), intent.to_string()).unwrap();
+    let out = d
+        .assert_cmd()
+        .args(["run", "--once", "--config", "config.toml"])
+        .env("RUST_LOG", "info")
+        .timeout(DEADLINE)
+        .assert()
+        .success();
+    let log = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(log.contains("did not land before the last stop"), "{log}");
+    assert_exactly_once(&d.rows(), &ids("c", 4));
+}

@@ -1,0 +1,389 @@
+//! Test harness: a temp folder laid out like a user's, the real `deltadrop` binary run on it,
+//! and the Delta table read back with the `deltalake` crate. Tests wait for outcomes by polling
+//! with a deadline, never by fixed sleeps.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use deltalake::arrow::array::{
+    Array, Decimal128Array, Int64Array, StringArray, TimestampMicrosecondArray,
+};
+use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+pub const HEADER: &str =
+    "sale_id,sold_at,store_id,product_id,quantity,unit_price,total,payment_method,customer_id";
+
+/// Generous: CI machines are slow and debug builds slower.
+pub const DEADLINE: Duration = Duration::from_secs(60);
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_deltadrop"))
+}
+
+/// A temp folder with a config.toml; paths in it are relative to the folder.
+pub struct Dir {
+    _tmp: tempfile::TempDir,
+    pub root: PathBuf,
+}
+
+impl Dir {
+    /// A folder with the default layout and `extra` appended to the top-level settings.
+    pub fn new(extra: &str) -> Dir {
+        let d = Dir::empty();
+        d.write_config(&format!(
+            "poll_interval = \"300ms\"\nsettle = \"200ms\"\nworkers = 2\n{extra}\n\
+             [[feed]]\nname = \"sales\"\ninbox = \"inbox\"\ntable = \"lake/sales\"\n"
+        ));
+        d
+    }
+
+    pub fn empty() -> Dir {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let root = tmp.path().to_path_buf();
+        Dir { _tmp: tmp, root }
+    }
+
+    pub fn write_config(&self, text: &str) {
+        fs::write(self.root.join("config.toml"), text).expect("write config");
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.root.join(rel)
+    }
+
+    pub fn inbox(&self) -> PathBuf {
+        self.path("inbox")
+    }
+
+    pub fn table(&self) -> PathBuf {
+        self.path("lake/sales")
+    }
+
+    /// Writes a file under a temp name outside the inbox's pattern, then renames it in —
+    /// the way users are told to drop files (scripts/drop.sh).
+    pub fn drop_file(&self, name: &str, content: &str) {
+        let inbox = self.inbox();
+        fs::create_dir_all(&inbox).expect("inbox");
+        let tmp = inbox.join(format!(".{name}.tmp"));
+        fs::write(&tmp, content).expect("write");
+        fs::rename(&tmp, inbox.join(name)).expect("rename");
+    }
+
+    /// Writes straight into the inbox (no rename), as `cp` would.
+    pub fn write_in_place(&self, name: &str, content: &[u8]) {
+        fs::create_dir_all(self.inbox()).expect("inbox");
+        fs::write(self.inbox().join(name), content).expect("write");
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(bin());
+        c.current_dir(&self.root);
+        c
+    }
+
+    pub fn assert_cmd(&self) -> assert_cmd::Command {
+        let mut c = assert_cmd::Command::new(bin());
+        c.current_dir(&self.root);
+        c
+    }
+
+    /// Starts `deltadrop run` in the background; its log goes to `daemon-N.log`.
+    pub fn spawn(&self) -> Daemon {
+        let n = (0..)
+            .find(|i| !self.root.join(format!("daemon-{i}.log")).exists())
+            .unwrap_or(0);
+        let log_path = self.root.join(format!("daemon-{n}.log"));
+        let log = fs::File::create(&log_path).expect("log file");
+        let child = self
+            .cmd()
+            .args(["run", "--config", "config.toml"])
+            .env("RUST_LOG", "debug")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn deltadrop");
+        Daemon {
+            child: Some(child),
+            log_path,
+        }
+    }
+
+    pub fn inbox_files(&self) -> Vec<String> {
+        list_names(&self.inbox())
+    }
+
+    pub fn rows(&self) -> Vec<Row> {
+        read_rows(&self.table())
+    }
+
+    /// Polls until the table holds `n` rows and the inbox is empty.
+    pub fn wait_for_rows(&self, n: usize, daemon: &mut Daemon) -> Vec<Row> {
+        let ok = wait_until(DEADLINE, || {
+            daemon.assert_alive();
+            self.table().join("_delta_log").exists()
+                && self.inbox_files().is_empty()
+                && read_rows(&self.table()).len() >= n
+        });
+        let rows = self.rows();
+        assert!(
+            ok,
+            "timed out: {} rows of {n}, inbox {:?}\n{}",
+            rows.len(),
+            self.inbox_files(),
+            daemon.log()
+        );
+        rows
+    }
+}
+
+pub fn list_names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+pub struct Daemon {
+    child: Option<Child>,
+    pub log_path: PathBuf,
+}
+
+impl Daemon {
+    pub fn log(&self) -> String {
+        fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    pub fn assert_alive(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            if let Ok(Some(status)) = c.try_wait() {
+                panic!("deltadrop exited early with {status}\n{}", self.log());
+            }
+        }
+    }
+
+    /// SIGKILL: no chance to clean up.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM, then wait for the exit code.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut c = self.child.take().expect("running");
+        let _ = Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status();
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            if let Ok(Some(s)) = c.try_wait() {
+                return s;
+            }
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                panic!("deltadrop did not stop after SIGTERM\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// `rows` rows of sales data; sale ids are `<tag>-<n>`, unique across tags.
+pub fn sales_csv(tag: &str, rows: usize) -> String {
+    let mut s = String::with_capacity(64 * (rows + 1));
+    s.push_str(HEADER);
+    s.push('\n');
+    for i in 0..rows {
+        let qty = 1 + (i % 5);
+        let cents = 100 + (i * 37) % 9900;
+        let customer = if i % 4 == 0 {
+            String::new()
+        } else {
+            format!("C{}", i % 97)
+        };
+        s.push_str(&format!(
+            "{tag}-{i},2024-03-{:02}T{:02}:{:02}:00Z,ST{},P{},{qty},{}.{:02},{}.{:02},{},{customer}\n",
+            1 + i % 28,
+            i % 24,
+            i % 60,
+            i % 7,
+            i % 113,
+            cents / 100,
+            cents % 100,
+            (cents * qty) / 100,
+            (cents * qty) % 100,
+            ["pix", "credit", "debit", "cash"][i % 4],
+        ));
+    }
+    s
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub sale_id: String,
+    pub sold_at: i64,
+    pub store_id: String,
+    pub product_id: String,
+    pub quantity: i64,
+    pub unit_price: i128,
+    pub total: i128,
+    pub payment_method: String,
+    pub customer_id: Option<String>,
+    pub source_file: String,
+    pub ingested_at: i64,
+}
+
+pub fn table_version(dir: &Path) -> Option<u64> {
+    let rt = runtime();
+    rt.block_on(async {
+        let url = url::Url::from_directory_path(dir).ok()?;
+        let t = deltalake::open_table(url).await.ok()?;
+        t.version().map(|v| v as u64)
+    })
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// Every row of the table at its latest version, read through the Delta log (so only
+/// committed files count).
+pub fn read_rows(dir: &Path) -> Vec<Row> {
+    let rt = runtime();
+    let uris: Vec<String> = rt.block_on(async {
+        let Ok(url) = url::Url::from_directory_path(dir) else {
+            return vec![];
+        };
+        match deltalake::open_table(url).await {
+            Ok(t) => t.get_file_uris().map(|i| i.collect()).unwrap_or_default(),
+            Err(_) => vec![],
+        }
+    });
+    let mut rows = Vec::new();
+    for uri in uris {
+        let path = url::Url::parse(&uri)
+            .ok()
+            .and_then(|u| u.to_file_path().ok())
+            .unwrap_or_else(|| PathBuf::from(&uri));
+        let file = fs::File::open(&path).expect("parquet file of a committed Add exists");
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+            .expect("parquet")
+            .build()
+            .expect("reader");
+        for batch in reader {
+            let b = batch.expect("batch");
+            let s = |name: &str| {
+                b.column_by_name(name)
+                    .and_then(|c| c.as_any().downcast_ref::<StringArray>().cloned())
+                    .unwrap_or_else(|| panic!("string column {name}"))
+            };
+            let ts = |name: &str| {
+                b.column_by_name(name)
+                    .and_then(|c| {
+                        c.as_any()
+                            .downcast_ref::<TimestampMicrosecondArray>()
+                            .cloned()
+                    })
+                    .unwrap_or_else(|| panic!("timestamp column {name}"))
+            };
+            let dec = |name: &str| {
+                b.column_by_name(name)
+                    .and_then(|c| c.as_any().downcast_ref::<Decimal128Array>().cloned())
+                    .unwrap_or_else(|| panic!("decimal column {name}"))
+            };
+            let sale_id = s("sale_id");
+            let sold_at = ts("sold_at");
+            let store = s("store_id");
+            let product = s("product_id");
+            let qty = b
+                .column_by_name("quantity")
+                .and_then(|c| c.as_any().downcast_ref::<Int64Array>().cloned())
+                .expect("quantity");
+            let price = dec("unit_price");
+            let total = dec("total");
+            let pay = s("payment_method");
+            let cust = s("customer_id");
+            let src = s("_source_file");
+            let ing = ts("_ingested_at");
+            for i in 0..b.num_rows() {
+                rows.push(Row {
+                    sale_id: sale_id.value(i).to_string(),
+                    sold_at: sold_at.value(i),
+                    store_id: store.value(i).to_string(),
+                    product_id: product.value(i).to_string(),
+                    quantity: qty.value(i),
+                    unit_price: price.value(i),
+                    total: total.value(i),
+                    payment_method: pay.value(i).to_string(),
+                    customer_id: (!cust.is_null(i)).then(|| cust.value(i).to_string()),
+                    source_file: src.value(i).to_string(),
+                    ingested_at: ing.value(i),
+                });
+            }
+        }
+    }
+    rows
+}
+
+/// sale_id → how many times it is in the table.
+pub fn counts(rows: &[Row]) -> HashMap<String, usize> {
+    let mut m = HashMap::new();
+    for r in rows {
+        *m.entry(r.sale_id.clone()).or_insert(0) += 1;
+    }
+    m
+}
+
+/// Asserts every id in `expected` is present exactly once and nothing else is there.
+pub fn assert_exactly_once(rows: &[Row], expected: &[String]) {
+    let c = counts(rows);
+    let dups: Vec<_> = c.iter().filter(|(_, n)| **n > 1).take(5).collect();
+    assert!(dups.is_empty(), "duplicated rows: {dups:?}");
+    let missing: Vec<_> = expected
+        .iter()
+        .filter(|id| !c.contains_key(*id))
+        .take(5)
+        .collect();
+    assert!(missing.is_empty(), "missing rows: {missing:?}");
+    assert_eq!(rows.len(), expected.len(), "unexpected extra rows");
+}
+
+pub fn ids(tag: &str, rows: usize) -> Vec<String> {
+    (0..rows).map(|i| format!("{tag}-{i}")).collect()
+}
