@@ -332,7 +332,9 @@ impl Config {
                 }
             }
             if f.extensions.is_empty() {
-                return Err(ctx("extensions is empty: no file would ever be ingested".into()));
+                return Err(ctx(
+                    "extensions is empty: no file would ever be ingested".into()
+                ));
             }
             if f.max_files_per_commit == 0 || f.max_rows_per_commit == 0 {
                 return Err(ctx(
@@ -584,7 +586,10 @@ mod tests {
             ("workers = 0\n[[feed]]\nname = \"a\"\n", "workers"),
             ("[[feed]]\nname = \"a b\"\n", "feed name"),
             ("[[feed]]\nname = \"a\"\nschema = \"nope\"\n", "schema"),
-            ("[[feed]]\nname = \"a\"\n[feed.csv]\ndelimiter = \";;\"\n", "delimiter"),
+            (
+                "[[feed]]\nname = \"a\"\n[feed.csv]\ndelimiter = \";;\"\n",
+                "delimiter",
+            ),
             ("events = true\n", "[[feed]]"),
         ] {
             let err = Config::from_toml(toml, Path::new("/x"), None)

@@ -36,7 +36,7 @@ pub enum DeltaError {
     #[error("table {url}: {source}")]
     Table {
         url: String,
-        source: DeltaTableError,
+        source: Box<DeltaTableError>,
     },
     #[error("table {url} has a schema this feed cannot write (deltadrop never rewrites a table):\n  {}", .problems.join("\n  "))]
     IncompatibleSchema { url: String, problems: Vec<String> },
@@ -60,7 +60,7 @@ pub enum DeltaError {
 fn table_err(url: &url::Url) -> impl FnOnce(DeltaTableError) -> DeltaError + '_ {
     move |source| DeltaError::Table {
         url: url.to_string(),
-        source,
+        source: Box::new(source),
     }
 }
 
@@ -77,12 +77,11 @@ pub async fn open_or_create(feed: &FeedConfig) -> Result<DeltaTable, DeltaError>
     let url = &feed.table_url;
     if url.scheme() == "file" {
         if let Ok(path) = url.to_file_path() {
-            std::fs::create_dir_all(&path).map_err(|e| DeltaError::Table {
-                url: url.to_string(),
-                source: DeltaTableError::Generic(format!(
+            std::fs::create_dir_all(&path).map_err(|e| {
+                table_err(url)(DeltaTableError::Generic(format!(
                     "cannot create folder {}: {e}",
                     path.display()
-                )),
+                )))
             })?;
         }
     }
@@ -90,9 +89,10 @@ pub async fn open_or_create(feed: &FeedConfig) -> Result<DeltaTable, DeltaError>
     let table = match deltalake::open_table(url.clone()).await {
         Ok(t) => t,
         Err(DeltaTableError::NotATable(_)) => {
-            let kernel: StructType = ours.as_ref().try_into_kernel().map_err(|e| {
-                table_err(url)(DeltaTableError::Generic(format!("schema: {e}")))
-            })?;
+            let kernel: StructType = ours
+                .as_ref()
+                .try_into_kernel()
+                .map_err(|e| table_err(url)(DeltaTableError::Generic(format!("schema: {e}"))))?;
             log::info!("creating Delta table {url} (feed {})", feed.name);
             CreateBuilder::new()
                 .with_location(url.to_string())
@@ -116,9 +116,11 @@ pub async fn open_or_create(feed: &FeedConfig) -> Result<DeltaTable, DeltaError>
             message: e.to_string(),
         })?;
     let theirs: deltalake::arrow::datatypes::Schema =
-        snapshot.schema().as_ref().try_into_arrow().map_err(|e| {
-            table_err(url)(DeltaTableError::Generic(format!("schema: {e}")))
-        })?;
+        snapshot
+            .schema()
+            .as_ref()
+            .try_into_arrow()
+            .map_err(|e| table_err(url)(DeltaTableError::Generic(format!("schema: {e}"))))?;
     let problems = schema::incompatibilities(&ours, &theirs);
     if !problems.is_empty() {
         return Err(DeltaError::IncompatibleSchema {
@@ -129,7 +131,9 @@ pub async fn open_or_create(feed: &FeedConfig) -> Result<DeltaTable, DeltaError>
     if !snapshot.metadata().partition_columns().is_empty() {
         return Err(DeltaError::IncompatibleSchema {
             url: url.to_string(),
-            problems: vec!["the table is partitioned; this build writes unpartitioned tables".into()],
+            problems: vec![
+                "the table is partitioned; this build writes unpartitioned tables".into(),
+            ],
         });
     }
     Ok(table)
@@ -273,12 +277,15 @@ impl Committer {
     /// Archives a committed file if the inbox still holds that very content (a new file may
     /// have been dropped under the same name since).
     fn archive_if_same(&self, f: &FileRecord) {
-        let same = std::fs::read(&f.path)
-            .map(|bytes| blake3::hash(&bytes).to_hex().to_string() == f.hash)
+        let same = std::fs::File::open(&f.path)
+            .and_then(|file| {
+                let mut h = blake3::Hasher::new();
+                h.update_reader(file)?;
+                Ok(h.finalize().to_hex().to_string() == f.hash)
+            })
             .unwrap_or(false);
         if same {
-            if let Err(e) =
-                quarantine::archive(&f.path, &self.feed.processed, self.feed.on_success)
+            if let Err(e) = quarantine::archive(&f.path, &self.feed.processed, self.feed.on_success)
             {
                 log::error!("{e}");
             }
@@ -328,7 +335,10 @@ impl Committer {
         if let Some(h) = ck_handle {
             let _ = h.join();
         }
-        log::debug!("feed {feed_name}: committer stopped at version {}", self.version);
+        log::debug!(
+            "feed {feed_name}: committer stopped at version {}",
+            self.version
+        );
         result
     }
 
@@ -344,7 +354,7 @@ impl Committer {
                 for p in &paths {
                     self.tracker.release(p);
                 }
-                Err(e)
+                Err(*e)
             }
             Err(e) => {
                 self.failures += 1;
@@ -400,7 +410,7 @@ impl Committer {
                     for b in batches {
                         self.rt
                             .block_on(self.writer.write(b))
-                            .map_err(CommitError::Write)?;
+                            .map_err(CommitError::write)?;
                         buffered = true;
                     }
                 }
@@ -419,7 +429,7 @@ impl Committer {
             adds.extend(
                 self.rt
                     .block_on(self.writer.flush())
-                    .map_err(CommitError::Write)?,
+                    .map_err(CommitError::write)?,
             );
         }
 
@@ -474,8 +484,7 @@ impl Committer {
             self.feed.name,
             f.job.name()
         );
-        if let Err(e) =
-            quarantine::archive(&f.job.path, &self.feed.processed, self.feed.on_success)
+        if let Err(e) = quarantine::archive(&f.job.path, &self.feed.processed, self.feed.on_success)
         {
             log::error!("feed {}: {e}", self.feed.name);
         }
@@ -521,7 +530,7 @@ impl Committer {
             app_metadata,
             vec![Transaction::new(&self.feed.app_id, txn)],
         );
-        let bytes = data.get_bytes().map_err(CommitError::Commit)?;
+        let bytes = data.get_bytes().map_err(CommitError::commit)?;
         let mut conflicts = 0;
         loop {
             let attempt = self.version + 1;
@@ -539,7 +548,7 @@ impl Committer {
                         return Ok(v);
                     }
                     if conflicts > 100 {
-                        return Err(CommitError::Commit(TransactionError::VersionAlreadyExists(
+                        return Err(CommitError::commit(TransactionError::VersionAlreadyExists(
                             attempt as u64,
                         )));
                     }
@@ -548,7 +557,7 @@ impl Committer {
                     // The commit may have landed even though we got an error: until the log
                     // says otherwise, its outcome is unknown.
                     self.unresolved = true;
-                    return Err(CommitError::Commit(e));
+                    return Err(CommitError::commit(e));
                 }
             }
         }
@@ -563,22 +572,22 @@ impl Committer {
             let entry = self
                 .rt
                 .block_on(self.log_store.read_commit_entry(v as u64))
-                .map_err(CommitError::Read)?;
+                .map_err(CommitError::read)?;
             let Some(bytes) = entry else { break };
             for line in bytes.split(|b| *b == b'\n') {
                 if line.iter().all(u8::is_ascii_whitespace) {
                     continue;
                 }
                 let action: Value = serde_json::from_slice(line).map_err(|e| {
-                    CommitError::Read(DeltaTableError::Generic(format!(
+                    CommitError::read(DeltaTableError::Generic(format!(
                         "commit {v} is not valid JSON: {e}"
                     )))
                 })?;
                 if action.get("metaData").is_some() || action.get("protocol").is_some() {
-                    return Err(CommitError::Fatal(DeltaError::MetadataChanged {
+                    return Err(CommitError::Fatal(Box::new(DeltaError::MetadataChanged {
                         url: self.feed.table_url.to_string(),
                         version: v,
-                    }));
+                    })));
                 }
                 if let Some(t) = action.get("txn") {
                     if t.get("appId").and_then(Value::as_str) == Some(self.feed.app_id.as_str())
@@ -625,15 +634,27 @@ impl Committer {
 #[derive(Debug, thiserror::Error)]
 enum CommitError {
     #[error("writing Parquet: {0}")]
-    Write(DeltaTableError),
+    Write(Box<DeltaTableError>),
     #[error("writing the commit: {0}")]
-    Commit(TransactionError),
+    Commit(Box<TransactionError>),
     #[error("reading the log: {0}")]
-    Read(DeltaTableError),
+    Read(Box<DeltaTableError>),
     #[error(transparent)]
     State(#[from] StateError),
     #[error(transparent)]
-    Fatal(DeltaError),
+    Fatal(Box<DeltaError>),
+}
+
+impl CommitError {
+    fn write(e: DeltaTableError) -> Self {
+        CommitError::Write(Box::new(e))
+    }
+    fn commit(e: TransactionError) -> Self {
+        CommitError::Commit(Box::new(e))
+    }
+    fn read(e: DeltaTableError) -> Self {
+        CommitError::Read(Box::new(e))
+    }
 }
 
 /// Checkpoints are written by their own thread so that a commit never waits for one.
@@ -670,7 +691,9 @@ fn spawn_checkpointer(feed: &FeedConfig) -> (Sender<i64>, Option<JoinHandle<()>>
                         "feed {name}: checkpoint at version {version} in {} ms",
                         t.elapsed().as_millis()
                     ),
-                    Err(e) => log::warn!("feed {name}: checkpoint at version {version} failed: {e}"),
+                    Err(e) => {
+                        log::warn!("feed {name}: checkpoint at version {version} failed: {e}")
+                    }
                 }
             }
         })

@@ -76,9 +76,7 @@ pub fn parse_file(
         Err(e) => return Err(e.into()),
     };
     if !before.file_type().is_file() {
-        return Err(IngestError::Reject(format!(
-            "{name}: not a regular file"
-        )));
+        return Err(IngestError::Reject(format!("{name}: not a regular file")));
     }
     let csv = &feed.csv;
     let schema = &feed.schema;
@@ -132,16 +130,24 @@ pub fn parse_file(
                 )))
             }
         };
-        let typed = convert_batch(&batch, &plan, schema, &out_schema, &name, rows, ingested_at_micros)
-            .map_err(|v| {
-                let line = line_of_record(path, csv, v.record)
-                    .map(|l| format!("line {l}"))
-                    .unwrap_or_else(|| format!("record {}", v.record + 1));
-                IngestError::Reject(format!(
-                    "{name}: {line}, column '{}': {}",
-                    v.column, v.message
-                ))
-            })?;
+        let typed = convert_batch(
+            &batch,
+            &plan,
+            schema,
+            &out_schema,
+            &name,
+            rows,
+            ingested_at_micros,
+        )
+        .map_err(|v| {
+            let line = line_of_record(path, csv, v.record)
+                .map(|l| format!("line {l}"))
+                .unwrap_or_else(|| format!("record {}", v.record + 1));
+            IngestError::Reject(format!(
+                "{name}: {line}, column '{}': {}",
+                v.column, v.message
+            ))
+        })?;
         rows += typed.num_rows() as u64;
         if typed.num_rows() > 0 {
             sink(typed).map_err(IngestError::Sink)?;
@@ -278,7 +284,10 @@ fn plan_columns(
         let mut msg = format!("{name}: line 1 (header) does not match the table:");
         if !missing.is_empty() {
             let names: Vec<&str> = missing.iter().map(|c| c.name.as_str()).collect();
-            msg.push_str(&format!("\n  missing required column(s): {}", names.join(", ")));
+            msg.push_str(&format!(
+                "\n  missing required column(s): {}",
+                names.join(", ")
+            ));
         }
         if !unknown.is_empty() {
             let shown: Vec<String> = unknown.iter().take(20).map(|u| format!("'{u}'")).collect();
@@ -580,7 +589,9 @@ mod tests {
         assert_eq!(parse_decimal("3.100", 12, 2), Ok(310));
         assert_eq!(parse_decimal("9999999999.99", 12, 2), Ok(999_999_999_999));
         assert!(parse_decimal("99999999999", 12, 2).is_err());
-        assert!(parse_decimal("1.234", 12, 2).unwrap_err().contains("2 decimal places"));
+        assert!(parse_decimal("1.234", 12, 2)
+            .unwrap_err()
+            .contains("2 decimal places"));
         for bad in ["", ".", "1e5", "12,3", "abc", "1.2.3", "--1", "1 2"] {
             assert!(parse_decimal(bad, 12, 2).is_err(), "{bad}");
         }

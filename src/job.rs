@@ -63,8 +63,13 @@ pub struct Tracker {
 #[derive(Clone, Copy)]
 enum Slot {
     /// In a stage; `attempts` counts earlier transient failures, so backoff keeps growing.
-    Busy { attempts: u32 },
-    RetryAt { at: Instant, attempts: u32 },
+    Busy {
+        attempts: u32,
+    },
+    RetryAt {
+        at: Instant,
+        attempts: u32,
+    },
 }
 
 /// Counters shared by all stages (for `--once` exit status and the shutdown summary).

@@ -113,7 +113,8 @@ pub struct Summary {
 
 /// Creates a folder if missing; an existing one is used as it is (never emptied).
 pub fn ensure_dir(path: &Path) -> Result<(), Error> {
-    std::fs::create_dir_all(path).map_err(io_err(format!("cannot create folder {}", path.display())))
+    std::fs::create_dir_all(path)
+        .map_err(io_err(format!("cannot create folder {}", path.display())))
 }
 
 /// Runs the daemon until `shutdown` is triggered (or, with `once`, until the inboxes as they
@@ -139,7 +140,8 @@ pub fn run(cfg: &Config, opts: RunOptions, shutdown: Shutdown) -> Result<Summary
     let mut commit_txs = Vec::new();
     let mut committer_threads = Vec::new();
     for c in committers {
-        let (tx, rx) = delta::channel(1024);
+        // Bounded: parsed small files wait here in memory (at most 128 × 2 MiB of CSV).
+        let (tx, rx) = delta::channel(128);
         commit_txs.push(tx);
         let fatal = shutdown.clone();
         let (ftx, frx) = crossbeam_channel::bounded::<()>(1);

@@ -19,7 +19,7 @@ use crate::quarantine;
 
 /// Files up to this size are parsed into memory and share a Parquet file with the other files
 /// of their commit; larger ones are streamed by the worker into their own Parquet files.
-pub const INLINE_MAX_BYTES: u64 = 4 * 1024 * 1024;
+pub const INLINE_MAX_BYTES: u64 = 2 * 1024 * 1024;
 
 pub struct PoolContext {
     pub feeds: Arc<Vec<FeedConfig>>,

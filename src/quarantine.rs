@@ -96,16 +96,14 @@ fn rename(from: &Path, to: &Path) -> Result<(), QuarantineError> {
     match fs::rename(from, to) {
         Ok(()) => Ok(()),
         // Different filesystems: copy, sync, then remove the original.
-        Err(e) if e.raw_os_error() == Some(18) => {
-            fs::copy(from, to)
-                .and_then(|_| fs::File::open(to)?.sync_all())
-                .and_then(|_| fs::remove_file(from))
-                .map_err(|source| QuarantineError::Move {
-                    from: from.to_path_buf(),
-                    to: to.to_path_buf(),
-                    source,
-                })
-        }
+        Err(e) if e.raw_os_error() == Some(18) => fs::copy(from, to)
+            .and_then(|_| fs::File::open(to)?.sync_all())
+            .and_then(|_| fs::remove_file(from))
+            .map_err(|source| QuarantineError::Move {
+                from: from.to_path_buf(),
+                to: to.to_path_buf(),
+                source,
+            }),
         Err(source) => Err(QuarantineError::Move {
             from: from.to_path_buf(),
             to: to.to_path_buf(),

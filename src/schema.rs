@@ -16,7 +16,10 @@ pub const INGESTED_AT: &str = "_ingested_at";
 pub enum ColType {
     String,
     Int64,
-    Decimal { precision: u8, scale: i8 },
+    Decimal {
+        precision: u8,
+        scale: i8,
+    },
     /// Microseconds, UTC. Input without a zone is read as UTC.
     Timestamp,
 }

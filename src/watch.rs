@@ -67,20 +67,29 @@ fn wanted(feed: &FeedConfig, path: &Path) -> bool {
         return false;
     }
     if !has_feed_extension(feed, name) {
-        log::debug!("ignoring {name}: not a .{} file", feed.extensions.join("/."));
+        log::debug!(
+            "ignoring {name}: not a .{} file",
+            feed.extensions.join("/.")
+        );
         return false;
     }
     true
 }
 
-/// (size, mtime) of a regular file, not following symlinks; None for anything else.
-fn file_stamp(path: &Path) -> Option<(u64, Option<SystemTime>)> {
+/// (size, mtime) of a file: what must stay the same for the settle time.
+type Stamp = (u64, Option<SystemTime>);
+
+/// The stamp of a regular file, not following symlinks; None for anything else.
+fn file_stamp(path: &Path) -> Option<Stamp> {
     let m = std::fs::symlink_metadata(path).ok()?;
     if m.file_type().is_file() {
         Some((m.len(), m.modified().ok()))
     } else {
         if m.file_type().is_symlink() {
-            log::debug!("ignoring {}: symbolic links are not followed", path.display());
+            log::debug!(
+                "ignoring {}: symbolic links are not followed",
+                path.display()
+            );
         } else {
             log::debug!("ignoring {}: not a regular file", path.display());
         }
@@ -147,12 +156,13 @@ impl Watcher {
                     );
                     let touched = matches!(ev.kind, EventKind::Create(_) | EventKind::Modify(_));
                     // For renames the destination is the last path.
-                    let Some(path) = ev.paths.last() else { continue };
+                    let Some(path) = ev.paths.last() else {
+                        continue;
+                    };
                     let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
                         continue;
                     };
-                    let Some((_, feed, inbox)) =
-                        inboxes.iter().find(|(dir, _, _)| dir == parent)
+                    let Some((_, feed, inbox)) = inboxes.iter().find(|(dir, _, _)| dir == parent)
                     else {
                         continue;
                     };
@@ -188,7 +198,11 @@ impl Watcher {
         let mut deb = match deb {
             Ok(d) => d,
             Err(e) => {
-                log::warn!("{}; polling every {:?} instead", explain_notify(&e), self.poll_interval);
+                log::warn!(
+                    "{}; polling every {:?} instead",
+                    explain_notify(&e),
+                    self.poll_interval
+                );
                 return;
             }
         };
@@ -279,7 +293,7 @@ impl Watcher {
     }
 
     /// Lists eligible regular files of a feed's inbox, oldest first.
-    fn list(&self, feed: FeedId) -> Result<Vec<(PathBuf, (u64, Option<SystemTime>))>, WatchError> {
+    fn list(&self, feed: FeedId) -> Result<Vec<(PathBuf, Stamp)>, WatchError> {
         let f = &self.feeds[feed];
         let rd = std::fs::read_dir(&f.inbox).map_err(|source| WatchError::Inbox {
             path: f.inbox.clone(),
@@ -468,7 +482,14 @@ mod tests {
 
     #[test]
     fn temp_and_hidden_names_are_skipped() {
-        for n in [".a.csv", "a.csv.tmp", "a.csv.part", "a.csv.crdownload", "a.csv~", "A.CSV.TMP"] {
+        for n in [
+            ".a.csv",
+            "a.csv.tmp",
+            "a.csv.part",
+            "a.csv.crdownload",
+            "a.csv~",
+            "A.CSV.TMP",
+        ] {
             assert!(is_temp_name(n), "{n}");
         }
         assert!(!is_temp_name("sales-2024.csv"));

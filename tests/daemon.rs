@@ -36,14 +36,21 @@ fn one_file_becomes_typed_rows_and_leaves_the_inbox() {
     assert_eq!(rows[2].payment_method, "cash, bills");
     assert!(rows.iter().all(|r| r.source_file == "first.csv"));
     let now = chrono::Utc::now().timestamp_micros();
-    assert!(rows.iter().all(|r| (now - r.ingested_at).abs() < 600_000_000));
+    assert!(rows
+        .iter()
+        .all(|r| (now - r.ingested_at).abs() < 600_000_000));
     assert_eq!(list_names(&d.path("processed")), vec!["first.csv"]);
 
     // The commit says which file it holds, with its hash, under a txn for our app id.
     let log = fs::read_to_string(d.table().join("_delta_log/00000000000000000001.json")).unwrap();
-    assert!(log.contains("\"txn\":{\"appId\":\"deltadrop-sales\",\"version\":1}"), "{log}");
+    assert!(
+        log.contains("\"txn\":{\"appId\":\"deltadrop-sales\",\"version\":1}"),
+        "{log}"
+    );
     assert!(log.contains("\"name\":\"first.csv\""), "{log}");
-    assert!(daemon.log().contains("committed version 1: 1 file(s), 3 rows"));
+    assert!(daemon
+        .log()
+        .contains("committed version 1: 1 file(s), 3 rows"));
     assert!(daemon.terminate().success(), "SIGTERM exits 0");
 }
 
@@ -92,14 +99,24 @@ fn files_present_before_start_are_ingested() {
 fn temp_named_files_wait_until_renamed() {
     let d = Dir::new("");
     let mut daemon = d.spawn();
-    for name in ["up.csv.tmp", "up.csv.part", ".hidden.csv", "dl.csv.crdownload", "edit.csv~"] {
+    for name in [
+        "up.csv.tmp",
+        "up.csv.part",
+        ".hidden.csv",
+        "dl.csv.crdownload",
+        "edit.csv~",
+    ] {
         d.write_in_place(name, sales_csv("tmp", 3).as_bytes());
     }
     d.write_in_place("notes.txt", b"not a csv");
     fs::create_dir_all(d.inbox().join("sub.csv")).unwrap();
     // A real file dropped after the temp ones proves the daemon has looked at the folder.
     d.drop_file("marker.csv", &sales_csv("m", 2));
-    assert!(wait_until(DEADLINE, || d.rows().len() == 2), "{}", daemon.log());
+    assert!(
+        wait_until(DEADLINE, || d.rows().len() == 2),
+        "{}",
+        daemon.log()
+    );
     // Two poll rounds that looked at the temp files and left them alone.
     assert!(
         wait_until(DEADLINE, || daemon
@@ -111,12 +128,25 @@ fn temp_named_files_wait_until_renamed() {
         daemon.log()
     );
     let left = d.inbox_files();
-    for name in ["up.csv.tmp", "up.csv.part", ".hidden.csv", "notes.txt", "sub.csv"] {
-        assert!(left.contains(&name.to_string()), "{name} was taken: {left:?}");
+    for name in [
+        "up.csv.tmp",
+        "up.csv.part",
+        ".hidden.csv",
+        "notes.txt",
+        "sub.csv",
+    ] {
+        assert!(
+            left.contains(&name.to_string()),
+            "{name} was taken: {left:?}"
+        );
     }
     assert_eq!(d.rows().len(), 2);
     fs::rename(d.inbox().join("up.csv.tmp"), d.inbox().join("up.csv")).unwrap();
-    assert!(wait_until(DEADLINE, || d.rows().len() == 5), "{}", daemon.log());
+    assert!(
+        wait_until(DEADLINE, || d.rows().len() == 5),
+        "{}",
+        daemon.log()
+    );
     daemon.assert_alive();
 }
 
@@ -169,9 +199,8 @@ fn kill_9_during_a_burst_loses_and_duplicates_nothing() {
     fs::create_dir_all(&staging).unwrap();
     fs::create_dir_all(d.inbox()).unwrap();
     let mut expected = Vec::new();
-    let mut round = 0;
     // Several kills at different moments of the burst.
-    for delay_ms in [0u64, 40, 120, 250] {
+    for (round, delay_ms) in [0u64, 40, 120, 250].into_iter().enumerate() {
         let mut daemon = d.spawn();
         for i in 0..60 {
             let tag = format!("k{round}x{i}");
@@ -181,7 +210,6 @@ fn kill_9_during_a_burst_loses_and_duplicates_nothing() {
         }
         std::thread::sleep(Duration::from_millis(delay_ms)); // the kill instant, not a wait for an outcome
         daemon.kill9();
-        round += 1;
     }
     let mut daemon = d.spawn();
     let rows = d.wait_for_rows(expected.len(), &mut daemon);
@@ -204,7 +232,10 @@ fn a_bad_file_is_rejected_with_its_line_and_the_daemon_goes_on() {
         ),
     );
     d.drop_file("wrong-header.csv", "id;when;what\n1;2;3\n");
-    d.write_in_place("binary.csv", &[0xff, 0xfe, 0x00, 0x01, 0x80, 0x81, b'\n', 0x00]);
+    d.write_in_place(
+        "binary.csv",
+        &[0xff, 0xfe, 0x00, 0x01, 0x80, 0x81, b'\n', 0x00],
+    );
     assert!(
         wait_until(DEADLINE, || list_names(&d.path("rejected")).len() == 6),
         "{:?}\n{}",
@@ -212,7 +243,10 @@ fn a_bad_file_is_rejected_with_its_line_and_the_daemon_goes_on() {
         daemon.log()
     );
     let why = fs::read_to_string(d.path("rejected/bad.csv.error.txt")).unwrap();
-    assert!(why.contains("bad.csv: line 4, column 'unit_price'"), "{why}");
+    assert!(
+        why.contains("bad.csv: line 4, column 'unit_price'"),
+        "{why}"
+    );
     assert!(why.contains("'12.3x' is not a decimal(12,2)"), "{why}");
     let why = fs::read_to_string(d.path("rejected/wrong-header.csv.error.txt")).unwrap();
     assert!(why.contains("missing required column(s): sale_id"), "{why}");
@@ -232,7 +266,9 @@ fn the_same_content_twice_is_loaded_once() {
     d.wait_for_rows(4, &mut daemon);
     d.drop_file("day1-copy.csv", &sales_csv("same", 4));
     assert!(wait_until(DEADLINE, || d.inbox_files().is_empty()));
-    assert!(wait_until(DEADLINE, || daemon.log().contains("same content")));
+    assert!(wait_until(DEADLINE, || daemon
+        .log()
+        .contains("same content")));
     assert_eq!(d.rows().len(), 4);
     assert_eq!(list_names(&d.path("processed")).len(), 2);
 }
@@ -249,8 +285,14 @@ fn init_twice_refuses_and_keeps_the_config() {
     let out = d.assert_cmd().args(["init", "site"]).assert().code(2);
     let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
     assert!(err.contains("already exists"), "{err}");
-    assert_eq!(fs::read_to_string(d.path("site/config.toml")).unwrap(), "# mine\n");
-    assert!(d.path("site/inbox/keep.csv").exists(), "existing folders are never emptied");
+    assert_eq!(
+        fs::read_to_string(d.path("site/config.toml")).unwrap(),
+        "# mine\n"
+    );
+    assert!(
+        d.path("site/inbox/keep.csv").exists(),
+        "existing folders are never emptied"
+    );
 }
 
 #[test]
@@ -279,8 +321,14 @@ fn check_prints_the_effective_settings() {
         .success();
     let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
     assert!(text.contains("poll_interval: 300ms"), "{text}");
-    assert!(text.contains("unit_price       decimal(12,2) not null"), "{text}");
-    assert!(text.contains(&format!("{}", d.path("inbox").display())), "{text}");
+    assert!(
+        text.contains("unit_price       decimal(12,2) not null"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("{}", d.path("inbox").display())),
+        "{text}"
+    );
 }
 
 #[test]
@@ -317,7 +365,11 @@ fn an_incompatible_existing_table_stops_startup() {
 fn a_second_daemon_on_the_same_state_is_refused() {
     let d = Dir::new("");
     let mut first = d.spawn();
-    assert!(wait_until(DEADLINE, || first.log().contains("watching")), "{}", first.log());
+    assert!(
+        wait_until(DEADLINE, || first.log().contains("watching")),
+        "{}",
+        first.log()
+    );
     let out = d
         .assert_cmd()
         .args(["run", "--config", "config.toml"])
@@ -384,7 +436,10 @@ fn restart_after_a_commit_that_landed_archives_instead_of_reloading() {
         .assert()
         .success();
     let log = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
-    assert!(log.contains("commit txn 1 with 1 file(s) landed before the last stop"), "{log}");
+    assert!(
+        log.contains("commit txn 1 with 1 file(s) landed before the last stop"),
+        "{log}"
+    );
     let mut expected = ids("a", 5);
     expected.extend(ids("b", 3));
     assert_exactly_once(&d.rows(), &expected);

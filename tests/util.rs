@@ -271,7 +271,7 @@ pub fn table_version(dir: &Path) -> Option<u64> {
     rt.block_on(async {
         let url = url::Url::from_directory_path(dir).ok()?;
         let t = deltalake::open_table(url).await.ok()?;
-        t.version().map(|v| v as u64)
+        t.version()
     })
 }
 
