@@ -56,6 +56,11 @@ def latency(args):
         "p99_ms": round(pct(lat, 99), 2),
         "max_ms": round(max(lat), 2),
         "mean_ms": round(statistics.mean(lat), 2),
+        # Flat commit cost: the first and last windows of a long run should match.
+        "window": min(200, len(lat)),
+        "p50_first_ms": round(statistics.median(lat[: min(200, len(lat))]), 2),
+        "p50_last_ms": round(statistics.median(lat[-min(200, len(lat)) :]), 2),
+        "last_version": version,
     }
 
 

@@ -41,11 +41,12 @@ def main():
     table, dirs = sys.argv[1], sys.argv[2:]
     want = expected_rows(dirs)
     t = DeltaTable(table)
-    got = t.to_pyarrow_table().to_pylist()
+    arrow_table = t.to_pyarrow_table()
+    got = arrow_table.to_pylist()
     ids = [r["sale_id"] for r in got]
     assert len(ids) == len(set(ids)), "duplicate rows in the table"
     assert set(ids) == set(want), f"rows differ: missing {len(set(want) - set(ids))}, extra {len(set(ids) - set(want))}"
-    schema = {f.name: str(f.type) for f in t.schema().to_arrow()}
+    schema = {f.name: str(f.type) for f in arrow_table.schema}
     assert schema["unit_price"] == "decimal128(12, 2)", schema
     assert schema["sold_at"].startswith("timestamp[us, tz=UTC]"), schema
     for r in got:
