@@ -139,11 +139,19 @@ pub async fn open_or_create(feed: &FeedConfig) -> Result<DeltaTable, DeltaError>
     Ok(table)
 }
 
-/// A writer for Parquet files of `table`, rolling files at 128 MiB.
+/// A writer for Parquet files of `table`. Files roll at 64 MiB and row groups hold at most
+/// 256Ki rows: both bound what a worker keeps in memory while it streams a large CSV file
+/// (measured in BENCHMARKS.md).
 pub fn writer_for(table: &DeltaTable) -> Result<RecordBatchWriter, DeltaError> {
+    let props = deltalake::parquet::file::properties::WriterProperties::builder()
+        .set_created_by(format!("deltadrop {}", env!("CARGO_PKG_VERSION")))
+        .set_compression(deltalake::parquet::basic::Compression::SNAPPY)
+        .set_max_row_group_row_count(Some(256 * 1024))
+        .build();
     Ok(RecordBatchWriter::for_table(table)
         .map_err(table_err(table.table_url()))?
-        .with_target_file_size(128 * 1024 * 1024))
+        .with_writer_properties(props)
+        .with_target_file_size(64 * 1024 * 1024))
 }
 
 /// Messages to a committer.

@@ -15,10 +15,13 @@ use std::time::SystemTime;
 
 use arrow_csv::ReaderBuilder;
 use deltalake::arrow::array::{
-    Array, ArrayRef, Decimal128Builder, Int64Builder, StringArray, StringBuilder,
+    Array, ArrayRef, PrimitiveArray, PrimitiveBuilder, StringArray, StringBuilder,
     TimestampMicrosecondBuilder,
 };
-use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use deltalake::arrow::datatypes::{
+    ArrowPrimitiveType, DataType, Decimal128Type, Field, Int64Type, Schema, SchemaRef,
+    TimestampMicrosecondType,
+};
 use deltalake::arrow::record_batch::RecordBatch;
 
 use crate::config::{CsvConfig, FeedConfig};
@@ -388,59 +391,61 @@ fn convert_column(
             Ok(Arc::new(b.finish()))
         }
         ColType::Int64 => {
-            let mut b = Int64Builder::with_capacity(n);
-            for i in 0..n {
-                match present(text, i) {
-                    None if spec.nullable => b.append_null(),
-                    None => return Err(err(i, "empty value in a required column".into())),
-                    Some(s) => b.append_value(
-                        parse_int(s)
-                            .ok_or_else(|| err(i, format!("'{}' is not an integer", clip(s))))?,
-                    ),
-                }
-            }
-            Ok(Arc::new(b.finish()))
+            let arr = convert_primitive::<Int64Type>(text, spec, first_record, |s| {
+                parse_int(s).ok_or_else(|| format!("'{}' is not an integer", clip(s)))
+            })?;
+            Ok(Arc::new(arr))
         }
         ColType::Decimal { precision, scale } => {
-            let mut b = Decimal128Builder::with_capacity(n);
-            for i in 0..n {
-                match present(text, i) {
-                    None if spec.nullable => b.append_null(),
-                    None => return Err(err(i, "empty value in a required column".into())),
-                    Some(s) => b.append_value(parse_decimal(s, precision, scale).map_err(|m| {
-                        err(
-                            i,
-                            format!("'{}' is not a decimal({precision},{scale}): {m}", clip(s)),
-                        )
-                    })?),
-                }
-            }
-            let arr = b
-                .finish()
-                .with_precision_and_scale(precision, scale)
-                .map_err(|e| err(0, format!("internal: {e}")))?;
+            let arr = convert_primitive::<Decimal128Type>(text, spec, first_record, |s| {
+                parse_decimal(s, precision, scale).map_err(|m| {
+                    format!("'{}' is not a decimal({precision},{scale}): {m}", clip(s))
+                })
+            })?
+            .with_precision_and_scale(precision, scale)
+            .map_err(|e| err(0, format!("internal: {e}")))?;
             Ok(Arc::new(arr))
         }
         ColType::Timestamp => {
-            let mut b = TimestampMicrosecondBuilder::with_capacity(n);
-            for i in 0..n {
-                match present(text, i) {
-                    None if spec.nullable => b.append_null(),
-                    None => return Err(err(i, "empty value in a required column".into())),
-                    Some(s) => b.append_value(parse_timestamp(s).ok_or_else(|| {
-                        err(
-                            i,
-                            format!(
-                                "'{}' is not an ISO 8601 timestamp (e.g. 2024-03-01T14:05:00Z or 2024-03-01 14:05:00)",
-                                clip(s)
-                            ),
+            let arr = convert_primitive::<TimestampMicrosecondType>(
+                text,
+                spec,
+                first_record,
+                |s| {
+                    parse_timestamp(s).ok_or_else(|| {
+                        format!(
+                            "'{}' is not an ISO 8601 timestamp (e.g. 2024-03-01T14:05:00Z or 2024-03-01 14:05:00)",
+                            clip(s)
                         )
-                    })?),
-                }
-            }
-            Ok(Arc::new(b.finish().with_timezone("UTC")))
+                    })
+                },
+            )?;
+            Ok(Arc::new(arr.with_timezone("UTC")))
         }
     }
+}
+
+/// Converts a text column with `parse`; empty fields are nulls, refused in a required column.
+fn convert_primitive<T: ArrowPrimitiveType>(
+    text: &StringArray,
+    spec: &ColumnSpec,
+    first_record: u64,
+    parse: impl Fn(&str) -> Result<T::Native, String>,
+) -> Result<PrimitiveArray<T>, ValueError> {
+    let err = |i: usize, message: String| ValueError {
+        record: first_record + i as u64,
+        column: spec.name.clone(),
+        message,
+    };
+    let mut b = PrimitiveBuilder::<T>::with_capacity(text.len());
+    for i in 0..text.len() {
+        match present(text, i) {
+            None if spec.nullable => b.append_null(),
+            None => return Err(err(i, "empty value in a required column".into())),
+            Some(s) => b.append_value(parse(s).map_err(|m| err(i, m))?),
+        }
+    }
+    Ok(b.finish())
 }
 
 /// The trimmed value, or None for an empty/blank field.

@@ -113,29 +113,7 @@ impl Worker {
                     tracker.release(&job.path);
                 }
             }
-            Err(IngestError::Reject(reason)) => {
-                match quarantine::reject(&job.path, &feed.rejected, &reason) {
-                    Ok(to) => {
-                        log::warn!(
-                            "feed {}: rejected {name} → {}: {reason}",
-                            feed.name,
-                            to.display()
-                        );
-                        tracker
-                            .stats()
-                            .files_rejected
-                            .fetch_add(1, Ordering::Relaxed);
-                        tracker.release(&job.path);
-                    }
-                    Err(e) => {
-                        let d = tracker.release_for_retry(&job.path);
-                        log::error!(
-                            "feed {}: {name} must be rejected ({reason}) but {e}; retry in {d:?}",
-                            feed.name
-                        );
-                    }
-                }
-            }
+            Err(IngestError::Reject(reason)) => reject(tracker, feed, &job, &reason),
             Err(IngestError::Gone) => {
                 log::debug!("feed {}: {name} vanished before it was read", feed.name);
                 tracker.release(&job.path);
@@ -147,19 +125,13 @@ impl Worker {
                     feed.name
                 );
             }
-            Err(IngestError::Io(e)) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-                let reason = format!("{name}: cannot read the file: {e}");
-                match quarantine::reject(&job.path, &feed.rejected, &reason) {
-                    Ok(_) => {
-                        log::warn!("feed {}: rejected {reason}", feed.name);
-                        tracker.release(&job.path);
-                    }
-                    Err(qe) => {
-                        let d = tracker.release_for_retry(&job.path);
-                        log::error!("feed {}: {reason}; {qe}; retry in {d:?}", feed.name);
-                    }
-                }
-            }
+            // An unreadable file will not become readable by waiting.
+            Err(IngestError::Io(e)) if e.kind() == std::io::ErrorKind::PermissionDenied => reject(
+                tracker,
+                feed,
+                &job,
+                &format!("{name}: cannot read the file: {e}"),
+            ),
             Err(e) => {
                 let d = tracker.release_for_retry(&job.path);
                 log::warn!("feed {}: {name}: {e}; retry in {d:?}", feed.name);
@@ -206,6 +178,33 @@ impl Worker {
                 writer.reset();
                 Err(e)
             }
+        }
+    }
+}
+
+/// Moves a file that cannot be ingested to `rejected/`; if even that fails, retries later.
+fn reject(tracker: &Tracker, feed: &FeedConfig, job: &FileJob, reason: &str) {
+    match quarantine::reject(&job.path, &feed.rejected, reason) {
+        Ok(to) => {
+            log::warn!(
+                "feed {}: rejected {} → {}: {reason}",
+                feed.name,
+                job.name(),
+                to.display()
+            );
+            tracker
+                .stats()
+                .files_rejected
+                .fetch_add(1, Ordering::Relaxed);
+            tracker.release(&job.path);
+        }
+        Err(e) => {
+            let d = tracker.release_for_retry(&job.path);
+            log::error!(
+                "feed {}: {} must be rejected ({reason}) but {e}; retry in {d:?}",
+                feed.name,
+                job.name()
+            );
         }
     }
 }

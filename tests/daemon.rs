@@ -409,22 +409,7 @@ fn restart_after_a_commit_that_landed_archives_instead_of_reloading() {
     // Rewind the local side to the instant after the commit: file back in the inbox, the
     // intent still recorded, the loaded index without it.
     fs::rename(d.path("processed/a.csv"), d.inbox().join("a.csv")).unwrap();
-    let content = fs::read(d.inbox().join("a.csv")).unwrap();
-    let intent = serde_json::json!({
-        "format": "1",
-        "intent": {
-            "app_id": "deltadrop-sales",
-            "txn": 1,
-            "files": [{
-                "name": "a.csv",
-                "path": d.inbox().join("a.csv"),
-                "size": content.len(),
-                "hash": blake3::hash(&content).to_hex().to_string(),
-                "rows": 5
-            }]
-        }
-    });
-    fs::write(d.path(".deltadrop/sales/intent.json"), intent.to_string()).unwrap();
+    write_intent(&d, "a.csv", 1, 5);
     fs::write(d.path(".deltadrop/sales/loaded.jsonl"), "").unwrap();
     // And a new file whose intent (txn 2) never reached the table.
     d.write_in_place("b.csv", sales_csv("b", 3).as_bytes());
@@ -451,23 +436,7 @@ fn restart_after_a_commit_that_landed_archives_instead_of_reloading() {
 fn restart_after_a_commit_that_did_not_land_ingests_again() {
     let d = Dir::new("");
     d.write_in_place("c.csv", sales_csv("c", 4).as_bytes());
-    let content = fs::read(d.inbox().join("c.csv")).unwrap();
-    fs::create_dir_all(d.path(".deltadrop/sales")).unwrap();
-    let intent = serde_json::json!({
-        "format": "1",
-        "intent": {
-            "app_id": "deltadrop-sales",
-            "txn": 1,
-            "files": [{
-                "name": "c.csv",
-                "path": d.inbox().join("c.csv"),
-                "size": content.len(),
-                "hash": blake3::hash(&content).to_hex().to_string(),
-                "rows": 4
-            }]
-        }
-    });
-    fs::write(d.path(".deltadrop/sales/intent.json"), intent.to_string()).unwrap();
+    write_intent(&d, "c.csv", 1, 4);
     let out = d
         .assert_cmd()
         .args(["run", "--once", "--config", "config.toml"])
@@ -485,7 +454,10 @@ fn restart_after_a_commit_that_did_not_land_ingests_again() {
 fn a_large_file_is_streamed_in_batches() {
     let d = Dir::new("");
     let content = sales_csv("big", 60_000);
-    assert!(content.len() > 3 * 1024 * 1024, "bigger than the inline limit");
+    assert!(
+        content.len() > 3 * 1024 * 1024,
+        "bigger than the inline limit"
+    );
     d.write_in_place("big.csv", content.as_bytes());
     d.write_in_place("small.csv", sales_csv("small", 10).as_bytes());
     d.assert_cmd()
@@ -541,7 +513,11 @@ impl Drop for Unwritable {
 fn an_unwritable_table_keeps_files_in_the_inbox_until_it_heals() {
     let d = Dir::new("");
     let mut daemon = d.spawn();
-    assert!(wait_until(DEADLINE, || daemon.log().contains("watching")), "{}", daemon.log());
+    assert!(
+        wait_until(DEADLINE, || daemon.log().contains("watching")),
+        "{}",
+        daemon.log()
+    );
     let Some(guard) = Unwritable::new(&d.table()) else {
         eprintln!("skipped: cannot make a folder unwritable here (no chattr, not ext4?)");
         return;
@@ -552,10 +528,46 @@ fn an_unwritable_table_keeps_files_in_the_inbox_until_it_heals() {
         "{}",
         daemon.log()
     );
-    assert_eq!(d.inbox_files(), vec!["waiting.csv"], "the file stays in the inbox");
+    assert_eq!(
+        d.inbox_files(),
+        vec!["waiting.csv"],
+        "the file stays in the inbox"
+    );
     assert!(d.rows().is_empty());
     drop(guard);
     // Recovers by itself (retry with backoff), exactly once.
     let rows = d.wait_for_rows(5, &mut daemon);
     assert_exactly_once(&rows, &ids("w", 5));
+}
+
+#[test]
+fn several_feeds_run_in_one_process() {
+    let d = Dir::empty();
+    d.write_config(
+        "poll_interval = \"300ms\"\nsettle = \"200ms\"\n\
+         [[feed]]\nname = \"north\"\ninbox = \"in/north\"\ntable = \"lake/north\"\n\
+         [[feed]]\nname = \"south\"\ninbox = \"in/south\"\ntable = \"lake/south\"\n\
+         on_success = \"delete\"\nprocessed = \"done-south\"\n",
+    );
+    fs::create_dir_all(d.path("in/north")).unwrap();
+    fs::create_dir_all(d.path("in/south")).unwrap();
+    fs::write(d.path("in/north/n.csv"), sales_csv("n", 4)).unwrap();
+    fs::write(d.path("in/south/s.csv"), sales_csv("s", 6)).unwrap();
+    d.assert_cmd()
+        .args(["run", "--once", "--config", "config.toml"])
+        .timeout(DEADLINE)
+        .assert()
+        .success();
+    assert_exactly_once(&read_rows(&d.path("lake/north")), &ids("n", 4));
+    assert_exactly_once(&read_rows(&d.path("lake/south")), &ids("s", 6));
+    assert_eq!(list_names(&d.path("processed")), vec!["n.csv"]);
+    assert!(
+        list_names(&d.path("done-south")).is_empty(),
+        "on_success = delete"
+    );
+    assert!(list_names(&d.path("in/south")).is_empty());
+    // Each feed commits under its own txn app id.
+    let log =
+        fs::read_to_string(d.path("lake/south/_delta_log/00000000000000000001.json")).unwrap();
+    assert!(log.contains("\"appId\":\"deltadrop-south\""), "{log}");
 }

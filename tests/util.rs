@@ -387,3 +387,25 @@ pub fn assert_exactly_once(rows: &[Row], expected: &[String]) {
 pub fn ids(tag: &str, rows: usize) -> Vec<String> {
     (0..rows).map(|i| format!("{tag}-{i}")).collect()
 }
+
+/// Writes the state a crash right before (or right after) a commit of inbox file `name` leaves.
+pub fn write_intent(d: &Dir, name: &str, txn: i64, rows: u64) {
+    let path = d.inbox().join(name);
+    let content = fs::read(&path).expect("inbox file");
+    let intent = serde_json::json!({
+        "format": "1",
+        "intent": {
+            "app_id": "deltadrop-sales",
+            "txn": txn,
+            "files": [{
+                "name": name,
+                "path": path,
+                "size": content.len(),
+                "hash": blake3::hash(&content).to_hex().to_string(),
+                "rows": rows
+            }]
+        }
+    });
+    fs::create_dir_all(d.path(".deltadrop/sales")).expect("state dir");
+    fs::write(d.path(".deltadrop/sales/intent.json"), intent.to_string()).expect("intent");
+}
