@@ -9,6 +9,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
 bin=${1:-$repo/target/debug/deltadrop}
 [[ -x "$bin" ]] || (cd "$repo" && cargo build --quiet)
+bin=$(realpath "$bin")
 cache=${DELTADROP_CACHE:-$HOME/.cache/deltadrop}
 venv="$cache/venv"
 if [[ ! -x "$venv/bin/python" ]]; then
