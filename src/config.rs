@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use url::Url;
 
-use crate::schema::TableSchema;
+use crate::schema::{ColumnSpec, TableSchema};
 
 /// The commented example shipped at the top of the repository; also the built-in default.
 pub const EXAMPLE: &str = include_str!("../config.toml.example");
@@ -75,31 +75,166 @@ struct RawFeed {
     checkpoint_interval: u64,
     #[serde(default)]
     csv: RawCsv,
+    /// Explicit columns (with `schema = "columns"`, or instead of `schema`).
+    #[serde(default)]
+    columns: Option<Vec<RawColumn>>,
+    #[serde(default = "default_infer_rows")]
+    infer_rows: usize,
+    #[serde(default)]
+    quarantine_table: Option<String>,
+    #[serde(default)]
+    on_bad_row: OnBadRow,
+    #[serde(default)]
+    max_bad_rows: Option<RawMaxBad>,
+    #[serde(default)]
+    on_new_column: OnNewColumn,
+    #[serde(default)]
+    header_match: HeaderMatch,
+    #[serde(default = "default_encoding")]
+    encoding: String,
+    #[serde(default)]
+    locale: Option<String>,
+    #[serde(default)]
+    timezone: Option<String>,
+    #[serde(default)]
+    decimal_separator: Option<String>,
+    #[serde(default)]
+    thousands_separator: Option<String>,
+    #[serde(default)]
+    currency_symbols: Option<Vec<String>>,
+    #[serde(default)]
+    null_values: Option<Vec<String>>,
+    #[serde(default)]
+    true_values: Option<Vec<String>>,
+    #[serde(default)]
+    false_values: Option<Vec<String>>,
+    #[serde(default)]
+    date_format: Option<String>,
+    #[serde(default)]
+    timestamp_format: Option<String>,
+    #[serde(default)]
+    empty_string_is_null: bool,
+    #[serde(default)]
+    ready_marker: Option<String>,
+    #[serde(default)]
+    expect: Vec<RawExpect>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawColumn {
+    name: String,
+    #[serde(rename = "type")]
+    ty: String,
+    #[serde(default = "default_true")]
+    nullable: bool,
+    #[serde(default)]
+    format: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawMaxBad {
+    Count(u64),
+    Ratio(f64),
+    Text(String),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExpect {
+    column: String,
+    #[serde(default)]
+    not_null: bool,
+    #[serde(default)]
+    min: Option<f64>,
+    #[serde(default)]
+    max: Option<f64>,
+    #[serde(default)]
+    regex: Option<String>,
+    #[serde(default)]
+    one_of: Option<Vec<String>>,
+    #[serde(default)]
+    cpf: bool,
+    #[serde(default)]
+    cnpj: bool,
+    #[serde(default)]
+    action: ExpectAction,
+}
+
+/// What to do with a row that cannot be converted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnBadRow {
+    /// Good rows to the table, bad rows to the quarantine table.
+    #[default]
+    Quarantine,
+    /// The whole file goes to `rejected/`.
+    RejectFile,
+    /// Stop the daemon; the file stays in the inbox.
+    Fail,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnNewColumn {
+    /// A file with columns the table does not have is rejected.
+    #[default]
+    Reject,
+    /// Unknown columns are kept as JSON in `_rescued_data`.
+    Rescue,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HeaderMatch {
+    #[default]
+    Exact,
+    /// Case- and accent-insensitive, spaces and '-' same as '_'.
+    Insensitive,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExpectAction {
+    /// Count it (commit metadata, log line), keep the row.
+    Warn,
+    /// The row goes to the quarantine table.
+    #[default]
+    Quarantine,
+    /// The whole file is rejected.
+    Fail,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawCsv {
-    #[serde(default = "default_delimiter")]
-    delimiter: String,
+    #[serde(default)]
+    delimiter: Option<String>,
     #[serde(default = "default_true")]
     header: bool,
     #[serde(default = "default_quote")]
     quote: String,
     #[serde(default)]
     escape: Option<String>,
+    #[serde(default)]
+    comment: Option<String>,
     #[serde(default = "default_batch_rows")]
     batch_rows: usize,
+    #[serde(default = "default_max_line_bytes")]
+    max_line_bytes: usize,
 }
 
 impl Default for RawCsv {
     fn default() -> Self {
         RawCsv {
-            delimiter: default_delimiter(),
+            delimiter: None,
             header: true,
             quote: default_quote(),
             escape: None,
+            comment: None,
             batch_rows: default_batch_rows(),
+            max_line_bytes: default_max_line_bytes(),
         }
     }
 }
@@ -144,7 +279,7 @@ fn default_rejected() -> PathBuf {
     PathBuf::from("rejected")
 }
 fn default_extensions() -> Vec<String> {
-    vec!["csv".to_string()]
+    vec!["csv".into(), "csv.gz".into(), "csv.zst".into()]
 }
 fn default_max_files() -> usize {
     5000
@@ -155,8 +290,14 @@ fn default_max_rows() -> u64 {
 fn default_checkpoint_interval() -> u64 {
     100
 }
-fn default_delimiter() -> String {
-    ",".to_string()
+fn default_infer_rows() -> usize {
+    1000
+}
+fn default_encoding() -> String {
+    "auto".to_string()
+}
+fn default_max_line_bytes() -> usize {
+    16 * 1024 * 1024
 }
 fn default_quote() -> String {
     "\"".to_string()
@@ -201,15 +342,82 @@ pub struct FeedConfig {
     pub csv: CsvConfig,
     /// The Delta `txn` application id this feed commits under.
     pub app_id: String,
+    /// `schema = "infer"`: the columns come from the first file (or the existing table).
+    pub infer: bool,
+    pub infer_rows: usize,
+    pub quarantine_url: Url,
+    pub on_bad_row: OnBadRow,
+    pub max_bad_rows: MaxBadRows,
+    pub on_new_column: OnNewColumn,
+    pub header_match: HeaderMatch,
+    pub encoding: Encoding,
+    pub values: ValueOptions,
+    pub ready_marker: Option<String>,
+    pub expectations: Vec<Expectation>,
 }
 
 #[derive(Debug, Clone)]
 pub struct CsvConfig {
-    pub delimiter: u8,
+    /// None: sniffed from each file's first lines (`delimiter = "auto"`).
+    pub delimiter: Option<u8>,
     pub header: bool,
     pub quote: u8,
     pub escape: Option<u8>,
+    pub comment: Option<u8>,
     pub batch_rows: usize,
+    /// A record longer than this is a bad row (protects memory from a file with no newline).
+    pub max_line_bytes: usize,
+}
+
+/// Input text encoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// UTF-8 if the start of the file is valid UTF-8 (or has a BOM), else windows-1252.
+    Auto,
+    Fixed(&'static encoding_rs::Encoding),
+}
+
+/// Above this many bad rows, the whole file is rejected instead.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MaxBadRows {
+    Unlimited,
+    Count(u64),
+    /// Fraction of the file's rows (0..1).
+    Ratio(f64),
+}
+
+/// How text becomes typed values (locale).
+#[derive(Debug, Clone)]
+pub struct ValueOptions {
+    pub decimal_separator: char,
+    pub thousands_separator: Option<char>,
+    pub currency_symbols: Vec<String>,
+    pub null_values: Vec<String>,
+    pub true_values: Vec<String>,
+    pub false_values: Vec<String>,
+    /// chrono formats tried in order; empty = ISO 8601.
+    pub date_formats: Vec<String>,
+    pub timestamp_formats: Vec<String>,
+    pub timezone: chrono_tz::Tz,
+    pub empty_string_is_null: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Expectation {
+    pub column: String,
+    pub check: Check,
+    pub action: ExpectAction,
+}
+
+#[derive(Debug, Clone)]
+pub enum Check {
+    NotNull,
+    Min(f64),
+    Max(f64),
+    Regex(regex::Regex),
+    OneOf(Vec<String>),
+    Cpf,
+    Cnpj,
 }
 
 impl Config {
@@ -300,12 +508,7 @@ impl Config {
                 return Err(invalid(format!("two feeds are named '{}'", f.name)));
             }
             let ctx = |m: String| invalid(format!("feed '{}': {m}", f.name));
-            let schema = TableSchema::builtin(&f.schema).ok_or_else(|| {
-                ctx(format!(
-                    "schema = '{}' is not known (built-in schemas: sales)",
-                    f.schema
-                ))
-            })?;
+            let (schema, infer) = resolve_schema(&f).map_err(&ctx)?;
             let inbox = normalize(&base_dir.join(&f.inbox));
             if !inboxes.insert(inbox.clone()) {
                 return Err(ctx(format!(
@@ -344,16 +547,105 @@ impl Config {
             if f.checkpoint_interval == 0 {
                 return Err(ctx("checkpoint_interval must be at least 1".into()));
             }
+            let preset = match f.locale.as_deref() {
+                None => Preset::default(),
+                Some(l) => Preset::named(l).ok_or_else(|| {
+                    ctx(format!("locale = '{l}' is not known (known: pt-BR, en-US)"))
+                })?,
+            };
+            let delimiter = match f.csv.delimiter.as_deref() {
+                Some("auto") => None,
+                Some(d) => Some(one_byte("csv.delimiter", d).map_err(&ctx)?),
+                None => Some(preset.delimiter),
+            };
             let csv = CsvConfig {
-                delimiter: one_byte("csv.delimiter", &f.csv.delimiter).map_err(&ctx)?,
+                delimiter,
                 header: f.csv.header,
                 quote: one_byte("csv.quote", &f.csv.quote).map_err(&ctx)?,
                 escape: match &f.csv.escape {
                     Some(e) => Some(one_byte("csv.escape", e).map_err(&ctx)?),
                     None => None,
                 },
+                comment: match &f.csv.comment {
+                    Some(c) => Some(one_byte("csv.comment", c).map_err(&ctx)?),
+                    None => None,
+                },
                 batch_rows: f.csv.batch_rows,
+                max_line_bytes: f.csv.max_line_bytes.max(1024),
             };
+            let values = resolve_values(&f, &preset).map_err(&ctx)?;
+            let encoding = match f.encoding.to_ascii_lowercase().as_str() {
+                "auto" => Encoding::Auto,
+                label => Encoding::Fixed(
+                    encoding_rs::Encoding::for_label(label.as_bytes()).ok_or_else(|| {
+                        ctx(format!(
+                            "encoding = '{label}' is not known (auto, utf-8, windows-1252, latin1, ...)"
+                        ))
+                    })?,
+                ),
+            };
+            let max_bad_rows = match &f.max_bad_rows {
+                None => MaxBadRows::Unlimited,
+                Some(RawMaxBad::Count(n)) => MaxBadRows::Count(*n),
+                Some(RawMaxBad::Ratio(r)) if (0.0..=1.0).contains(r) => MaxBadRows::Ratio(*r),
+                Some(RawMaxBad::Text(t)) if t.trim().ends_with('%') => {
+                    let pct: f64 = t.trim().trim_end_matches('%').trim().parse().map_err(|_| {
+                        ctx(format!(
+                            "max_bad_rows = '{t}': expected a count, a ratio or 'N%'"
+                        ))
+                    })?;
+                    MaxBadRows::Ratio(pct / 100.0)
+                }
+                Some(other) => return Err(ctx(format!(
+                    "max_bad_rows = {other:?}: expected a count, a ratio between 0 and 1, or 'N%'"
+                ))),
+            };
+            let quarantine_url = resolve_table(
+                f.quarantine_table
+                    .as_deref()
+                    .unwrap_or(&format!("lake/_quarantine/{}", f.name)),
+                base_dir,
+            )
+            .map_err(&ctx)?;
+            let mut expectations = Vec::new();
+            for e in &f.expect {
+                if !infer && schema.position(&e.column).is_none() {
+                    return Err(ctx(format!(
+                        "[[feed.expect]] names column '{}' that the schema does not have",
+                        e.column
+                    )));
+                }
+                let mut push = |check| {
+                    expectations.push(Expectation {
+                        column: e.column.clone(),
+                        check,
+                        action: e.action,
+                    })
+                };
+                if e.not_null {
+                    push(Check::NotNull);
+                }
+                if let Some(m) = e.min {
+                    push(Check::Min(m));
+                }
+                if let Some(m) = e.max {
+                    push(Check::Max(m));
+                }
+                if let Some(r) = &e.regex {
+                    let re = regex::Regex::new(&format!("^(?:{r})$"))
+                        .map_err(|err| ctx(format!("expect regex for '{}': {err}", e.column)))?;
+                    push(Check::Regex(re));
+                }
+                if let Some(v) = &e.one_of {
+                    push(Check::OneOf(v.clone()));
+                }
+                if e.cpf {
+                    push(Check::Cpf);
+                }
+                if e.cnpj {
+                    push(Check::Cnpj);
+                }
+            }
             if csv.batch_rows == 0 || csv.batch_rows > 1_000_000 {
                 return Err(ctx("csv.batch_rows must be between 1 and 1000000".into()));
             }
@@ -381,6 +673,17 @@ impl Config {
                 checkpoint_interval: f.checkpoint_interval,
                 csv,
                 app_id,
+                infer,
+                infer_rows: f.infer_rows.max(1),
+                quarantine_url,
+                on_bad_row: f.on_bad_row,
+                max_bad_rows,
+                on_new_column: f.on_new_column,
+                header_match: f.header_match,
+                encoding,
+                values,
+                ready_marker: f.ready_marker.clone(),
+                expectations,
             });
         }
         Ok(Config {
@@ -441,8 +744,22 @@ impl Config {
             s.push_str(&format!("  dedupe:     {}\n", f.dedupe));
             s.push_str(&format!("  app id:     {}\n", f.app_id));
             s.push_str(&format!(
-                "  csv:        delimiter {:?}, quote {:?}, header {}\n",
-                f.csv.delimiter as char, f.csv.quote as char, f.csv.header
+                "  csv:        delimiter {}, quote {:?}, header {}\n",
+                f.csv
+                    .delimiter
+                    .map(|d| format!("{:?}", d as char))
+                    .unwrap_or_else(|| "auto".into()),
+                f.csv.quote as char,
+                f.csv.header
+            ));
+            s.push_str(&format!("  quarantine: {}\n", f.quarantine_url));
+            s.push_str(&format!(
+                "  bad rows:   {:?}, max {:?}\n",
+                f.on_bad_row, f.max_bad_rows
+            ));
+            s.push_str(&format!(
+                "  values:     decimal {:?}, thousands {:?}, timezone {}\n",
+                f.values.decimal_separator, f.values.thousands_separator, f.values.timezone
             ));
         }
         s
@@ -474,6 +791,228 @@ fn one_byte(key: &str, s: &str) -> Result<u8, String> {
         _ => Err(format!(
             "{key} = {s:?} must be a single ASCII character (not a line break)"
         )),
+    }
+}
+
+/// Locale presets: what `locale = "pt-BR"` sets in one line.
+struct Preset {
+    delimiter: u8,
+    decimal: char,
+    thousands: Option<char>,
+    currency: Vec<String>,
+    date_formats: Vec<&'static str>,
+    timestamp_formats: Vec<&'static str>,
+    true_values: Vec<&'static str>,
+    false_values: Vec<&'static str>,
+}
+
+impl Default for Preset {
+    fn default() -> Self {
+        Preset {
+            delimiter: b',',
+            decimal: '.',
+            thousands: None,
+            currency: vec![],
+            date_formats: vec![],
+            timestamp_formats: vec![],
+            true_values: vec!["true", "t", "yes", "y", "1"],
+            false_values: vec!["false", "f", "no", "n", "0"],
+        }
+    }
+}
+
+impl Preset {
+    fn named(name: &str) -> Option<Preset> {
+        match name.to_ascii_lowercase().replace('_', "-").as_str() {
+            "pt-br" => Some(Preset {
+                delimiter: b';',
+                decimal: ',',
+                thousands: Some('.'),
+                currency: vec!["R$".into()],
+                date_formats: vec!["dd/MM/yyyy"],
+                timestamp_formats: vec!["dd/MM/yyyy HH:mm:ss", "dd/MM/yyyy HH:mm", "dd/MM/yyyy"],
+                true_values: vec!["sim", "s", "verdadeiro", "v", "true", "1"],
+                false_values: vec!["não", "nao", "n", "falso", "f", "false", "0"],
+            }),
+            "en-us" => Some(Preset {
+                thousands: Some(','),
+                currency: vec!["US$".into(), "$".into()],
+                date_formats: vec!["MM/dd/yyyy"],
+                timestamp_formats: vec!["MM/dd/yyyy HH:mm:ss", "MM/dd/yyyy HH:mm"],
+                ..Preset::default()
+            }),
+            _ => None,
+        }
+    }
+}
+
+fn single_char(key: &str, s: &str) -> Result<char, String> {
+    let mut it = s.chars();
+    match (it.next(), it.next()) {
+        (Some(c), None) => Ok(c),
+        _ => Err(format!("{key} = {s:?} must be a single character")),
+    }
+}
+
+fn resolve_values(f: &RawFeed, preset: &Preset) -> Result<ValueOptions, String> {
+    let decimal_separator = match &f.decimal_separator {
+        Some(d) => single_char("decimal_separator", d)?,
+        None => preset.decimal,
+    };
+    let thousands_separator = match f.thousands_separator.as_deref() {
+        Some("") => None,
+        Some(t) => Some(single_char("thousands_separator", t)?),
+        None => preset.thousands,
+    };
+    if Some(decimal_separator) == thousands_separator {
+        return Err("decimal_separator and thousands_separator must differ".into());
+    }
+    let timezone = match &f.timezone {
+        None => chrono_tz::UTC,
+        Some(tz) => tz.parse::<chrono_tz::Tz>().map_err(|_| {
+            format!("timezone = '{tz}' is not an IANA zone name (e.g. America/Sao_Paulo, UTC)")
+        })?,
+    };
+    let formats = |explicit: &Option<String>, preset: &[&str]| -> Vec<String> {
+        match explicit {
+            Some(f) => vec![java_format_to_chrono(f)],
+            None => preset.iter().map(|p| java_format_to_chrono(p)).collect(),
+        }
+    };
+    let lower = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    Ok(ValueOptions {
+        decimal_separator,
+        thousands_separator,
+        currency_symbols: f
+            .currency_symbols
+            .clone()
+            .unwrap_or_else(|| preset.currency.clone()),
+        null_values: f
+            .null_values
+            .clone()
+            .unwrap_or_else(|| vec!["".into(), "NULL".into(), "null".into()]),
+        true_values: f
+            .true_values
+            .clone()
+            .unwrap_or_else(|| lower(&preset.true_values))
+            .iter()
+            .map(|s| s.to_lowercase())
+            .collect(),
+        false_values: f
+            .false_values
+            .clone()
+            .unwrap_or_else(|| lower(&preset.false_values))
+            .iter()
+            .map(|s| s.to_lowercase())
+            .collect(),
+        date_formats: formats(&f.date_format, &preset.date_formats),
+        timestamp_formats: formats(&f.timestamp_format, &preset.timestamp_formats),
+        timezone,
+        empty_string_is_null: f.empty_string_is_null,
+    })
+}
+
+/// `dd/MM/yyyy HH:mm:ss` (the notation users know from Spark/Java) → chrono's `%d/%m/%Y %H:%M:%S`.
+/// `epoch_s` and `epoch_ms` pass through; a pattern with `%` is taken as chrono already.
+pub fn java_format_to_chrono(f: &str) -> String {
+    if f.contains('%') || f.starts_with("epoch_") || f == "iso" {
+        return f.to_string();
+    }
+    let tokens = [
+        ("yyyy", "%Y"),
+        ("yy", "%y"),
+        ("MM", "%m"),
+        ("dd", "%d"),
+        ("HH", "%H"),
+        ("mm", "%M"),
+        ("ss", "%S"),
+        ("SSSSSS", "%6f"),
+        ("SSS", "%3f"),
+        ("XXX", "%:z"),
+        ("Z", "%z"),
+    ];
+    let mut out = String::new();
+    let mut rest = f;
+    'outer: while !rest.is_empty() {
+        for (t, c) in tokens {
+            if let Some(r) = rest.strip_prefix(t) {
+                out.push_str(c);
+                rest = r;
+                continue 'outer;
+            }
+        }
+        let mut chars = rest.chars();
+        if let Some(ch) = chars.next() {
+            if ch == '\'' {
+                // 'T' style literals
+                let r = chars.as_str();
+                if let Some(end) = r.find('\'') {
+                    out.push_str(&r[..end]);
+                    rest = &r[end + 1..];
+                    continue;
+                }
+            }
+            out.push(ch);
+        }
+        rest = chars.as_str();
+    }
+    out
+}
+
+fn resolve_schema(f: &RawFeed) -> Result<(TableSchema, bool), String> {
+    if let Some(cols) = &f.columns {
+        if !(f.schema == "columns" || f.schema == default_schema()) {
+            return Err(format!(
+                "both schema = '{}' and columns are set: use one (columns means schema = \"columns\")",
+                f.schema
+            ));
+        }
+        if cols.is_empty() {
+            return Err("columns is empty".into());
+        }
+        let mut names = HashSet::new();
+        let mut columns = Vec::new();
+        for c in cols {
+            if !names.insert(c.name.clone()) {
+                return Err(format!("column '{}' is listed twice", c.name));
+            }
+            if c.name.starts_with('_')
+                && ["_source_file", "_ingested_at", "_rescued_data"].contains(&c.name.as_str())
+            {
+                return Err(format!(
+                    "column name '{}' is reserved for deltadrop",
+                    c.name
+                ));
+            }
+            let ty =
+                c.ty.parse()
+                    .map_err(|e| format!("column '{}': {e}", c.name))?;
+            columns.push(ColumnSpec {
+                name: c.name.clone(),
+                ty,
+                nullable: c.nullable,
+                format: c.format.as_deref().map(java_format_to_chrono),
+            });
+        }
+        let rescued = f.on_new_column == OnNewColumn::Rescue;
+        return Ok((TableSchema { columns, rescued }, false));
+    }
+    match f.schema.as_str() {
+        "infer" => Ok((
+            TableSchema {
+                columns: vec![],
+                rescued: f.on_new_column == OnNewColumn::Rescue,
+            },
+            true,
+        )),
+        "columns" => Err("schema = \"columns\" needs a columns = [...] list".into()),
+        name => {
+            let mut s = TableSchema::builtin(name).ok_or_else(|| {
+                format!("schema = '{name}' is not known (sales, infer, or a columns list)")
+            })?;
+            s.rescued = f.on_new_column == OnNewColumn::Rescue;
+            Ok((s, false))
+        }
     }
 }
 
@@ -532,7 +1071,7 @@ mod tests {
         assert_eq!(f.table_url.as_str(), "file:///srv/drop/lake/sales/");
         assert_eq!(f.processed, PathBuf::from("/srv/drop/processed"));
         assert_eq!(cfg.state_dir, PathBuf::from("/srv/drop/.deltadrop"));
-        assert_eq!(f.csv.delimiter, b',');
+        assert_eq!(f.csv.delimiter, Some(b','));
         assert_eq!(f.app_id, "deltadrop-sales");
     }
 
@@ -586,6 +1125,24 @@ mod tests {
             ("workers = 0\n[[feed]]\nname = \"a\"\n", "workers"),
             ("[[feed]]\nname = \"a b\"\n", "feed name"),
             ("[[feed]]\nname = \"a\"\nschema = \"nope\"\n", "schema"),
+            ("[[feed]]\nname = \"a\"\nlocale = \"xx\"\n", "locale"),
+            ("[[feed]]\nname = \"a\"\ntimezone = \"Mars/Base\"\n", "IANA"),
+            (
+                "[[feed]]\nname = \"a\"\nencoding = \"klingon\"\n",
+                "encoding",
+            ),
+            (
+                "[[feed]]\nname = \"a\"\nmax_bad_rows = \"lots\"\n",
+                "max_bad_rows",
+            ),
+            (
+                "[[feed]]\nname = \"a\"\ncolumns = [{name = \"x\", type = \"varchar\"}]\n",
+                "unknown type",
+            ),
+            (
+                "[[feed]]\nname = \"a\"\n[[feed.expect]]\ncolumn = \"nope\"\nmin = 1\n",
+                "nope",
+            ),
             (
                 "[[feed]]\nname = \"a\"\n[feed.csv]\ndelimiter = \";;\"\n",
                 "delimiter",
@@ -600,6 +1157,50 @@ mod tests {
     }
 
     #[test]
+    fn the_pt_br_preset_sets_dialect_and_values_in_one_line() {
+        let cfg = Config::from_toml(
+            "[[feed]]\nname = \"a\"\nlocale = \"pt-BR\"\ntimezone = \"America/Sao_Paulo\"\nmax_bad_rows = \"5%\"\n",
+            Path::new("/x"),
+            None,
+        )
+        .unwrap();
+        let f = &cfg.feeds[0];
+        assert_eq!(f.csv.delimiter, Some(b';'));
+        assert_eq!(f.values.decimal_separator, ',');
+        assert_eq!(f.values.thousands_separator, Some('.'));
+        assert_eq!(f.values.date_formats, vec!["%d/%m/%Y"]);
+        assert_eq!(f.values.timezone, chrono_tz::America::Sao_Paulo);
+        assert_eq!(f.max_bad_rows, MaxBadRows::Ratio(0.05));
+        assert_eq!(f.quarantine_url.as_str(), "file:///x/lake/_quarantine/a/");
+    }
+
+    #[test]
+    fn java_style_formats_become_chrono_formats() {
+        assert_eq!(
+            java_format_to_chrono("dd/MM/yyyy HH:mm:ss"),
+            "%d/%m/%Y %H:%M:%S"
+        );
+        assert_eq!(
+            java_format_to_chrono("yyyy-MM-dd'T'HH:mm"),
+            "%Y-%m-%dT%H:%M"
+        );
+        assert_eq!(java_format_to_chrono("epoch_ms"), "epoch_ms");
+    }
+
+    #[test]
+    fn explicit_columns_define_the_schema() {
+        let cfg = Config::from_toml(
+            "[[feed]]\nname = \"a\"\ncolumns = [\n  {name = \"id\", type = \"int64\", nullable = false},\n  {name = \"day\", type = \"date\", format = \"dd/MM/yyyy\"},\n]\n",
+            Path::new("/x"),
+            None,
+        )
+        .unwrap();
+        let s = &cfg.feeds[0].schema;
+        assert_eq!(s.columns.len(), 2);
+        assert_eq!(s.columns[1].format.as_deref(), Some("%d/%m/%Y"));
+    }
+
+    #[test]
     fn tab_delimiter_can_be_spelled() {
         let cfg = Config::from_toml(
             "[[feed]]\nname = \"a\"\n[feed.csv]\ndelimiter = \"\\t\"\n",
@@ -607,6 +1208,6 @@ mod tests {
             None,
         )
         .unwrap();
-        assert_eq!(cfg.feeds[0].csv.delimiter, b'\t');
+        assert_eq!(cfg.feeds[0].csv.delimiter, Some(b'\t'));
     }
 }

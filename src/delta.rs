@@ -15,6 +15,7 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
+use deltalake::arrow::record_batch::RecordBatch;
 use deltalake::kernel::engine::arrow_conversion::{TryIntoArrow, TryIntoKernel};
 use deltalake::kernel::transaction::{CommitData, TransactionError, PROTOCOL};
 use deltalake::kernel::{Action, Add, StructType, Transaction};
@@ -26,9 +27,11 @@ use deltalake::{DeltaTable, DeltaTableError};
 use serde_json::{json, Value};
 
 use crate::config::FeedConfig;
+use crate::ingest::BadRow;
 use crate::job::{FileData, ParsedFile, Tracker};
 use crate::quarantine;
 use crate::schema;
+use crate::schema::TableSchema;
 use crate::state::{FeedState, FileRecord, Intent, StateError};
 
 #[derive(Debug, thiserror::Error)]
@@ -71,10 +74,47 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, DeltaError> {
         .map_err(DeltaError::Runtime)
 }
 
-/// Opens the feed's table, creating it (and a local table's folder) if there is none.
-/// An existing table must have exactly the feed's columns and types.
-pub async fn open_or_create(feed: &FeedConfig) -> Result<DeltaTable, DeltaError> {
-    let url = &feed.table_url;
+/// Opens the table at `url`, creating it (and a local table's folder) with `ours` if there is
+/// none. An existing table must have exactly these columns and types; it is never rewritten.
+pub async fn open_or_create(
+    url: &url::Url,
+    name: &str,
+    ours: &deltalake::arrow::datatypes::Schema,
+) -> Result<DeltaTable, DeltaError> {
+    let table = match open_existing(url).await? {
+        Some(t) => t,
+        None => {
+            let kernel: StructType = ours
+                .try_into_kernel()
+                .map_err(|e| table_err(url)(DeltaTableError::Generic(format!("schema: {e}"))))?;
+            log::info!("creating Delta table {url}");
+            CreateBuilder::new()
+                .with_location(url.to_string())
+                .with_table_name(name.to_string())
+                .with_columns(kernel.fields().cloned())
+                // Ignore: if someone else created it meanwhile, use theirs (checked below).
+                .with_save_mode(SaveMode::Ignore)
+                .await
+                .map_err(table_err(url))?;
+            deltalake::open_table(url.clone())
+                .await
+                .map_err(table_err(url))?
+        }
+    };
+    let theirs = table_arrow_schema(&table)?;
+    let problems = schema::incompatibilities(ours, &theirs);
+    if !problems.is_empty() {
+        return Err(DeltaError::IncompatibleSchema {
+            url: url.to_string(),
+            problems,
+        });
+    }
+    Ok(table)
+}
+
+/// Opens a table if there is one (checking that we can write it); creates a local table's
+/// folder so that a later create works.
+pub async fn open_existing(url: &url::Url) -> Result<Option<DeltaTable>, DeltaError> {
     if url.scheme() == "file" {
         if let Ok(path) = url.to_file_path() {
             std::fs::create_dir_all(&path).map_err(|e| {
@@ -85,27 +125,9 @@ pub async fn open_or_create(feed: &FeedConfig) -> Result<DeltaTable, DeltaError>
             })?;
         }
     }
-    let ours = feed.schema.arrow();
     let table = match deltalake::open_table(url.clone()).await {
         Ok(t) => t,
-        Err(DeltaTableError::NotATable(_)) => {
-            let kernel: StructType = ours
-                .as_ref()
-                .try_into_kernel()
-                .map_err(|e| table_err(url)(DeltaTableError::Generic(format!("schema: {e}"))))?;
-            log::info!("creating Delta table {url} (feed {})", feed.name);
-            CreateBuilder::new()
-                .with_location(url.to_string())
-                .with_table_name(feed.name.clone())
-                .with_columns(kernel.fields().cloned())
-                // Ignore: if someone else created it meanwhile, use theirs (checked below).
-                .with_save_mode(SaveMode::Ignore)
-                .await
-                .map_err(table_err(url))?;
-            deltalake::open_table(url.clone())
-                .await
-                .map_err(table_err(url))?
-        }
+        Err(DeltaTableError::NotATable(_)) => return Ok(None),
         Err(e) => return Err(table_err(url)(e)),
     };
     let snapshot = table.snapshot().map_err(table_err(url))?;
@@ -115,19 +137,6 @@ pub async fn open_or_create(feed: &FeedConfig) -> Result<DeltaTable, DeltaError>
             url: url.to_string(),
             message: e.to_string(),
         })?;
-    let theirs: deltalake::arrow::datatypes::Schema =
-        snapshot
-            .schema()
-            .as_ref()
-            .try_into_arrow()
-            .map_err(|e| table_err(url)(DeltaTableError::Generic(format!("schema: {e}"))))?;
-    let problems = schema::incompatibilities(&ours, &theirs);
-    if !problems.is_empty() {
-        return Err(DeltaError::IncompatibleSchema {
-            url: url.to_string(),
-            problems,
-        });
-    }
     if !snapshot.metadata().partition_columns().is_empty() {
         return Err(DeltaError::IncompatibleSchema {
             url: url.to_string(),
@@ -136,7 +145,38 @@ pub async fn open_or_create(feed: &FeedConfig) -> Result<DeltaTable, DeltaError>
             ],
         });
     }
-    Ok(table)
+    Ok(Some(table))
+}
+
+pub fn table_arrow_schema(
+    table: &DeltaTable,
+) -> Result<deltalake::arrow::datatypes::Schema, DeltaError> {
+    let url = table.table_url();
+    let snapshot = table.snapshot().map_err(table_err(url))?;
+    snapshot
+        .schema()
+        .as_ref()
+        .try_into_arrow()
+        .map_err(|e| table_err(url)(DeltaTableError::Generic(format!("schema: {e}"))))
+}
+
+/// The quarantine table's columns.
+pub fn quarantine_schema() -> deltalake::arrow::datatypes::SchemaRef {
+    use deltalake::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    std::sync::Arc::new(Schema::new(vec![
+        Field::new("feed", DataType::Utf8, false),
+        Field::new("source_file", DataType::Utf8, false),
+        Field::new("file_hash", DataType::Utf8, false),
+        Field::new("line_number", DataType::Int64, false),
+        Field::new("raw_line", DataType::Utf8, true),
+        Field::new("column", DataType::Utf8, true),
+        Field::new("error", DataType::Utf8, false),
+        Field::new(
+            "_ingested_at",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            false,
+        ),
+    ]))
 }
 
 /// A writer for Parquet files of `table`. Files roll at 64 MiB and row groups hold at most
@@ -159,54 +199,202 @@ pub enum CommitMsg {
     File(Box<ParsedFile>),
 }
 
+/// A Delta log this committer writes with the flat path: it tracks the version itself and
+/// reads other writers' commits only on a conflict.
+struct Log {
+    url: url::Url,
+    log_store: LogStoreRef,
+    /// The newest version known.
+    version: i64,
+}
+
+impl Log {
+    fn new(table: &DeltaTable) -> Log {
+        Log {
+            url: table.table_url().clone(),
+            log_store: table.log_store(),
+            version: table.version().unwrap_or(0) as i64,
+        }
+    }
+
+    /// Writes `actions` + our txn at the next free version; returns the version.
+    fn commit(
+        &mut self,
+        rt: &tokio::runtime::Runtime,
+        actions: Vec<Action>,
+        app_metadata: HashMap<String, Value>,
+        app_id: &str,
+        txn: i64,
+    ) -> Result<i64, CommitError> {
+        let data = CommitData::new(
+            actions,
+            DeltaOperation::Write {
+                mode: SaveMode::Append,
+                partition_by: None,
+                predicate: None,
+            },
+            app_metadata,
+            vec![Transaction::new(app_id, txn)],
+        );
+        let bytes = data.get_bytes().map_err(CommitError::commit)?;
+        let mut conflicts = 0;
+        loop {
+            let attempt = self.version + 1;
+            let result = rt.block_on(self.log_store.write_commit_entry(
+                attempt as u64,
+                CommitOrBytes::LogBytes(bytes.clone()),
+                uuid::Uuid::new_v4(),
+            ));
+            match result {
+                Ok(()) => {
+                    self.version = attempt;
+                    return Ok(attempt);
+                }
+                Err(TransactionError::VersionAlreadyExists(_)) => {
+                    // Another writer took this version: read what it wrote, then try the next.
+                    conflicts += 1;
+                    if let Some(v) = self.catch_up(rt, app_id, txn)? {
+                        return Ok(v);
+                    }
+                    if conflicts > 100 {
+                        return Err(CommitError::commit(TransactionError::VersionAlreadyExists(
+                            attempt as u64,
+                        )));
+                    }
+                }
+                Err(e) => return Err(CommitError::Ambiguous(Box::new(e))),
+            }
+        }
+    }
+
+    /// Reads commits after `self.version`. Returns the version holding our (`app_id`, `txn`),
+    /// if one does. Refuses to go on if another writer changed metadata or protocol.
+    fn catch_up(
+        &mut self,
+        rt: &tokio::runtime::Runtime,
+        app_id: &str,
+        txn: i64,
+    ) -> Result<Option<i64>, CommitError> {
+        let mut ours = None;
+        loop {
+            let v = self.version + 1;
+            let entry = rt
+                .block_on(self.log_store.read_commit_entry(v as u64))
+                .map_err(CommitError::read)?;
+            let Some(bytes) = entry else { break };
+            for line in bytes.split(|b| *b == b'\n') {
+                if line.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                let action: Value = serde_json::from_slice(line).map_err(|e| {
+                    CommitError::read(DeltaTableError::Generic(format!(
+                        "commit {v} is not valid JSON: {e}"
+                    )))
+                })?;
+                if action.get("metaData").is_some() || action.get("protocol").is_some() {
+                    return Err(CommitError::Fatal(Box::new(DeltaError::MetadataChanged {
+                        url: self.url.to_string(),
+                        version: v,
+                    })));
+                }
+                if let Some(t) = action.get("txn") {
+                    if t.get("appId").and_then(Value::as_str) == Some(app_id)
+                        && t.get("version").and_then(Value::as_i64) == Some(txn)
+                    {
+                        ours = Some(v);
+                    }
+                }
+            }
+            self.version = v;
+        }
+        Ok(ours)
+    }
+}
+
+/// Where a feed's bad rows go.
+struct Quarantine {
+    table: DeltaTable,
+    log: Log,
+    writer: RecordBatchWriter,
+}
+
 pub struct Committer {
     feed: FeedConfig,
+    /// The data columns this feed writes (for `infer`: as fixed at table creation).
+    schema: TableSchema,
     rt: tokio::runtime::Runtime,
     table: DeltaTable,
-    log_store: LogStoreRef,
+    log: Log,
     writer: RecordBatchWriter,
-    /// The newest table version this committer knows of.
-    version: i64,
-    /// The txn version the next commit will carry.
+    quarantine: Quarantine,
+    /// The txn version the next commit will carry (both tables use the same one).
     next_txn: i64,
     state: FeedState,
     tracker: Tracker,
-    /// A previous commit attempt failed in a way that leaves its outcome unknown.
+    /// A previous commit attempt failed in a way that leaves its outcome unknown, or its
+    /// quarantine half is still to be written.
     unresolved: bool,
     checkpoints: Option<Sender<i64>>,
     failures: u32,
 }
 
 impl Committer {
-    /// Opens (or creates) the table and settles what a previous run left unfinished: an intent
-    /// whose commit landed has its files archived; one that did not is dropped (its files are
-    /// still in the inbox and are ingested again).
+    /// Opens (or creates) the tables and settles what a previous run left unfinished: an intent
+    /// whose commit landed has its files archived (and its quarantine rows committed if they
+    /// were not); one that did not is dropped (its files are still in the inbox).
     pub fn start(
         feed: FeedConfig,
         state: FeedState,
         tracker: Tracker,
-    ) -> Result<Committer, DeltaError> {
+        shutdown: &crate::Shutdown,
+    ) -> Result<Option<Committer>, DeltaError> {
         let rt = runtime()?;
-        let table = rt.block_on(open_or_create(&feed))?;
-        let writer = writer_for(&table)?;
-        let log_store = table.log_store();
         let url = feed.table_url.clone();
-        let version = table.version().unwrap_or(0) as i64;
-        let table_txn = rt
-            .block_on(
-                table
-                    .snapshot()
-                    .map_err(table_err(&url))?
-                    .transaction_version(log_store.as_ref(), &feed.app_id),
-            )
-            .map_err(table_err(&url))?;
+        let (table, schema) = if feed.infer {
+            match rt.block_on(open_existing(&url))? {
+                Some(t) => {
+                    let arrow = table_arrow_schema(&t)?;
+                    let schema = TableSchema::from_arrow(&arrow).map_err(|m| {
+                        DeltaError::IncompatibleSchema {
+                            url: url.to_string(),
+                            problems: vec![m],
+                        }
+                    })?;
+                    (t, schema)
+                }
+                None => {
+                    let Some(schema) = infer_from_first_file(&feed, shutdown)? else {
+                        return Ok(None);
+                    };
+                    let t = rt.block_on(open_or_create(&url, &feed.name, &schema.arrow()))?;
+                    (t, schema)
+                }
+            }
+        } else {
+            let t = rt.block_on(open_or_create(&url, &feed.name, &feed.schema.arrow()))?;
+            (t, feed.schema.clone())
+        };
+        let writer = writer_for(&table)?;
+        let q_table = rt.block_on(open_or_create(
+            &feed.quarantine_url,
+            &format!("{}_quarantine", feed.name),
+            &quarantine_schema(),
+        ))?;
+        let quarantine = Quarantine {
+            writer: writer_for(&q_table)?,
+            log: Log::new(&q_table),
+            table: q_table,
+        };
+        let log = Log::new(&table);
+        let table_txn = txn_version(&rt, &table, &feed.app_id)?;
         let mut c = Committer {
             feed,
+            schema,
             rt,
             table,
-            log_store,
+            log,
             writer,
-            version,
+            quarantine,
             next_txn: table_txn.unwrap_or(0) + 1,
             state,
             tracker,
@@ -219,20 +407,24 @@ impl Committer {
             "feed {}: table {} at version {}, next txn {} (app id {}), {} file(s) known loaded",
             c.feed.name,
             url,
-            c.version,
+            c.log.version,
             c.next_txn,
             c.feed.app_id,
             c.state.loaded_count()
         );
-        Ok(c)
+        Ok(Some(c))
     }
 
     pub fn table(&self) -> &DeltaTable {
         &self.table
     }
 
+    pub fn schema(&self) -> &TableSchema {
+        &self.schema
+    }
+
     pub fn version(&self) -> i64 {
-        self.version
+        self.log.version
     }
 
     /// Given the table's txn version for our app id, finish or drop the recorded intent.
@@ -266,7 +458,12 @@ impl Committer {
                 intent.txn,
                 intent.files.len()
             );
-            self.state.record_loaded(&intent.files, self.version)?;
+            self.state.record_loaded(&intent.files, self.log.version)?;
+            self.finish_quarantine(&intent)
+                .map_err(|e| DeltaError::Table {
+                    url: self.feed.quarantine_url.to_string(),
+                    source: Box::new(DeltaTableError::Generic(e.to_string())),
+                })?;
             for f in &intent.files {
                 self.archive_if_same(f);
             }
@@ -280,6 +477,50 @@ impl Committer {
         }
         self.state.clear_intent()?;
         Ok(())
+    }
+
+    /// The quarantine half of a landed intent: committed unless the quarantine table already
+    /// holds our txn.
+    fn finish_quarantine(&mut self, intent: &Intent) -> Result<(), CommitError> {
+        if intent.quarantine.is_empty() {
+            return Ok(());
+        }
+        let have = txn_version(&self.rt, &self.quarantine.table, &self.feed.app_id)
+            .map_err(|e| CommitError::Fatal(Box::new(e)))?;
+        // The log may have moved on since the table was opened.
+        let found = self
+            .quarantine
+            .log
+            .catch_up(&self.rt, &self.feed.app_id, intent.txn)?;
+        if have.is_some_and(|t| t >= intent.txn) || found.is_some() {
+            return Ok(());
+        }
+        let rows: u64 = intent.files.iter().map(|f| f.bad_rows).sum();
+        let v = self.commit_quarantine(intent.quarantine.clone(), intent.txn, rows)?;
+        log::info!(
+            "feed {}: quarantine rows of txn {} committed (quarantine version {v})",
+            self.feed.name,
+            intent.txn
+        );
+        Ok(())
+    }
+
+    fn commit_quarantine(
+        &mut self,
+        adds: Vec<Add>,
+        txn: i64,
+        rows: u64,
+    ) -> Result<i64, CommitError> {
+        let mut meta = HashMap::new();
+        meta.insert(
+            "deltadrop".to_string(),
+            json!({"feed": self.feed.name, "appId": self.feed.app_id, "txn": txn, "rows": rows}),
+        );
+        meta.insert("isBlindAppend".to_string(), json!(true));
+        let actions = adds.into_iter().map(Action::Add).collect();
+        self.quarantine
+            .log
+            .commit(&self.rt, actions, meta, &self.feed.app_id, txn)
     }
 
     /// Archives a committed file if the inbox still holds that very content (a new file may
@@ -339,13 +580,19 @@ impl Committer {
                 break;
             }
         }
+        // A quarantine commit still owed (its table was down): one last try before exiting.
+        if self.unresolved {
+            if let Err(e) = self.resolve_unknown_outcome() {
+                log::error!("feed {feed_name}: {e}; it is retried at the next start");
+            }
+        }
         drop(self.checkpoints.take());
         if let Some(h) = ck_handle {
             let _ = h.join();
         }
         log::debug!(
             "feed {feed_name}: committer stopped at version {}",
-            self.version
+            self.log.version
         );
         result
     }
@@ -373,6 +620,7 @@ impl Committer {
                     paths.len()
                 );
                 self.writer.reset();
+                self.quarantine.writer.reset();
                 for p in &paths {
                     self.tracker.release_for_retry(p);
                 }
@@ -409,9 +657,11 @@ impl Committer {
 
         let mut adds: Vec<Add> = Vec::new();
         let mut records = Vec::with_capacity(files.len());
-        let mut rows = 0u64;
+        let (mut rows, mut bad, mut warned) = (0u64, 0u64, 0u64);
         let mut buffered = false;
         let oldest = files.iter().map(|f| f.started).min().unwrap_or(started);
+        let ingested_at = chrono::Utc::now().timestamp_micros();
+        let mut q_rows = QuarantineRows::default();
         for f in files.iter_mut() {
             match std::mem::replace(&mut f.data, FileData::Written(Vec::new())) {
                 FileData::Batches(batches) => {
@@ -424,13 +674,19 @@ impl Committer {
                 }
                 FileData::Written(a) => adds.extend(a),
             }
+            let name = f.job.name();
+            q_rows.extend(&self.feed.name, &name, &f.hash, &f.bad, ingested_at);
             rows += f.rows;
+            bad += f.bad.len() as u64;
+            warned += f.warned;
             records.push(FileRecord {
-                name: f.job.name(),
+                name,
                 path: f.job.path.clone(),
                 size: f.size,
                 hash: f.hash.clone(),
                 rows: f.rows,
+                bad_rows: f.bad.len() as u64,
+                warned_rows: f.warned,
             });
         }
         if buffered {
@@ -440,17 +696,52 @@ impl Committer {
                     .map_err(CommitError::write)?,
             );
         }
+        let q_adds = if q_rows.is_empty() {
+            Vec::new()
+        } else {
+            let batch = q_rows
+                .finish()
+                .map_err(|e| CommitError::write(DeltaTableError::Generic(e.to_string())))?;
+            self.rt
+                .block_on(self.quarantine.writer.write(batch))
+                .map_err(CommitError::write)?;
+            self.rt
+                .block_on(self.quarantine.writer.flush())
+                .map_err(CommitError::write)?
+        };
 
         let txn = self.next_txn;
-        self.state.write_intent(Intent {
+        let intent = Intent {
             app_id: self.feed.app_id.clone(),
             txn,
             files: records.clone(),
-        })?;
-        let version = self.write_commit(adds, &records, txn, rows)?;
-        self.version = version;
+            quarantine: q_adds.clone(),
+        };
+        self.state.write_intent(intent.clone())?;
+        let version = match self.write_main_commit(adds, &records, txn, rows) {
+            Ok(v) => v,
+            Err(e) => {
+                if matches!(e, CommitError::Ambiguous(_)) {
+                    // The commit may have landed even though we got an error: until the log
+                    // says otherwise, its outcome is unknown.
+                    self.unresolved = true;
+                }
+                return Err(e);
+            }
+        };
         self.next_txn = txn + 1;
         self.state.record_loaded(&records, version)?;
+        if !q_adds.is_empty() {
+            if let Err(e) = self.commit_quarantine(q_adds, txn, bad) {
+                // The rows are safe in the intent; the quarantine half is retried before the
+                // next commit (and at the next start).
+                log::error!(
+                    "feed {}: quarantine commit of txn {txn} failed, retried later: {e}",
+                    self.feed.name
+                );
+                self.unresolved = true;
+            }
+        }
 
         for f in &files {
             if let Err(e) =
@@ -466,8 +757,9 @@ impl Committer {
             .files_committed
             .fetch_add(files.len() as u64, Ordering::Relaxed);
         stats.rows_committed.fetch_add(rows, Ordering::Relaxed);
+        stats.rows_quarantined.fetch_add(bad, Ordering::Relaxed);
         log::info!(
-            "feed {}: committed version {version}: {} file(s), {rows} rows in {} ms (first file taken {} ms ago)",
+            "feed {}: committed version {version}: {} file(s), {rows} rows, {bad} quarantined, {warned} warned, in {} ms (first file taken {} ms ago)",
             self.feed.name,
             files.len(),
             started.elapsed().as_millis(),
@@ -479,6 +771,39 @@ impl Committer {
             }
         }
         Ok(())
+    }
+
+    fn write_main_commit(
+        &mut self,
+        adds: Vec<Add>,
+        files: &[FileRecord],
+        txn: i64,
+        rows: u64,
+    ) -> Result<i64, CommitError> {
+        let files_meta: Vec<Value> = files
+            .iter()
+            .map(|f| {
+                json!({"name": f.name, "size": f.size, "hash": f.hash, "rows": f.rows,
+                       "badRows": f.bad_rows, "warnedRows": f.warned_rows})
+            })
+            .collect();
+        let mut app_metadata = HashMap::new();
+        app_metadata.insert(
+            "deltadrop".to_string(),
+            json!({
+                "feed": self.feed.name,
+                "appId": self.feed.app_id,
+                "txn": txn,
+                "rows": rows,
+                "badRows": files.iter().map(|f| f.bad_rows).sum::<u64>(),
+                "warnedRows": files.iter().map(|f| f.warned_rows).sum::<u64>(),
+                "files": files_meta,
+            }),
+        );
+        app_metadata.insert("isBlindAppend".to_string(), json!(true));
+        let actions = adds.into_iter().map(Action::Add).collect();
+        self.log
+            .commit(&self.rt, actions, app_metadata, &self.feed.app_id, txn)
     }
 
     fn archive_duplicate(&self, f: &ParsedFile) {
@@ -503,120 +828,16 @@ impl Committer {
         self.tracker.release(&f.job.path);
     }
 
-    /// Writes one commit at the next free version; returns the version it landed at.
-    fn write_commit(
-        &mut self,
-        adds: Vec<Add>,
-        files: &[FileRecord],
-        txn: i64,
-        rows: u64,
-    ) -> Result<i64, CommitError> {
-        let files_meta: Vec<Value> = files
-            .iter()
-            .map(|f| json!({"name": f.name, "size": f.size, "hash": f.hash, "rows": f.rows}))
-            .collect();
-        let mut app_metadata = HashMap::new();
-        app_metadata.insert(
-            "deltadrop".to_string(),
-            json!({
-                "feed": self.feed.name,
-                "appId": self.feed.app_id,
-                "txn": txn,
-                "rows": rows,
-                "files": files_meta,
-            }),
-        );
-        app_metadata.insert("isBlindAppend".to_string(), json!(true));
-        let actions = adds.into_iter().map(Action::Add).collect();
-        let data = CommitData::new(
-            actions,
-            DeltaOperation::Write {
-                mode: SaveMode::Append,
-                partition_by: None,
-                predicate: None,
-            },
-            app_metadata,
-            vec![Transaction::new(&self.feed.app_id, txn)],
-        );
-        let bytes = data.get_bytes().map_err(CommitError::commit)?;
-        let mut conflicts = 0;
-        loop {
-            let attempt = self.version + 1;
-            let result = self.rt.block_on(self.log_store.write_commit_entry(
-                attempt as u64,
-                CommitOrBytes::LogBytes(bytes.clone()),
-                uuid::Uuid::new_v4(),
-            ));
-            match result {
-                Ok(()) => return Ok(attempt),
-                Err(TransactionError::VersionAlreadyExists(_)) => {
-                    // Another writer took this version: read what it wrote, then try the next.
-                    conflicts += 1;
-                    if let Some(v) = self.catch_up(txn)? {
-                        return Ok(v);
-                    }
-                    if conflicts > 100 {
-                        return Err(CommitError::commit(TransactionError::VersionAlreadyExists(
-                            attempt as u64,
-                        )));
-                    }
-                }
-                Err(e) => {
-                    // The commit may have landed even though we got an error: until the log
-                    // says otherwise, its outcome is unknown.
-                    self.unresolved = true;
-                    return Err(CommitError::commit(e));
-                }
-            }
-        }
-    }
-
-    /// Reads commits after `self.version` written by others. Returns the version holding our
-    /// `txn`, if one does. Refuses to go on if another writer changed metadata or protocol.
-    fn catch_up(&mut self, txn: i64) -> Result<Option<i64>, CommitError> {
-        let mut ours = None;
-        loop {
-            let v = self.version + 1;
-            let entry = self
-                .rt
-                .block_on(self.log_store.read_commit_entry(v as u64))
-                .map_err(CommitError::read)?;
-            let Some(bytes) = entry else { break };
-            for line in bytes.split(|b| *b == b'\n') {
-                if line.iter().all(u8::is_ascii_whitespace) {
-                    continue;
-                }
-                let action: Value = serde_json::from_slice(line).map_err(|e| {
-                    CommitError::read(DeltaTableError::Generic(format!(
-                        "commit {v} is not valid JSON: {e}"
-                    )))
-                })?;
-                if action.get("metaData").is_some() || action.get("protocol").is_some() {
-                    return Err(CommitError::Fatal(Box::new(DeltaError::MetadataChanged {
-                        url: self.feed.table_url.to_string(),
-                        version: v,
-                    })));
-                }
-                if let Some(t) = action.get("txn") {
-                    if t.get("appId").and_then(Value::as_str) == Some(self.feed.app_id.as_str())
-                        && t.get("version").and_then(Value::as_i64) == Some(txn)
-                    {
-                        ours = Some(v);
-                    }
-                }
-            }
-            self.version = v;
-        }
-        Ok(ours)
-    }
-
-    /// After an ambiguous failure: find out from the log whether the intent's commit landed.
+    /// After an ambiguous failure: find out from the log whether the intent's commit landed,
+    /// and finish its quarantine half if it did.
     fn resolve_unknown_outcome(&mut self) -> Result<(), CommitError> {
         let Some(intent) = self.state.intent().cloned() else {
             self.unresolved = false;
             return Ok(());
         };
-        match self.catch_up(intent.txn)? {
+        let landed = self.log.catch_up(&self.rt, &self.feed.app_id, intent.txn)?;
+        let already = intent.txn < self.next_txn;
+        match landed {
             Some(v) => {
                 log::info!(
                     "feed {}: the commit that reported an error did land (version {v}); its files are archived",
@@ -624,10 +845,13 @@ impl Committer {
                 );
                 self.next_txn = intent.txn + 1;
                 self.state.record_loaded(&intent.files, v)?;
+                self.finish_quarantine(&intent)?;
                 for f in &intent.files {
                     self.archive_if_same(f);
                 }
             }
+            // Committed earlier in this run: only the quarantine half was owed.
+            None if already => self.finish_quarantine(&intent)?,
             None => log::info!(
                 "feed {}: the failed commit did not land; its files will be ingested again",
                 self.feed.name
@@ -639,12 +863,139 @@ impl Committer {
     }
 }
 
+/// The quarantine rows of one commit, column by column.
+#[derive(Default)]
+struct QuarantineRows {
+    feed: Vec<String>,
+    file: Vec<String>,
+    hash: Vec<String>,
+    line: Vec<i64>,
+    raw: Vec<String>,
+    column: Vec<Option<String>>,
+    error: Vec<String>,
+    at: Vec<i64>,
+}
+
+impl QuarantineRows {
+    fn is_empty(&self) -> bool {
+        self.feed.is_empty()
+    }
+
+    fn extend(&mut self, feed: &str, file: &str, hash: &str, bad: &[BadRow], at: i64) {
+        for b in bad {
+            self.feed.push(feed.to_string());
+            self.file.push(file.to_string());
+            self.hash.push(hash.to_string());
+            self.line.push(b.line as i64);
+            self.raw.push(b.raw.clone());
+            self.column.push(b.column.clone());
+            self.error.push(b.error.clone());
+            self.at.push(at);
+        }
+    }
+
+    fn finish(self) -> Result<RecordBatch, deltalake::arrow::error::ArrowError> {
+        use deltalake::arrow::array::{Int64Array, StringArray, TimestampMicrosecondArray};
+        use std::sync::Arc;
+        RecordBatch::try_new(
+            quarantine_schema(),
+            vec![
+                Arc::new(StringArray::from(self.feed)),
+                Arc::new(StringArray::from(self.file)),
+                Arc::new(StringArray::from(self.hash)),
+                Arc::new(Int64Array::from(self.line)),
+                Arc::new(StringArray::from(self.raw)),
+                Arc::new(StringArray::from(self.column)),
+                Arc::new(StringArray::from(self.error)),
+                Arc::new(TimestampMicrosecondArray::from(self.at).with_timezone("UTC")),
+            ],
+        )
+    }
+}
+
+fn txn_version(
+    rt: &tokio::runtime::Runtime,
+    table: &DeltaTable,
+    app_id: &str,
+) -> Result<Option<i64>, DeltaError> {
+    let url = table.table_url();
+    rt.block_on(
+        table
+            .snapshot()
+            .map_err(table_err(url))?
+            .transaction_version(table.log_store().as_ref(), app_id),
+    )
+    .map_err(table_err(url))
+}
+
+/// `schema = "infer"` with no table yet: wait for the first file in the inbox and infer the
+/// schema from it. None if the daemon is stopped meanwhile.
+fn infer_from_first_file(
+    feed: &FeedConfig,
+    shutdown: &crate::Shutdown,
+) -> Result<Option<TableSchema>, DeltaError> {
+    let mut said = false;
+    loop {
+        let mut candidates: Vec<_> = std::fs::read_dir(&feed.inbox)
+            .map(|rd| rd.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        candidates.retain(|p| {
+            p.is_file()
+                && p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                    !crate::watch::is_temp_name(n) && crate::watch::has_feed_extension(feed, n)
+                })
+        });
+        candidates.sort();
+        for p in candidates {
+            match crate::ingest::infer::sniff(&p, feed, false) {
+                Ok(s) => {
+                    let mut schema = s.schema;
+                    schema.rescued = feed.schema.rescued;
+                    log::info!(
+                        "feed {}: schema inferred from {} ({} rows sampled): {}",
+                        feed.name,
+                        p.display(),
+                        s.rows_sampled,
+                        schema
+                            .columns
+                            .iter()
+                            .map(|c| format!("{} {}", c.name, c.ty))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
+                    return Ok(Some(schema));
+                }
+                Err(e) => log::warn!(
+                    "feed {}: cannot infer a schema from {}: {e}",
+                    feed.name,
+                    p.display()
+                ),
+            }
+        }
+        if !said {
+            log::info!(
+                "feed {}: schema = \"infer\" and no table yet: waiting for a first file in {}",
+                feed.name,
+                feed.inbox.display()
+            );
+            said = true;
+        }
+        if shutdown.is_triggered() {
+            return Ok(None);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 enum CommitError {
     #[error("writing Parquet: {0}")]
     Write(Box<DeltaTableError>),
     #[error("writing the commit: {0}")]
     Commit(Box<TransactionError>),
+    /// The write returned an error, but the commit may have landed.
+    #[error("writing the commit (outcome unknown): {0}")]
+    Ambiguous(Box<TransactionError>),
     #[error("reading the log: {0}")]
     Read(Box<DeltaTableError>),
     #[error(transparent)]

@@ -48,6 +48,10 @@ pub struct ParsedFile {
     pub size: u64,
     pub rows: u64,
     pub data: FileData,
+    /// Rows for the quarantine table.
+    pub bad: Vec<crate::ingest::BadRow>,
+    /// Rows that failed a `warn` expectation.
+    pub warned: u64,
     /// When the worker took the file (for the per-commit latency log).
     pub started: Instant,
 }
@@ -77,6 +81,7 @@ enum Slot {
 pub struct Stats {
     pub files_committed: AtomicU64,
     pub rows_committed: AtomicU64,
+    pub rows_quarantined: AtomicU64,
     pub files_rejected: AtomicU64,
     pub files_duplicate: AtomicU64,
     pub transient_failures: AtomicU64,

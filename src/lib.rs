@@ -48,6 +48,9 @@ pub enum Error {
     /// The user asked for something that cannot be done as asked.
     #[error("{0}")]
     Usage(String),
+    /// The run stopped on purpose because of bad data (`on_bad_row = "fail"`).
+    #[error("{0}")]
+    Stopped(String),
 }
 
 impl Error {
@@ -71,6 +74,8 @@ pub struct Shutdown {
     tx: Sender<()>,
     rx: Receiver<()>,
     flag: Arc<AtomicBool>,
+    /// Set when the stop is due to an error (`on_bad_row = "fail"`): exit non-zero.
+    failed: Arc<AtomicBool>,
 }
 
 impl Default for Shutdown {
@@ -80,6 +85,7 @@ impl Default for Shutdown {
             tx,
             rx,
             flag: Arc::new(AtomicBool::new(false)),
+            failed: Arc::new(AtomicBool::new(false)),
         }
     }
 }
@@ -92,6 +98,12 @@ impl Shutdown {
 
     pub fn is_triggered(&self) -> bool {
         self.flag.load(Ordering::SeqCst)
+    }
+
+    /// Stops because of an error: the run returns an error.
+    pub fn fail(&self) {
+        self.failed.store(true, Ordering::SeqCst);
+        self.trigger();
     }
 }
 
@@ -106,6 +118,7 @@ pub struct RunOptions {
 pub struct Summary {
     pub files_committed: u64,
     pub rows_committed: u64,
+    pub rows_quarantined: u64,
     pub files_rejected: u64,
     pub files_duplicate: u64,
     pub transient_failures: u64,
@@ -132,9 +145,14 @@ pub fn run(cfg: &Config, opts: RunOptions, shutdown: Shutdown) -> Result<Summary
     let mut committers = Vec::with_capacity(cfg.feeds.len());
     for f in &cfg.feeds {
         let state = FeedState::open(&cfg.state_dir, &f.name)?;
-        committers.push(Committer::start(f.clone(), state, tracker.clone())?);
+        match Committer::start(f.clone(), state, tracker.clone(), &shutdown)? {
+            Some(c) => committers.push(c),
+            // Stopped while waiting for a first file to infer a schema from.
+            None => return Ok(Summary::default()),
+        }
     }
     let tables: Vec<_> = committers.iter().map(|c| c.table().clone()).collect();
+    let schemas: Vec<_> = committers.iter().map(|c| c.schema().clone()).collect();
 
     let (jobs_tx, jobs_rx) = crossbeam_channel::bounded(cfg.workers * 4);
     let mut commit_txs = Vec::new();
@@ -163,6 +181,8 @@ pub fn run(cfg: &Config, opts: RunOptions, shutdown: Shutdown) -> Result<Summary
         jobs_rx,
         pool::PoolContext {
             feeds: Arc::new(cfg.feeds.clone()),
+            schemas: Arc::new(schemas),
+            shutdown: shutdown.clone(),
             tables: Arc::new(tables),
             committers: commit_txs,
             tracker: tracker.clone(),
@@ -208,7 +228,7 @@ pub fn run(cfg: &Config, opts: RunOptions, shutdown: Shutdown) -> Result<Summary
                 first_err.get_or_insert(Error::Delta(e));
             }
             Err(_) => {
-                first_err.get_or_insert(Error::Usage("a committer thread panicked".into()));
+                first_err.get_or_insert(Error::Stopped("a committer thread panicked".into()));
             }
         }
     }
@@ -216,17 +236,24 @@ pub fn run(cfg: &Config, opts: RunOptions, shutdown: Shutdown) -> Result<Summary
     let summary = Summary {
         files_committed: s.files_committed.load(Ordering::Relaxed),
         rows_committed: s.rows_committed.load(Ordering::Relaxed),
+        rows_quarantined: s.rows_quarantined.load(Ordering::Relaxed),
         files_rejected: s.files_rejected.load(Ordering::Relaxed),
         files_duplicate: s.files_duplicate.load(Ordering::Relaxed),
         transient_failures: s.transient_failures.load(Ordering::Relaxed),
     };
     log::info!(
-        "stopped: {} file(s) / {} rows committed, {} rejected, {} duplicate(s)",
+        "stopped: {} file(s) / {} rows committed, {} rows quarantined, {} file(s) rejected, {} duplicate(s)",
         summary.files_committed,
         summary.rows_committed,
+        summary.rows_quarantined,
         summary.files_rejected,
         summary.files_duplicate
     );
+    if first_err.is_none() && shutdown.failed.load(Ordering::SeqCst) {
+        first_err = Some(Error::Stopped(
+            "stopped by on_bad_row = \"fail\" (see the error above); the file is still in the inbox".into(),
+        ));
+    }
     match first_err {
         Some(e) => Err(e),
         None => Ok(summary),

@@ -16,6 +16,7 @@ use crate::delta::{self, CommitMsg};
 use crate::ingest::{self, IngestError};
 use crate::job::{FileData, FileJob, ParsedFile, Tracker};
 use crate::quarantine;
+use crate::schema::TableSchema;
 
 /// Files up to this size are parsed into memory and share a Parquet file with the other files
 /// of their commit; larger ones are streamed by the worker into their own Parquet files.
@@ -23,6 +24,10 @@ pub const INLINE_MAX_BYTES: u64 = 2 * 1024 * 1024;
 
 pub struct PoolContext {
     pub feeds: Arc<Vec<FeedConfig>>,
+    /// The data columns of each feed's table (for `infer`: as fixed at creation).
+    pub schemas: Arc<Vec<TableSchema>>,
+    /// Triggered by `on_bad_row = "fail"`.
+    pub shutdown: crate::Shutdown,
     /// The tables as opened at start, one per feed (for the large-file writers).
     pub tables: Arc<Vec<DeltaTable>>,
     pub committers: Vec<Sender<CommitMsg>>,
@@ -79,9 +84,10 @@ impl Worker {
         let ingested_at = chrono::Utc::now().timestamp_micros();
         let cancel = self.ctx.cancel.clone();
 
+        let schema = &ctx.schemas[job.feed];
         let result = if size <= INLINE_MAX_BYTES {
             let mut batches = Vec::new();
-            ingest::parse_file(&job.path, feed, ingested_at, |b| {
+            ingest::parse_file(&job.path, feed, schema, ingested_at, |b| {
                 batches.push(b);
                 Ok(())
             })
@@ -106,6 +112,8 @@ impl Worker {
                     size: summary.size,
                     rows: summary.rows,
                     data,
+                    bad: summary.bad,
+                    warned: summary.warned,
                     started,
                 }));
                 if ctx.committers[job.feed].send(msg).is_err() {
@@ -114,6 +122,11 @@ impl Worker {
                 }
             }
             Err(IngestError::Reject(reason)) => reject(tracker, feed, &job, &reason),
+            Err(IngestError::Fail(reason)) => {
+                log::error!("feed {}: {reason}; stopping", feed.name);
+                tracker.release(&job.path);
+                ctx.shutdown.fail();
+            }
             Err(IngestError::Gone) => {
                 log::debug!("feed {}: {name} vanished before it was read", feed.name);
                 tracker.release(&job.path);
@@ -159,7 +172,8 @@ impl Worker {
             return Err(IngestError::Sink("writer unavailable".into()));
         };
         let feed = &self.ctx.feeds[job.feed];
-        let parsed = ingest::parse_file(&job.path, feed, ingested_at, |b| {
+        let schema = &self.ctx.schemas[job.feed];
+        let parsed = ingest::parse_file(&job.path, feed, schema, ingested_at, |b| {
             if cancel.load(Ordering::Relaxed) {
                 return Err("shutting down".into());
             }

@@ -11,16 +11,22 @@ use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 pub const SOURCE_FILE: &str = "_source_file";
 /// Lineage column: when deltadrop ingested the row (UTC).
 pub const INGESTED_AT: &str = "_ingested_at";
+/// With `on_new_column = "rescue"`: the file's unknown columns of a row, as a JSON object.
+pub const RESCUED: &str = "_rescued_data";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ColType {
     String,
+    Int32,
     Int64,
+    Float64,
+    Bool,
+    Date,
     Decimal {
         precision: u8,
         scale: i8,
     },
-    /// Microseconds, UTC. Input without a zone is read as UTC.
+    /// Microseconds, UTC. Input without a zone is read in the feed's timezone (default UTC).
     Timestamp,
 }
 
@@ -28,10 +34,55 @@ impl fmt::Display for ColType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ColType::String => write!(f, "string"),
+            ColType::Int32 => write!(f, "int32"),
             ColType::Int64 => write!(f, "int64"),
+            ColType::Float64 => write!(f, "float64"),
+            ColType::Bool => write!(f, "bool"),
+            ColType::Date => write!(f, "date"),
             ColType::Decimal { precision, scale } => write!(f, "decimal({precision},{scale})"),
-            ColType::Timestamp => write!(f, "timestamp (UTC)"),
+            ColType::Timestamp => write!(f, "timestamp"),
         }
+    }
+}
+
+impl std::str::FromStr for ColType {
+    type Err = String;
+
+    /// The names used in config: string, int32, int64, float64, bool, date, timestamp,
+    /// decimal(p,s).
+    fn from_str(s: &str) -> Result<Self, String> {
+        let t = s.trim().to_ascii_lowercase().replace(' ', "");
+        Ok(match t.as_str() {
+            "string" | "str" | "text" => ColType::String,
+            "int32" | "int" | "integer" => ColType::Int32,
+            "int64" | "long" | "bigint" => ColType::Int64,
+            "float64" | "double" | "float" => ColType::Float64,
+            "bool" | "boolean" => ColType::Bool,
+            "date" => ColType::Date,
+            "timestamp" => ColType::Timestamp,
+            other => {
+                let inner = other
+                    .strip_prefix("decimal(")
+                    .and_then(|r| r.strip_suffix(')'))
+                    .ok_or_else(|| {
+                        format!(
+                            "unknown type '{s}' (string, int32, int64, float64, bool, date, timestamp, decimal(p,s))"
+                        )
+                    })?;
+                let (p, sc) = inner
+                    .split_once(',')
+                    .ok_or_else(|| format!("decimal needs precision and scale: '{s}'"))?;
+                let precision: u8 = p.parse().map_err(|_| format!("bad precision in '{s}'"))?;
+                let scale: i8 = sc.parse().map_err(|_| format!("bad scale in '{s}'"))?;
+                // Delta (and Spark) decimals: precision 1..=38, 0 <= scale <= precision.
+                if !(1..=38).contains(&precision) || scale < 0 || scale as u8 > precision {
+                    return Err(format!(
+                        "'{s}': precision must be 1..38 and scale 0..precision"
+                    ));
+                }
+                ColType::Decimal { precision, scale }
+            }
+        })
     }
 }
 
@@ -39,10 +90,32 @@ impl ColType {
     pub fn arrow(&self) -> DataType {
         match self {
             ColType::String => DataType::Utf8,
+            ColType::Int32 => DataType::Int32,
             ColType::Int64 => DataType::Int64,
+            ColType::Float64 => DataType::Float64,
+            ColType::Bool => DataType::Boolean,
+            ColType::Date => DataType::Date32,
             ColType::Decimal { precision, scale } => DataType::Decimal128(*precision, *scale),
             ColType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
         }
+    }
+
+    /// The inverse of [`Self::arrow`], for tables that already exist.
+    pub fn from_arrow(t: &DataType) -> Option<ColType> {
+        Some(match t {
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => ColType::String,
+            DataType::Int32 => ColType::Int32,
+            DataType::Int64 => ColType::Int64,
+            DataType::Float64 => ColType::Float64,
+            DataType::Boolean => ColType::Bool,
+            DataType::Date32 => ColType::Date,
+            DataType::Decimal128(p, s) => ColType::Decimal {
+                precision: *p,
+                scale: *s,
+            },
+            DataType::Timestamp(TimeUnit::Microsecond, Some(_)) => ColType::Timestamp,
+            _ => return None,
+        })
     }
 }
 
@@ -51,14 +124,17 @@ pub struct ColumnSpec {
     pub name: String,
     pub ty: ColType,
     pub nullable: bool,
+    /// Input format for dates/timestamps (chrono syntax, or `epoch_s`, `epoch_ms`).
+    pub format: Option<String>,
 }
 
 impl ColumnSpec {
-    fn new(name: &str, ty: ColType, nullable: bool) -> Self {
+    pub fn new(name: &str, ty: ColType, nullable: bool) -> Self {
         ColumnSpec {
             name: name.to_string(),
             ty,
             nullable,
+            format: None,
         }
     }
 }
@@ -67,6 +143,8 @@ impl ColumnSpec {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableSchema {
     pub columns: Vec<ColumnSpec>,
+    /// Whether the table has a `_rescued_data` column (`on_new_column = "rescue"`).
+    pub rescued: bool,
 }
 
 impl TableSchema {
@@ -81,6 +159,7 @@ impl TableSchema {
     pub fn sales() -> TableSchema {
         use ColType::*;
         TableSchema {
+            rescued: false,
             columns: vec![
                 ColumnSpec::new("sale_id", String, false),
                 ColumnSpec::new("sold_at", Timestamp, false),
@@ -116,9 +195,35 @@ impl TableSchema {
             .iter()
             .map(|c| Field::new(&c.name, c.ty.arrow(), c.nullable))
             .collect();
+        if self.rescued {
+            fields.push(Field::new(RESCUED, DataType::Utf8, true));
+        }
         fields.push(Field::new(SOURCE_FILE, DataType::Utf8, false));
         fields.push(Field::new(INGESTED_AT, ColType::Timestamp.arrow(), false));
         Arc::new(Schema::new(fields))
+    }
+
+    /// The data columns of an existing table (lineage and rescue columns left out).
+    pub fn from_arrow(schema: &Schema) -> Result<TableSchema, String> {
+        let mut columns = Vec::new();
+        let mut rescued = false;
+        for f in schema.fields() {
+            match f.name().as_str() {
+                SOURCE_FILE | INGESTED_AT => {}
+                RESCUED => rescued = true,
+                name => columns.push(ColumnSpec::new(
+                    name,
+                    ColType::from_arrow(f.data_type()).ok_or_else(|| {
+                        format!(
+                            "column '{name}' has type {} that deltadrop does not write",
+                            f.data_type()
+                        )
+                    })?,
+                    f.is_nullable(),
+                )),
+            }
+        }
+        Ok(TableSchema { columns, rescued })
     }
 
     pub fn position(&self, name: &str) -> Option<usize> {
@@ -179,6 +284,25 @@ mod tests {
         );
         assert!(s.field_with_name("customer_id").unwrap().is_nullable());
         assert!(!s.field_with_name("sale_id").unwrap().is_nullable());
+    }
+
+    #[test]
+    fn type_names_parse() {
+        assert_eq!(
+            "decimal(12, 2)".parse::<ColType>(),
+            Ok(ColType::Decimal {
+                precision: 12,
+                scale: 2
+            })
+        );
+        assert_eq!("INT64".parse::<ColType>(), Ok(ColType::Int64));
+        assert!("decimal(40,2)".parse::<ColType>().is_err());
+        assert!("varchar"
+            .parse::<ColType>()
+            .unwrap_err()
+            .contains("unknown type"));
+        let s = TableSchema::sales();
+        assert_eq!(TableSchema::from_arrow(&s.arrow()).unwrap(), s);
     }
 
     #[test]

@@ -44,14 +44,22 @@ pub struct FileRecord {
     pub size: u64,
     pub hash: String,
     pub rows: u64,
+    #[serde(default)]
+    pub bad_rows: u64,
+    #[serde(default)]
+    pub warned_rows: u64,
 }
 
 /// The commit about to be attempted.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Intent {
     pub app_id: String,
     pub txn: i64,
     pub files: Vec<FileRecord>,
+    /// The quarantine table's Add actions for this commit's bad rows (Parquet already written),
+    /// committed under the same txn version right after the main commit.
+    #[serde(default)]
+    pub quarantine: Vec<deltalake::kernel::Add>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -305,6 +313,8 @@ mod tests {
             size: 10,
             hash: hash.into(),
             rows: 2,
+            bad_rows: 0,
+            warned_rows: 0,
         }
     }
 
@@ -317,6 +327,7 @@ mod tests {
                 app_id: "a".into(),
                 txn: 7,
                 files: vec![rec("x.csv", "h1")],
+                quarantine: vec![],
             })
             .unwrap();
             s.record_loaded(&[rec("y.csv", "h2")], 3).unwrap();
@@ -338,6 +349,7 @@ mod tests {
                 app_id: "a".into(),
                 txn: 9,
                 files: vec![],
+                quarantine: vec![],
             }),
         };
         fs::write(feed.join("intent.json"), r#"{"format":"1","intent":null}"#).unwrap();

@@ -220,7 +220,7 @@ fn kill_9_during_a_burst_loses_and_duplicates_nothing() {
 
 #[test]
 fn a_bad_file_is_rejected_with_its_line_and_the_daemon_goes_on() {
-    let d = Dir::new("");
+    let d = Dir::with_feed("", "on_bad_row = \"reject_file\"");
     let mut daemon = d.spawn();
     // Line 4 holds the bad value: line 2-3 is one record with a newline inside quotes.
     d.drop_file(
@@ -570,4 +570,139 @@ fn several_feeds_run_in_one_process() {
     let log =
         fs::read_to_string(d.path("lake/south/_delta_log/00000000000000000001.json")).unwrap();
     assert!(log.contains("\"appId\":\"deltadrop-south\""), "{log}");
+}
+
+/// One bad value costs one row: good rows land, the bad one goes to the quarantine table with
+/// its physical line, raw text and reason, in the same exactly-once step.
+#[test]
+fn bad_rows_go_to_the_quarantine_table() {
+    let d = Dir::new("");
+    d.write_in_place(
+        "mixed.csv",
+        format!(
+            "{HEADER}\n\
+             M1,2024-03-01T10:00:00Z,ST1,P1,1,1.00,1.00,\"multi\nline\",C1\n\
+             M2,2024-03-01T10:00:00Z,ST1,P1,1,12.3x,1.00,pix,C1\n\
+             M3,2024-03-01T10:00:00Z,ST1,P1,1,2.00,2.00,pix\n\
+             M4,not-a-date,ST1,P1,x,2.00,2.00,pix,C4\n\
+             M5,2024-03-01T10:00:00Z,ST1,P1,5,5.00,25.00,pix,C5\n"
+        )
+        .as_bytes(),
+    );
+    let log = d.run_once();
+    let rows = d.rows();
+    assert_exactly_once(&rows, &["M1".to_string(), "M5".to_string()]);
+    let q = read_quarantine(&d.path("lake/_quarantine/sales"));
+    assert_eq!(q.len(), 3, "{q:#?}");
+    assert_eq!(q[0].line_number, 4);
+    assert_eq!(q[0].column.as_deref(), Some("unit_price"));
+    assert_eq!(q[0].error, "'12.3x' is not a decimal(12,2): not a number");
+    assert_eq!(
+        q[0].raw_line.as_deref(),
+        Some("M2,2024-03-01T10:00:00Z,ST1,P1,1,12.3x,1.00,pix,C1")
+    );
+    assert_eq!(q[1].line_number, 5);
+    assert_eq!(q[1].column, None);
+    assert!(
+        q[1].error.contains("8 field(s), the header has 9"),
+        "{}",
+        q[1].error
+    );
+    assert_eq!(q[2].line_number, 6);
+    assert_eq!(q[2].column.as_deref(), Some("sold_at"));
+    assert!(
+        q[2].error
+            .contains("sold_at: 'not-a-date' is not a timestamp"),
+        "{}",
+        q[2].error
+    );
+    assert!(
+        q[2].error.contains("quantity: 'x' is not an integer"),
+        "{}",
+        q[2].error
+    );
+    assert!(q
+        .iter()
+        .all(|r| r.feed == "sales" && r.source_file == "mixed.csv"));
+    let content = fs::read(d.path("processed/mixed.csv")).unwrap();
+    assert_eq!(q[0].file_hash, blake3::hash(&content).to_hex().to_string());
+    assert!(log.contains("2 rows, 3 quarantined"), "{log}");
+    // The commit metadata counts them per file.
+    let commit =
+        fs::read_to_string(d.table().join("_delta_log/00000000000000000001.json")).unwrap();
+    assert!(commit.contains("\"badRows\":3"), "{commit}");
+}
+
+#[test]
+fn too_many_bad_rows_reject_the_whole_file() {
+    let d = Dir::with_feed("", "max_bad_rows = \"10%\"");
+    let mut text = sales_csv("t", 5);
+    text.push_str("bad,row\n");
+    d.write_in_place("mostly-ok.csv", sales_csv("ok", 20).as_bytes());
+    d.write_in_place("too-bad.csv", text.as_bytes());
+    d.run_once();
+    assert_exactly_once(&d.rows(), &ids("ok", 20));
+    let why = fs::read_to_string(d.path("rejected/too-bad.csv.error.txt")).unwrap();
+    assert!(
+        why.contains("1 of 6 rows are bad, more than max_bad_rows (10%)"),
+        "{why}"
+    );
+    assert!(why.contains("line 7"), "{why}");
+    assert!(read_quarantine(&d.path("lake/_quarantine/sales")).is_empty());
+}
+
+#[test]
+fn on_bad_row_fail_stops_the_daemon_and_keeps_the_file() {
+    let d = Dir::with_feed("", "on_bad_row = \"fail\"");
+    let mut text = sales_csv("f", 3);
+    text.push_str("F9,2024-03-01T10:00:00Z,ST1,P1,1,abc,1.00,pix,C1\n");
+    d.write_in_place("strict.csv", text.as_bytes());
+    let out = d
+        .assert_cmd()
+        .args(["run", "--once", "--config", "config.toml"])
+        .timeout(DEADLINE)
+        .assert()
+        .code(1);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(
+        err.contains("strict.csv: line 5, column 'unit_price'"),
+        "{err}"
+    );
+    assert_eq!(d.inbox_files(), vec!["strict.csv"]);
+    assert!(d.rows().is_empty());
+}
+
+/// A crash between the main commit and the quarantine commit: on restart the quarantine half is
+/// committed from the intent, once, and the file is not loaded again.
+#[test]
+fn a_crash_between_the_two_commits_loses_and_duplicates_nothing() {
+    let d = Dir::new("");
+    let mut text = sales_csv("q", 4);
+    text.push_str("Q9,2024-03-01T10:00:00Z,ST1,P1,1,abc,1.00,pix,C1\n");
+    d.write_in_place("q.csv", text.as_bytes());
+    d.run_once();
+    let qdir = d.path("lake/_quarantine/sales");
+    assert_eq!(read_quarantine(&qdir).len(), 1);
+    // Rewind to just after the main commit: the quarantine commit and the archive undone,
+    // the intent (with the quarantine Add actions) still on disk.
+    let last = fs::read_dir(qdir.join("_delta_log"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .max()
+        .unwrap();
+    fs::remove_file(&last).unwrap();
+    assert!(read_quarantine(&qdir).is_empty());
+    fs::rename(d.path("processed/q.csv"), d.inbox().join("q.csv")).unwrap();
+    let intent = fs::read_to_string(d.path(".deltadrop/sales/intent.json")).unwrap();
+    assert!(intent.contains("\"quarantine\""), "{intent}");
+    let log = d.run_once();
+    assert!(log.contains("quarantine rows of txn 1 committed"), "{log}");
+    assert_eq!(read_quarantine(&qdir).len(), 1);
+    assert_exactly_once(&d.rows(), &ids("q", 4));
+    assert!(d.inbox_files().is_empty());
+    // And a third run changes nothing.
+    d.run_once();
+    assert_eq!(read_quarantine(&qdir).len(), 1);
 }

@@ -33,12 +33,29 @@ pub struct Dir {
 impl Dir {
     /// A folder with the default layout and `extra` appended to the top-level settings.
     pub fn new(extra: &str) -> Dir {
+        Dir::with_feed(extra, "")
+    }
+
+    /// Same, with `feed_extra` appended to the `[[feed]]` block (its own `[feed.csv]` may follow).
+    pub fn with_feed(extra: &str, feed_extra: &str) -> Dir {
         let d = Dir::empty();
         d.write_config(&format!(
             "poll_interval = \"300ms\"\nsettle = \"200ms\"\nworkers = 2\n{extra}\n\
-             [[feed]]\nname = \"sales\"\ninbox = \"inbox\"\ntable = \"lake/sales\"\n"
+             [[feed]]\nname = \"sales\"\ninbox = \"inbox\"\ntable = \"lake/sales\"\n{feed_extra}\n"
         ));
         d
+    }
+
+    /// Runs `deltadrop run --once` and asserts it succeeds; returns its log.
+    pub fn run_once(&self) -> String {
+        let out = self
+            .assert_cmd()
+            .args(["run", "--once", "--config", "config.toml"])
+            .env("RUST_LOG", "info")
+            .timeout(DEADLINE)
+            .assert()
+            .success();
+        String::from_utf8_lossy(&out.get_output().stderr).into_owned()
     }
 
     pub fn empty() -> Dir {
@@ -285,29 +302,9 @@ fn runtime() -> tokio::runtime::Runtime {
 /// Every row of the table at its latest version, read through the Delta log (so only
 /// committed files count).
 pub fn read_rows(dir: &Path) -> Vec<Row> {
-    let rt = runtime();
-    let uris: Vec<String> = rt.block_on(async {
-        let Ok(url) = url::Url::from_directory_path(dir) else {
-            return vec![];
-        };
-        match deltalake::open_table(url).await {
-            Ok(t) => t.get_file_uris().map(|i| i.collect()).unwrap_or_default(),
-            Err(_) => vec![],
-        }
-    });
     let mut rows = Vec::new();
-    for uri in uris {
-        let path = url::Url::parse(&uri)
-            .ok()
-            .and_then(|u| u.to_file_path().ok())
-            .unwrap_or_else(|| PathBuf::from(&uri));
-        let file = fs::File::open(&path).expect("parquet file of a committed Add exists");
-        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-            .expect("parquet")
-            .build()
-            .expect("reader");
-        for batch in reader {
-            let b = batch.expect("batch");
+    for b in read_batches(dir) {
+        {
             let s = |name: &str| {
                 b.column_by_name(name)
                     .and_then(|c| c.as_any().downcast_ref::<StringArray>().cloned())
@@ -408,4 +405,82 @@ pub fn write_intent(d: &Dir, name: &str, txn: i64, rows: u64) {
     });
     fs::create_dir_all(d.path(".deltadrop/sales")).expect("state dir");
     fs::write(d.path(".deltadrop/sales/intent.json"), intent.to_string()).expect("intent");
+}
+
+/// A row of a feed's quarantine table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QRow {
+    pub feed: String,
+    pub source_file: String,
+    pub file_hash: String,
+    pub line_number: i64,
+    pub raw_line: Option<String>,
+    pub column: Option<String>,
+    pub error: String,
+}
+
+/// The quarantine table's rows, sorted by file and line.
+pub fn read_quarantine(dir: &Path) -> Vec<QRow> {
+    let mut out = Vec::new();
+    for b in read_batches(dir) {
+        let s = |name: &str| {
+            b.column_by_name(name)
+                .and_then(|c| c.as_any().downcast_ref::<StringArray>().cloned())
+                .unwrap_or_else(|| panic!("string column {name}"))
+        };
+        let line = b
+            .column_by_name("line_number")
+            .and_then(|c| c.as_any().downcast_ref::<Int64Array>().cloned())
+            .expect("line_number");
+        let (feed, file, hash, raw, col, err) = (
+            s("feed"),
+            s("source_file"),
+            s("file_hash"),
+            s("raw_line"),
+            s("column"),
+            s("error"),
+        );
+        for i in 0..b.num_rows() {
+            let opt = |a: &StringArray| (!a.is_null(i)).then(|| a.value(i).to_string());
+            out.push(QRow {
+                feed: feed.value(i).to_string(),
+                source_file: file.value(i).to_string(),
+                file_hash: hash.value(i).to_string(),
+                line_number: line.value(i),
+                raw_line: opt(&raw),
+                column: opt(&col),
+                error: err.value(i).to_string(),
+            });
+        }
+    }
+    out.sort_by(|a, b| (&a.source_file, a.line_number).cmp(&(&b.source_file, b.line_number)));
+    out
+}
+
+/// Every committed batch of the table at `dir`, as stored.
+pub fn read_batches(dir: &Path) -> Vec<deltalake::arrow::record_batch::RecordBatch> {
+    let rt = runtime();
+    let uris: Vec<String> = rt.block_on(async {
+        let Ok(url) = url::Url::from_directory_path(dir) else {
+            return vec![];
+        };
+        match deltalake::open_table(url).await {
+            Ok(t) => t.get_file_uris().map(|i| i.collect()).unwrap_or_default(),
+            Err(_) => vec![],
+        }
+    });
+    let mut out = Vec::new();
+    for uri in uris {
+        let path = url::Url::parse(&uri)
+            .ok()
+            .and_then(|u| u.to_file_path().ok())
+            .unwrap_or_else(|| PathBuf::from(&uri));
+        let file = fs::File::open(&path).expect("parquet file of a committed Add exists");
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+            .expect("parquet")
+            .build()
+            .expect("reader");
+        out.extend(reader.map(|b| b.expect("batch")));
+    }
+    out
 }

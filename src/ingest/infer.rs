@@ -1,0 +1,298 @@
+//! Schema inference (`schema = "infer"`) and the `deltadrop sniff FILE` report: encoding,
+//! dialect, locale and column types guessed from the first rows of a file.
+
+use std::path::Path;
+
+use crate::config::{Config, FeedConfig, ValueOptions};
+use crate::schema::{ColType, ColumnSpec, TableSchema};
+
+use super::split::{self, Dialect};
+use super::{source, value, IngestError, Window};
+
+/// What sniffing a file found.
+#[derive(Debug, Clone)]
+pub struct Sniffed {
+    pub encoding: String,
+    pub compression: String,
+    pub delimiter: u8,
+    /// `Some("pt-BR")` when Brazilian number/date formats fit the data better.
+    pub locale: Option<&'static str>,
+    pub schema: TableSchema,
+    pub rows_sampled: usize,
+}
+
+/// Reads the header and up to `feed.infer_rows` records of `path` and infers column types with
+/// the feed's value options (and, with `try_locales`, with the pt-BR ones too).
+pub fn sniff(path: &Path, feed: &FeedConfig, try_locales: bool) -> Result<Sniffed, IngestError> {
+    let name = crate::job::file_name(path);
+    let file = std::fs::File::open(path)?;
+    let (text, _hash, info) = source::open_text(file, feed.encoding)?;
+    let mut win = Window::new(text);
+    win.fill_to(64 * 1024)?;
+    let delimiter = match feed.csv.delimiter {
+        Some(d) => d,
+        None => split::sniff_delimiter(&win.buf[..win.buf.len().min(64 * 1024)], feed.csv.quote)
+            .unwrap_or(b','),
+    };
+    let d = Dialect {
+        delimiter,
+        quote: feed.csv.quote,
+        escape: feed.csv.escape,
+        comment: feed.csv.comment,
+    };
+    let want = feed.infer_rows + usize::from(feed.csv.header);
+    let s = loop {
+        let s = split::split(
+            &win.buf,
+            0,
+            1,
+            &d,
+            None,
+            want,
+            win.eof,
+            feed.csv.max_line_bytes,
+        );
+        if s.records.len() >= want || win.eof || win.buf.len() > 64 << 20 {
+            break s;
+        }
+        win.fill()?;
+    };
+    let mut records = s.records.into_iter().filter(|r| r.error.is_none());
+    let header: Vec<String> = if feed.csv.header {
+        let h = records.next().ok_or_else(|| {
+            IngestError::Reject(format!(
+                "{name}: empty file, nothing to infer a schema from"
+            ))
+        })?;
+        h.fields.iter().map(|f| f.trim().to_string()).collect()
+    } else {
+        Vec::new()
+    };
+    let rows: Vec<Vec<String>> = records.map(|r| r.fields).collect();
+    let width = if feed.csv.header {
+        header.len()
+    } else {
+        rows.first().map(|r| r.len()).unwrap_or(0)
+    };
+    if width == 0 {
+        return Err(IngestError::Reject(format!("{name}: no columns found")));
+    }
+    let names: Vec<String> = (0..width)
+        .map(|i| match header.get(i) {
+            Some(h) if !h.is_empty() => h.clone(),
+            _ => format!("column_{}", i + 1),
+        })
+        .collect();
+
+    let mut best = (infer_columns(&names, &rows, &feed.values), None);
+    if try_locales {
+        if let Some(br) = pt_br_values() {
+            let alt = infer_columns(&names, &rows, &br);
+            if typed_count(&alt) > typed_count(&best.0) {
+                best = (alt, Some("pt-BR"));
+            }
+        }
+    }
+    Ok(Sniffed {
+        encoding: info.encoding.to_string(),
+        compression: info.compression.to_string(),
+        delimiter,
+        locale: best.1,
+        schema: TableSchema {
+            columns: best.0,
+            rescued: false,
+        },
+        rows_sampled: rows.len(),
+    })
+}
+
+fn pt_br_values() -> Option<ValueOptions> {
+    let cfg = Config::from_toml(
+        "[[feed]]\nname = \"x\"\nlocale = \"pt-BR\"\n",
+        Path::new("/"),
+        None,
+    )
+    .ok()?;
+    cfg.feeds.into_iter().next().map(|f| f.values)
+}
+
+fn typed_count(cols: &[ColumnSpec]) -> usize {
+    cols.iter().filter(|c| c.ty != ColType::String).count()
+}
+
+fn infer_columns(names: &[String], rows: &[Vec<String>], opts: &ValueOptions) -> Vec<ColumnSpec> {
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let values: Vec<&str> = rows
+                .iter()
+                .filter_map(|r| r.get(i))
+                .map(|v| v.trim())
+                .filter(|v| !v.is_empty() && !opts.null_values.iter().any(|n| n == v))
+                .collect();
+            ColumnSpec::new(name, infer_type(&values, opts), true)
+        })
+        .collect()
+}
+
+/// The narrowest type every value parses as: bool, int64, decimal, float64, date, timestamp,
+/// else string.
+pub fn infer_type(values: &[&str], opts: &ValueOptions) -> ColType {
+    if values.is_empty() {
+        return ColType::String;
+    }
+    let all = |f: &dyn Fn(&str) -> bool| values.iter().all(|v| f(v));
+    // Booleans need a word: a column of 0/1 is a number.
+    if all(&|v| value::parse_bool(v, opts).is_some())
+        && values.iter().any(|v| v.parse::<f64>().is_err())
+    {
+        return ColType::Bool;
+    }
+    // Identifiers with leading zeros (CEP, codes) stay strings.
+    let leading_zero = values
+        .iter()
+        .any(|v| v.len() > 1 && v.starts_with('0') && v.bytes().all(|b| b.is_ascii_digit()));
+    if !leading_zero && all(&|v| value::parse_int(v, opts).is_some()) {
+        return ColType::Int64;
+    }
+    if !leading_zero {
+        let mut scale = 0usize;
+        let mut int_digits = 0usize;
+        let decimal_ok = all(&|v| value::parse_decimal_locale(v, 38, 18, opts).is_ok());
+        if decimal_ok {
+            for v in values {
+                if let Ok(x) = value::parse_decimal_locale(v, 38, 18, opts) {
+                    let digits = x.unsigned_abs().to_string();
+                    let trailing_zeros = digits.bytes().rev().take_while(|b| *b == b'0').count();
+                    let s = 18usize.saturating_sub(trailing_zeros.min(18));
+                    scale = scale.max(s);
+                    int_digits = int_digits.max(digits.len().saturating_sub(18));
+                }
+            }
+            if scale <= 6 {
+                let precision = (int_digits + scale).clamp(18, 38) as u8;
+                return ColType::Decimal {
+                    precision,
+                    scale: scale as i8,
+                };
+            }
+            return ColType::Float64;
+        }
+        if all(&|v| value::parse_float(v, opts).is_some()) {
+            return ColType::Float64;
+        }
+    }
+    if all(&|v| value::parse_date(v, &opts.date_formats).is_some())
+        || all(&|v| value::parse_date(v, &[]).is_some())
+    {
+        return ColType::Date;
+    }
+    if all(&|v| value::parse_timestamp(v, &opts.timestamp_formats, &opts.timezone).is_some())
+        || all(&|v| value::parse_timestamp(v, &[], &opts.timezone).is_some())
+    {
+        return ColType::Timestamp;
+    }
+    ColType::String
+}
+
+/// A ready-to-paste `[[feed]]` block for a sniffed file.
+pub fn feed_toml(path: &Path, s: &Sniffed) -> String {
+    let stem = crate::job::file_name(path);
+    let stem = stem.split('.').next().unwrap_or("feed");
+    let feed_name: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut out = String::new();
+    out.push_str(&format!(
+        "# {}: encoding {}, compression {}, delimiter {:?}, {} row(s) sampled\n",
+        path.display(),
+        s.encoding,
+        s.compression,
+        s.delimiter as char,
+        s.rows_sampled
+    ));
+    out.push_str("[[feed]]\n");
+    out.push_str(&format!("name = \"{feed_name}\"\n"));
+    out.push_str("inbox = \"inbox\"\n");
+    out.push_str(&format!("table = \"lake/{feed_name}\"\n"));
+    if let Some(l) = s.locale {
+        out.push_str(&format!("locale = \"{l}\"\n"));
+    }
+    let enc = s.encoding.to_ascii_lowercase();
+    if !enc.starts_with("utf-8") {
+        out.push_str(&format!("encoding = \"{enc}\"\n"));
+    }
+    out.push_str("columns = [\n");
+    for c in &s.schema.columns {
+        out.push_str(&format!(
+            "  {{ name = {}, type = \"{}\" }},\n",
+            toml_string(&c.name),
+            c.ty
+        ));
+    }
+    out.push_str("]\n\n[feed.csv]\n");
+    let delim = match s.delimiter {
+        b'\t' => "\\t".to_string(),
+        d => (d as char).to_string(),
+    };
+    out.push_str(&format!("delimiter = \"{delim}\"\n"));
+    out
+}
+
+fn toml_string(s: &str) -> String {
+    serde_json::Value::String(s.to_string()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts() -> ValueOptions {
+        Config::embedded(Path::new("/x")).unwrap().feeds[0]
+            .values
+            .clone()
+    }
+
+    #[test]
+    fn types_are_inferred_narrowest_first() {
+        let o = opts();
+        assert_eq!(infer_type(&["1", "2", "-3"], &o), ColType::Int64);
+        assert_eq!(
+            infer_type(&["1.5", "2.25", "3"], &o),
+            ColType::Decimal {
+                precision: 18,
+                scale: 2
+            }
+        );
+        assert_eq!(infer_type(&["true", "false"], &o), ColType::Bool);
+        assert_eq!(infer_type(&["0", "1"], &o), ColType::Int64);
+        assert_eq!(infer_type(&["2024-01-02", "2024-02-03"], &o), ColType::Date);
+        assert_eq!(
+            infer_type(&["2024-01-02T10:00:00Z", "2024-02-03 11:00"], &o),
+            ColType::Timestamp
+        );
+        assert_eq!(infer_type(&["01234", "99"], &o), ColType::String);
+        assert_eq!(infer_type(&["a", "1"], &o), ColType::String);
+        let br = pt_br_values().unwrap();
+        assert_eq!(
+            infer_type(&["1.234,56", "10,5"], &br),
+            ColType::Decimal {
+                precision: 18,
+                scale: 2
+            }
+        );
+        assert_eq!(
+            infer_type(&["01/03/2024", "31/12/2023"], &br),
+            ColType::Date
+        );
+        assert_eq!(infer_type(&["sim", "não"], &br), ColType::Bool);
+    }
+}

@@ -1,0 +1,343 @@
+//! Record splitting with `csv-core`, the same state machine arrow-csv uses: for the header, for
+//! delimiter sniffing, and as the slow path when arrow-csv refuses a batch — it isolates the bad
+//! records (wrong field count, invalid UTF-8, too long) with their physical line and raw text.
+
+use csv_core::{ReadRecordResult, Reader, ReaderBuilder};
+
+#[derive(Debug, Clone, Copy)]
+pub struct Dialect {
+    pub delimiter: u8,
+    pub quote: u8,
+    pub escape: Option<u8>,
+    pub comment: Option<u8>,
+}
+
+impl Dialect {
+    fn reader(&self) -> Reader {
+        let mut b = ReaderBuilder::new();
+        b.delimiter(self.delimiter)
+            .quote(self.quote)
+            .comment(self.comment);
+        if let Some(e) = self.escape {
+            b.escape(Some(e)).double_quote(false);
+        }
+        b.build()
+    }
+}
+
+/// One record of the input.
+#[derive(Debug)]
+pub struct RawRecord {
+    /// Byte range of the record in the buffer (without leading blank lines).
+    pub start: usize,
+    pub end: usize,
+    /// Physical line (1-based) where it starts.
+    pub line: u64,
+    pub fields: Vec<String>,
+    /// Why the record is bad, if it is.
+    pub error: Option<String>,
+}
+
+impl RawRecord {
+    /// The original text, without the line terminator, for the quarantine's `raw_line`.
+    pub fn raw(&self, buf: &[u8]) -> String {
+        let mut r = &buf[self.start..self.end.min(buf.len())];
+        while let Some((last, rest)) = r.split_last() {
+            if *last == b'\n' || *last == b'\r' {
+                r = rest;
+            } else {
+                break;
+            }
+        }
+        const MAX: usize = 64 * 1024;
+        let cut = &r[..r.len().min(MAX)];
+        String::from_utf8_lossy(cut).into_owned()
+    }
+}
+
+/// Result of one [`split`] call.
+pub struct Split {
+    pub records: Vec<RawRecord>,
+    /// Offset just after the last complete record.
+    pub end: usize,
+    /// Physical line at `end`.
+    pub end_line: u64,
+}
+
+/// Splits up to `max_records` records from `buf[from..]`, whose first byte is on physical line
+/// `line`. A record cut by the end of `buf` is left for the next call unless `eof`.
+/// `expected` is the number of fields a good record has.
+#[allow(clippy::too_many_arguments)]
+pub fn split(
+    buf: &[u8],
+    from: usize,
+    line: u64,
+    d: &Dialect,
+    expected: Option<usize>,
+    max_records: usize,
+    eof: bool,
+    max_line_bytes: usize,
+) -> Split {
+    let mut rdr = d.reader();
+    let mut out = vec![0u8; 4096];
+    let mut ends = vec![0usize; 64];
+    let mut records = Vec::new();
+    let mut pos = from;
+    let mut line_at_pos = line;
+    let mut rec_start = from;
+    let (mut nout, mut nend) = (0usize, 0usize);
+    while records.len() < max_records {
+        let input = &buf[pos..];
+        let (res, nin, no, ne) = rdr.read_record(input, &mut out[nout..], &mut ends[nend..]);
+        pos += nin;
+        nout += no;
+        nend += ne;
+        match res {
+            ReadRecordResult::OutputFull => {
+                let n = out.len();
+                out.resize(n * 2, 0);
+            }
+            ReadRecordResult::OutputEndsFull => {
+                let n = ends.len();
+                ends.resize(n * 2, 0);
+            }
+            ReadRecordResult::InputEmpty => {
+                if !eof {
+                    break;
+                }
+                // Signal the end of input so the last record (no final newline) completes.
+                let (res2, _, no2, ne2) = rdr.read_record(&[], &mut out[nout..], &mut ends[nend..]);
+                nout += no2;
+                nend += ne2;
+                if matches!(res2, ReadRecordResult::Record) {
+                    push_record(
+                        buf,
+                        d,
+                        rec_start,
+                        pos,
+                        &mut line_at_pos,
+                        &out[..nout],
+                        &ends[..nend],
+                        expected,
+                        max_line_bytes,
+                        &mut records,
+                    );
+                }
+                rec_start = pos;
+                break;
+            }
+            ReadRecordResult::Record => {
+                push_record(
+                    buf,
+                    d,
+                    rec_start,
+                    pos,
+                    &mut line_at_pos,
+                    &out[..nout],
+                    &ends[..nend],
+                    expected,
+                    max_line_bytes,
+                    &mut records,
+                );
+                rec_start = pos;
+                nout = 0;
+                nend = 0;
+            }
+            ReadRecordResult::End => break,
+        }
+    }
+    // Lines of whatever was consumed after the last record (blank lines, comments) are counted
+    // by the next call from `end`.
+    Split {
+        records,
+        end: rec_start,
+        end_line: line_at_pos,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn push_record(
+    buf: &[u8],
+    d: &Dialect,
+    start: usize,
+    end: usize,
+    line: &mut u64,
+    out: &[u8],
+    ends: &[usize],
+    expected: Option<usize>,
+    max_line_bytes: usize,
+    records: &mut Vec<RawRecord>,
+) {
+    let bytes = &buf[start..end];
+    // Leading blank lines and comment lines belong to no record.
+    let lead = leading_skipped(bytes, d.comment);
+    let first_line = *line + count_newlines(&bytes[..lead]) as u64;
+    *line += count_newlines(bytes) as u64;
+    let rec = RawRecord {
+        start: start + lead,
+        end,
+        line: first_line,
+        fields: Vec::new(),
+        error: None,
+    };
+    // csv-core reports a blank line as one empty field: not a record.
+    if ends.len() == 1 && ends[0] == 0 && bytes[lead..].iter().all(|b| *b == b'\n' || *b == b'\r') {
+        return;
+    }
+    let mut rec = rec;
+    if end - start > max_line_bytes {
+        rec.error = Some(format!(
+            "record of {} bytes is longer than max_line_bytes ({max_line_bytes})",
+            end - start
+        ));
+        records.push(rec);
+        return;
+    }
+    let mut prev = 0;
+    for (i, &e) in ends.iter().enumerate() {
+        match std::str::from_utf8(&out[prev..e]) {
+            Ok(s) => rec.fields.push(s.to_string()),
+            Err(_) => {
+                rec.error = Some(format!(
+                    "field {} is not valid UTF-8 (set encoding = \"windows-1252\" or \"auto\" if the file is not UTF-8)",
+                    i + 1
+                ));
+                rec.fields.clear();
+                records.push(rec);
+                return;
+            }
+        }
+        prev = e;
+    }
+    if let Some(n) = expected {
+        if rec.fields.len() != n {
+            rec.error = Some(format!("{} field(s), the header has {n}", rec.fields.len()));
+        }
+    }
+    records.push(rec);
+}
+
+/// Bytes of blank lines and comment lines at the start of `bytes`.
+fn leading_skipped(bytes: &[u8], comment: Option<u8>) -> usize {
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\n' || bytes[i] == b'\r' {
+            i += 1;
+        } else if Some(bytes[i]) == comment {
+            match memchr::memchr(b'\n', &bytes[i..]) {
+                Some(k) => i += k + 1,
+                None => return bytes.len(),
+            }
+        } else {
+            break;
+        }
+    }
+    i
+}
+
+pub fn count_newlines(bytes: &[u8]) -> usize {
+    memchr::memchr_iter(b'\n', bytes).count()
+}
+
+/// Picks the delimiter among `, ; \t |` that splits the sample's first lines into the same
+/// number (> 1) of fields most consistently; ties go to the one with more fields.
+pub fn sniff_delimiter(sample: &[u8], quote: u8) -> Option<u8> {
+    let mut best: Option<(usize, usize, u8)> = None;
+    for cand in [b',', b';', b'\t', b'|'] {
+        let d = Dialect {
+            delimiter: cand,
+            quote,
+            escape: None,
+            comment: None,
+        };
+        let s = split(sample, 0, 1, &d, None, 50, true, usize::MAX);
+        // Ignore a last record that the sample may have cut.
+        let recs: Vec<&RawRecord> = s
+            .records
+            .iter()
+            .take(s.records.len().saturating_sub(1).max(1))
+            .filter(|r| r.error.is_none())
+            .collect();
+        let Some(first) = recs.first() else { continue };
+        let n = first.fields.len();
+        if n < 2 {
+            continue;
+        }
+        let consistent = recs.iter().filter(|r| r.fields.len() == n).count();
+        let score = (consistent, n, cand);
+        if best.is_none_or(|b| (score.0, score.1) > (b.0, b.1)) {
+            best = Some(score);
+        }
+    }
+    best.map(|b| b.2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const D: Dialect = Dialect {
+        delimiter: b',',
+        quote: b'"',
+        escape: None,
+        comment: None,
+    };
+
+    #[test]
+    fn physical_lines_survive_quoted_newlines_and_blank_lines() {
+        let buf = b"a,b\n\"x\ny\",1\n\n3,4\r\n5,6";
+        let s = split(buf, 0, 1, &D, Some(2), 100, true, 1 << 20);
+        let lines: Vec<u64> = s.records.iter().map(|r| r.line).collect();
+        assert_eq!(lines, vec![1, 2, 5, 6]);
+        assert_eq!(s.records[1].fields, vec!["x\ny", "1"]);
+        assert_eq!(s.records[2].raw(buf), "3,4");
+        assert_eq!(s.records[3].fields, vec!["5", "6"]);
+    }
+
+    #[test]
+    fn bad_records_are_named() {
+        let buf = b"a,b\n1,2,3\n\xff,1\n";
+        let s = split(buf, 0, 1, &D, Some(2), 100, true, 1 << 20);
+        assert!(s.records[1]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("3 field(s)"));
+        assert!(s.records[2].error.as_deref().unwrap().contains("UTF-8"));
+        assert_eq!(s.records[2].line, 3);
+    }
+
+    #[test]
+    fn a_cut_record_waits_for_more_input() {
+        let buf = b"a,b\n1,\"2";
+        let s = split(buf, 0, 1, &D, Some(2), 100, false, 1 << 20);
+        assert_eq!(s.records.len(), 1);
+        assert_eq!(s.end, 4);
+        assert_eq!(s.end_line, 2);
+    }
+
+    #[test]
+    fn comment_lines_are_skipped_with_their_lines() {
+        let d = Dialect {
+            comment: Some(b'#'),
+            ..D
+        };
+        let buf = b"a,b\n# note, here\n1,2\n";
+        let s = split(buf, 0, 1, &d, Some(2), 100, true, 1 << 20);
+        assert_eq!(s.records.len(), 2);
+        assert_eq!(s.records[1].line, 3);
+        assert_eq!(s.records[1].raw(buf), "1,2");
+    }
+
+    #[test]
+    fn delimiters_are_sniffed() {
+        assert_eq!(
+            sniff_delimiter(b"a;b;c\n1;2,5;3\n4;5;6\n", b'"'),
+            Some(b';')
+        );
+        assert_eq!(sniff_delimiter(b"a,b\n1,2\n", b'"'), Some(b','));
+        assert_eq!(sniff_delimiter(b"a\tb\tc\n1\t2\t3\n", b'"'), Some(b'\t'));
+        assert_eq!(sniff_delimiter(b"a|b\n\"x|y\"|2\n", b'"'), Some(b'|'));
+        assert_eq!(sniff_delimiter(b"justone\nvalue\n", b'"'), None);
+    }
+}

@@ -1,0 +1,576 @@
+//! Text → typed values, by the feed's locale: exact decimals (never through f64) with decimal
+//! comma, thousands separators, currency symbols and negative parentheses; dates and timestamps
+//! by format or ISO 8601, local times in the feed's timezone stored as UTC; booleans and null
+//! tokens. Every failure is a message about one value, for the row's quarantine entry.
+
+use std::sync::Arc;
+
+use chrono::{NaiveDate, NaiveDateTime, TimeZone};
+use deltalake::arrow::array::{
+    Array, ArrayRef, ArrowPrimitiveType, BooleanBuilder, PrimitiveArray, PrimitiveBuilder,
+    StringArray, StringBuilder,
+};
+use deltalake::arrow::datatypes::{
+    Date32Type, Decimal128Type, Float64Type, Int32Type, Int64Type, TimestampMicrosecondType,
+};
+
+use crate::config::ValueOptions;
+use crate::schema::{ColType, ColumnSpec};
+
+/// One value that did not convert: row index in the batch and a message.
+#[derive(Debug, Clone)]
+pub struct CellError {
+    pub row: usize,
+    pub column: String,
+    pub message: String,
+}
+
+/// Converts one text column. A value that fails becomes null in the array and an entry in
+/// `errors` (the row is then dropped from the good rows).
+pub fn convert_column(
+    text: &StringArray,
+    spec: &ColumnSpec,
+    opts: &ValueOptions,
+    errors: &mut Vec<CellError>,
+) -> ArrayRef {
+    let mut err = |row: usize, message: String| {
+        errors.push(CellError {
+            row,
+            column: spec.name.clone(),
+            message,
+        })
+    };
+    match spec.ty {
+        ColType::String => {
+            let mut b = StringBuilder::with_capacity(text.len(), text.value_data().len());
+            for i in 0..text.len() {
+                let raw = if text.is_null(i) { "" } else { text.value(i) };
+                if !is_null_token(raw, opts) {
+                    b.append_value(raw);
+                } else if raw.is_empty() && !spec.nullable && !opts.empty_string_is_null {
+                    // An empty string in a NOT NULL string column is a value, not a null.
+                    b.append_value("");
+                } else if spec.nullable {
+                    b.append_null();
+                } else {
+                    b.append_null();
+                    err(
+                        i,
+                        format!("null value '{}' in a required column", clip(raw)),
+                    );
+                }
+            }
+            Arc::new(b.finish())
+        }
+        ColType::Bool => {
+            let mut b = BooleanBuilder::with_capacity(text.len());
+            for i in 0..text.len() {
+                match cell(text, i, opts) {
+                    None => null_or_required(&mut b, spec, i, &mut err),
+                    Some(s) => match parse_bool(s, opts) {
+                        Some(v) => b.append_value(v),
+                        None => {
+                            b.append_null();
+                            err(
+                                i,
+                                format!(
+                                    "'{}' is not a boolean (true: {}; false: {})",
+                                    clip(s),
+                                    opts.true_values.join("/"),
+                                    opts.false_values.join("/")
+                                ),
+                            )
+                        }
+                    },
+                }
+            }
+            Arc::new(b.finish())
+        }
+        ColType::Int32 => Arc::new(primitive::<Int32Type>(text, spec, opts, &mut err, |s| {
+            parse_int(s, opts)
+                .and_then(|v| i32::try_from(v).ok())
+                .ok_or_else(|| format!("'{}' is not an integer (int32)", clip(s)))
+        })),
+        ColType::Int64 => Arc::new(primitive::<Int64Type>(text, spec, opts, &mut err, |s| {
+            parse_int(s, opts).ok_or_else(|| format!("'{}' is not an integer", clip(s)))
+        })),
+        ColType::Float64 => Arc::new(primitive::<Float64Type>(text, spec, opts, &mut err, |s| {
+            parse_float(s, opts).ok_or_else(|| format!("'{}' is not a number", clip(s)))
+        })),
+        ColType::Decimal { precision, scale } => {
+            let arr = primitive::<Decimal128Type>(text, spec, opts, &mut err, |s| {
+                parse_decimal_locale(s, precision, scale, opts).map_err(|m| {
+                    format!("'{}' is not a decimal({precision},{scale}): {m}", clip(s))
+                })
+            });
+            // Precision and scale are valid: checked when the config or table was read.
+            match arr.clone().with_precision_and_scale(precision, scale) {
+                Ok(a) => Arc::new(a),
+                Err(_) => Arc::new(arr),
+            }
+        }
+        ColType::Date => {
+            let formats = column_formats(spec, &opts.date_formats);
+            Arc::new(primitive::<Date32Type>(text, spec, opts, &mut err, |s| {
+                parse_date(s, &formats).ok_or_else(|| {
+                    format!(
+                        "'{}' is not a date ({})",
+                        clip(s),
+                        describe(&formats, "yyyy-MM-dd")
+                    )
+                })
+            }))
+        }
+        ColType::Timestamp => {
+            let formats = column_formats(spec, &opts.timestamp_formats);
+            let arr = primitive::<TimestampMicrosecondType>(text, spec, opts, &mut err, |s| {
+                parse_timestamp(s, &formats, &opts.timezone).ok_or_else(|| {
+                    format!(
+                        "'{}' is not a timestamp ({})",
+                        clip(s),
+                        describe(&formats, "ISO 8601, e.g. 2024-03-01T14:05:00Z")
+                    )
+                })
+            });
+            Arc::new(arr.with_timezone("UTC"))
+        }
+    }
+}
+
+fn column_formats(spec: &ColumnSpec, feed: &[String]) -> Vec<String> {
+    match &spec.format {
+        Some(f) => vec![f.clone()],
+        None => feed.to_vec(),
+    }
+}
+
+fn describe(formats: &[String], iso: &str) -> String {
+    if formats.is_empty() {
+        iso.to_string()
+    } else {
+        format!("expected {}", formats.join(" or "))
+    }
+}
+
+fn null_or_required(
+    b: &mut BooleanBuilder,
+    spec: &ColumnSpec,
+    i: usize,
+    err: &mut impl FnMut(usize, String),
+) {
+    b.append_null();
+    if !spec.nullable {
+        err(i, "empty value in a required column".into());
+    }
+}
+
+fn primitive<T: ArrowPrimitiveType>(
+    text: &StringArray,
+    spec: &ColumnSpec,
+    opts: &ValueOptions,
+    err: &mut impl FnMut(usize, String),
+    parse: impl Fn(&str) -> Result<T::Native, String>,
+) -> PrimitiveArray<T> {
+    let mut b = PrimitiveBuilder::<T>::with_capacity(text.len());
+    for i in 0..text.len() {
+        match cell(text, i, opts) {
+            None => {
+                b.append_null();
+                if !spec.nullable {
+                    err(i, "empty value in a required column".into());
+                }
+            }
+            Some(s) => match parse(s) {
+                Ok(v) => b.append_value(v),
+                Err(m) => {
+                    b.append_null();
+                    err(i, m);
+                }
+            },
+        }
+    }
+    b.finish()
+}
+
+fn is_null_token(raw: &str, opts: &ValueOptions) -> bool {
+    let t = raw.trim();
+    opts.null_values.iter().any(|n| n == t)
+}
+
+/// The trimmed value, or None for a null token (empty, NULL, ...).
+fn cell<'a>(text: &'a StringArray, i: usize, opts: &ValueOptions) -> Option<&'a str> {
+    if text.is_null(i) {
+        return None;
+    }
+    let s = text.value(i).trim();
+    if s.is_empty() || opts.null_values.iter().any(|n| n == s) {
+        None
+    } else {
+        Some(s)
+    }
+}
+
+/// Long values are cut in messages (an error must stay readable).
+pub fn clip(s: &str) -> String {
+    const MAX: usize = 80;
+    if s.chars().count() <= MAX {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(MAX).collect::<String>())
+    }
+}
+
+pub fn parse_bool(s: &str, opts: &ValueOptions) -> Option<bool> {
+    let l = s.to_lowercase();
+    if opts.true_values.contains(&l) {
+        Some(true)
+    } else if opts.false_values.contains(&l) {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// Removes currency symbols, spaces and thousands separators, turns `(x)` into `-x` and the
+/// decimal separator into '.'; the result is `[-]digits[.digits]` or an error.
+fn normalize_number(s: &str, opts: &ValueOptions) -> Result<String, String> {
+    let mut t = s.trim();
+    let mut neg = false;
+    if let Some(inner) = t.strip_prefix('(').and_then(|r| r.strip_suffix(')')) {
+        neg = true;
+        t = inner.trim();
+    }
+    if let Some(r) = t.strip_prefix('-') {
+        neg = !neg;
+        t = r.trim_start();
+    } else if let Some(r) = t.strip_prefix('+') {
+        t = r.trim_start();
+    }
+    for c in &opts.currency_symbols {
+        if let Some(r) = t.strip_prefix(c.as_str()) {
+            t = r.trim_start();
+            break;
+        }
+    }
+    // "R$ -1,00" puts the sign after the symbol.
+    if let Some(r) = t.strip_prefix('-') {
+        neg = !neg;
+        t = r.trim_start();
+    }
+    let mut out = String::with_capacity(t.len() + 1);
+    if neg {
+        out.push('-');
+    }
+    let mut seen_decimal = false;
+    for (i, ch) in t.char_indices() {
+        if ch.is_ascii_digit() {
+            out.push(ch);
+        } else if ch == opts.decimal_separator && !seen_decimal {
+            seen_decimal = true;
+            out.push('.');
+        } else if Some(ch) == opts.thousands_separator && !seen_decimal && i > 0 {
+            // A grouping separator: skipped (only before the decimal separator).
+        } else if ch == '\u{a0}' || ch == ' ' {
+            // Spaces as grouping (fr-FR style, and Excel's non-breaking space).
+        } else {
+            return Err(format!("unexpected character '{ch}'"));
+        }
+    }
+    if !out.bytes().any(|b| b.is_ascii_digit()) {
+        return Err("no digits".into());
+    }
+    Ok(out)
+}
+
+pub fn parse_int(s: &str, opts: &ValueOptions) -> Option<i64> {
+    if let Ok(v) = s.parse::<i64>() {
+        return Some(v);
+    }
+    let n = normalize_number(s, opts).ok()?;
+    // "1.000" with '.' as thousands separator is 1000; "12.00" with '.' decimal is 12.
+    match n.split_once('.') {
+        None => n.parse().ok(),
+        Some((int, frac)) if frac.bytes().all(|b| b == b'0') => int.parse().ok(),
+        Some(_) => None,
+    }
+}
+
+pub fn parse_float(s: &str, opts: &ValueOptions) -> Option<f64> {
+    if let Ok(v) = s.parse::<f64>() {
+        if v.is_finite() {
+            return Some(v);
+        }
+    }
+    normalize_number(s, opts).ok()?.parse().ok()
+}
+
+pub fn parse_decimal_locale(
+    s: &str,
+    precision: u8,
+    scale: i8,
+    opts: &ValueOptions,
+) -> Result<i128, String> {
+    match parse_decimal(s, precision, scale) {
+        Ok(v) => Ok(v),
+        Err(first) => {
+            let n = normalize_number(s, opts).map_err(|_| first.clone())?;
+            parse_decimal(&n, precision, scale)
+        }
+    }
+}
+
+/// Exact decimal parsing: `[+-]digits[.digits]`. Extra fractional digits are accepted only
+/// when they are zeros: a value is never rounded silently.
+pub fn parse_decimal(s: &str, precision: u8, scale: i8) -> Result<i128, String> {
+    let scale = scale.max(0) as usize;
+    let (neg, body) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let (int_part, frac_part) = match body.split_once('.') {
+        Some((i, f)) => (i, f),
+        None => (body, ""),
+    };
+    if (int_part.is_empty() && frac_part.is_empty())
+        || !int_part.bytes().all(|b| b.is_ascii_digit())
+        || !frac_part.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err("not a number".into());
+    }
+    let (kept, dropped) = frac_part.split_at(frac_part.len().min(scale));
+    if dropped.bytes().any(|b| b != b'0') {
+        return Err(format!("more than {scale} decimal places"));
+    }
+    let int_digits = int_part.trim_start_matches('0');
+    let max_int_digits = (precision as usize).saturating_sub(scale);
+    if int_digits.len() > max_int_digits {
+        return Err(format!(
+            "too large (at most {max_int_digits} digits before the decimal point)"
+        ));
+    }
+    let mut v: i128 = 0;
+    for b in int_digits.bytes().chain(kept.bytes()) {
+        v = v * 10 + i128::from(b - b'0');
+    }
+    for _ in kept.len()..scale {
+        v *= 10;
+    }
+    Ok(if neg { -v } else { v })
+}
+
+const EPOCH: NaiveDate = match NaiveDate::from_ymd_opt(1970, 1, 1) {
+    Some(d) => d,
+    None => NaiveDate::MIN,
+};
+
+/// Days since 1970-01-01.
+pub fn parse_date(s: &str, formats: &[String]) -> Option<i32> {
+    let d = if formats.is_empty() {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
+    } else {
+        formats
+            .iter()
+            .find_map(|f| NaiveDate::parse_from_str(s, f).ok())
+    }?;
+    i32::try_from((d - EPOCH).num_days()).ok()
+}
+
+/// Microseconds since the epoch, UTC. `epoch_s`/`epoch_ms` formats read numbers; a value
+/// without a zone is a local time of `tz`.
+pub fn parse_timestamp(s: &str, formats: &[String], tz: &chrono_tz::Tz) -> Option<i64> {
+    for f in formats {
+        match f.as_str() {
+            "epoch_s" => return s.parse::<i64>().ok()?.checked_mul(1_000_000),
+            "epoch_ms" => return s.parse::<i64>().ok()?.checked_mul(1_000),
+            "iso" => {}
+            f => {
+                if let Ok(dt) = chrono::DateTime::parse_from_str(s, f) {
+                    return Some(dt.timestamp_micros());
+                }
+                if let Ok(ndt) = NaiveDateTime::parse_from_str(s, f) {
+                    return local_to_utc(ndt, tz);
+                }
+                if let Ok(d) = NaiveDate::parse_from_str(s, f) {
+                    return local_to_utc(d.and_hms_opt(0, 0, 0)?, tz);
+                }
+            }
+        }
+    }
+    if !formats.is_empty() && !formats.iter().any(|f| f == "iso") {
+        return None;
+    }
+    // ISO 8601 with a zone is absolute; without one it is local to the feed's timezone.
+    let Ok(utc) = arrow_cast::parse::string_to_datetime(&chrono::Utc, s) else {
+        // Minutes without seconds, which arrow's parser does not take.
+        return ["%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"]
+            .iter()
+            .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
+            .and_then(|ndt| local_to_utc(ndt, tz));
+    };
+    if has_zone(s) {
+        Some(utc.timestamp_micros())
+    } else {
+        local_to_utc(utc.naive_utc(), tz)
+    }
+}
+
+fn has_zone(s: &str) -> bool {
+    let t = s.trim_end();
+    if t.ends_with('Z') || t.ends_with('z') {
+        return true;
+    }
+    // +hh:mm, +hhmm or +hh after the time part.
+    match t.get(10..) {
+        Some(rest) => rest.contains('+') || rest[1.min(rest.len())..].contains('-'),
+        None => false,
+    }
+}
+
+/// A local wall time in `tz` → UTC micros. In a DST gap the time does not exist (None); in a
+/// fold the earlier instant is taken.
+fn local_to_utc(ndt: NaiveDateTime, tz: &chrono_tz::Tz) -> Option<i64> {
+    tz.from_local_datetime(&ndt)
+        .earliest()
+        .map(|dt| dt.timestamp_micros())
+}
+
+/// CPF check digits (11 digits, punctuation ignored).
+pub fn valid_cpf(s: &str) -> bool {
+    let d: Vec<u32> = s.chars().filter_map(|c| c.to_digit(10)).collect();
+    if d.len() != 11 || d.iter().all(|x| *x == d[0]) {
+        return false;
+    }
+    let check = |n: usize| {
+        let sum: u32 = (0..n).map(|i| d[i] * (n as u32 + 1 - i as u32)).sum();
+        let r = (sum * 10) % 11;
+        if r == 10 {
+            0
+        } else {
+            r
+        }
+    };
+    check(9) == d[9] && check(10) == d[10]
+}
+
+/// CNPJ check digits (14 digits, punctuation ignored).
+pub fn valid_cnpj(s: &str) -> bool {
+    let d: Vec<u32> = s.chars().filter_map(|c| c.to_digit(10)).collect();
+    if d.len() != 14 || d.iter().all(|x| *x == d[0]) {
+        return false;
+    }
+    let check = |n: usize| {
+        let weights: Vec<u32> = if n == 12 {
+            vec![5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2]
+        } else {
+            vec![6, 5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2]
+        };
+        let sum: u32 = (0..n).map(|i| d[i] * weights[i]).sum();
+        let r = sum % 11;
+        if r < 2 {
+            0
+        } else {
+            11 - r
+        }
+    };
+    check(12) == d[12] && check(13) == d[13]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use std::path::Path;
+
+    fn opts(locale: &str) -> ValueOptions {
+        let toml = format!("[[feed]]\nname = \"a\"\nlocale = \"{locale}\"\n");
+        Config::from_toml(&toml, Path::new("/x"), None)
+            .unwrap()
+            .feeds[0]
+            .values
+            .clone()
+    }
+
+    #[test]
+    fn decimals_are_exact() {
+        assert_eq!(parse_decimal("12.34", 12, 2), Ok(1234));
+        assert_eq!(parse_decimal("-0.5", 12, 2), Ok(-50));
+        assert_eq!(parse_decimal(".25", 12, 2), Ok(25));
+        assert_eq!(parse_decimal("3.100", 12, 2), Ok(310));
+        assert_eq!(parse_decimal("9999999999.99", 12, 2), Ok(999_999_999_999));
+        assert!(parse_decimal("99999999999", 12, 2).is_err());
+        assert!(parse_decimal("1.234", 12, 2)
+            .unwrap_err()
+            .contains("2 decimal places"));
+        for bad in ["", ".", "1e5", "abc", "1.2.3", "--1", "1 2"] {
+            assert!(parse_decimal(bad, 12, 2).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn brazilian_numbers() {
+        let o = opts("pt-BR");
+        assert_eq!(parse_decimal_locale("1.234,56", 12, 2, &o), Ok(123_456));
+        assert_eq!(parse_decimal_locale("R$ 1.234,56", 12, 2, &o), Ok(123_456));
+        assert_eq!(parse_decimal_locale("R$ -10,00", 12, 2, &o), Ok(-1000));
+        assert_eq!(parse_decimal_locale("(1.000,5)", 12, 2, &o), Ok(-100_050));
+        assert_eq!(parse_decimal_locale("12,3", 12, 2, &o), Ok(1230));
+        assert_eq!(parse_decimal_locale("0,1", 12, 2, &o), Ok(10));
+        assert!(parse_decimal_locale("12,3x", 12, 2, &o).is_err());
+        assert!(
+            parse_decimal_locale("1,234", 12, 2, &o).is_err(),
+            "3 decimals is not rounded"
+        );
+        assert_eq!(parse_int("1.000", &o), Some(1000));
+        assert_eq!(parse_float("3,5", &o), Some(3.5));
+        assert_eq!(parse_bool("Sim", &o), Some(true));
+        assert_eq!(parse_bool("não", &o), Some(false));
+        assert_eq!(parse_bool("N", &o), Some(false));
+    }
+
+    #[test]
+    fn dates_and_local_times() {
+        let o = opts("pt-BR");
+        let sp: chrono_tz::Tz = "America/Sao_Paulo".parse().unwrap();
+        assert_eq!(parse_date("01/03/2024", &o.date_formats), Some(19_783));
+        assert_eq!(parse_date("2024-03-01", &[]), Some(19_783));
+        assert_eq!(parse_date("31/02/2024", &o.date_formats), None);
+        // 14:05 in São Paulo (UTC-3) is 17:05 UTC.
+        let utc = parse_timestamp("2024-03-01T17:05:00Z", &[], &chrono_tz::UTC).unwrap();
+        assert_eq!(
+            parse_timestamp("01/03/2024 14:05", &o.timestamp_formats, &sp),
+            Some(utc)
+        );
+        assert_eq!(
+            parse_timestamp("01/03/2024 14:05:00", &o.timestamp_formats, &sp),
+            Some(utc)
+        );
+        assert_eq!(parse_timestamp("2024-03-01 14:05:00", &[], &sp), Some(utc));
+        assert_eq!(
+            parse_timestamp("2024-03-01T14:05:00-03:00", &[], &sp),
+            Some(utc)
+        );
+        assert_eq!(
+            parse_timestamp("2024-03-01T17:05:00+00:00", &[], &sp),
+            Some(utc)
+        );
+        assert_eq!(
+            parse_timestamp("1709312700", &["epoch_s".into()], &sp),
+            Some(utc)
+        );
+        assert_eq!(
+            parse_timestamp("1709312700000", &["epoch_ms".into()], &sp),
+            Some(utc)
+        );
+        assert_eq!(parse_timestamp("01/03/2024", &[], &sp), None);
+    }
+
+    #[test]
+    fn brazilian_document_numbers() {
+        assert!(valid_cpf("529.982.247-25"));
+        assert!(!valid_cpf("529.982.247-26"));
+        assert!(!valid_cpf("111.111.111-11"));
+        assert!(valid_cnpj("11.222.333/0001-81"));
+        assert!(!valid_cnpj("11.222.333/0001-82"));
+    }
+}
