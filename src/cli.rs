@@ -49,6 +49,24 @@ pub enum Command {
         #[arg(long)]
         once: bool,
     },
+    /// Guess a CSV file's encoding, dialect, locale and column types; print a ready-to-paste
+    /// [[feed]] block.
+    ///
+    /// With --config, the named feed's settings (encoding, delimiter, locale...) are used as the
+    /// starting point; without, everything is detected.
+    Sniff {
+        /// The CSV file (may be .gz or .zst).
+        file: PathBuf,
+        /// A config whose feed settings to start from.
+        #[arg(short, long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Which feed of the config (default: the first).
+        #[arg(long, value_name = "NAME")]
+        feed: Option<String>,
+        /// How many rows to look at.
+        #[arg(long, default_value_t = 1000)]
+        rows: usize,
+    },
     /// Validate the config and print the effective settings (exit 2 on error).
     Check {
         /// The TOML config file (default: ./config.toml, else the built-in defaults).
@@ -84,6 +102,36 @@ fn init_logging() {
 fn dispatch(cli: Cli) -> Result<i32, Error> {
     match cli.command {
         Command::Init { dir } => init(dir.as_deref().unwrap_or(Path::new("."))).map(|_| 0),
+        Command::Sniff {
+            file,
+            config,
+            feed,
+            rows,
+        } => {
+            let cfg = match &config {
+                Some(p) => Config::load(p)?,
+                // Detect everything: no fixed delimiter.
+                None => Config::from_toml(
+                    "[[feed]]\nname = \"sniff\"\n[feed.csv]\ndelimiter = \"auto\"\n",
+                    Path::new("/"),
+                    None,
+                )?,
+            };
+            let mut f = match &feed {
+                Some(n) => cfg
+                    .feeds
+                    .iter()
+                    .find(|f| &f.name == n)
+                    .cloned()
+                    .ok_or_else(|| Error::Usage(format!("no feed named '{n}' in the config")))?,
+                None => cfg.feeds[0].clone(),
+            };
+            f.infer_rows = rows.max(1);
+            let s = crate::ingest::infer::sniff(&file, &f, config.is_none())
+                .map_err(|e| Error::Usage(format!("{}: {e}", file.display())))?;
+            print!("{}", crate::ingest::infer::feed_toml(&file, &s));
+            Ok(0)
+        }
         Command::Check { config } => {
             let cfg = Config::discover(config.as_deref())?;
             print!("{}", cfg.describe());

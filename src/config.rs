@@ -596,9 +596,11 @@ impl Config {
                     })?;
                     MaxBadRows::Ratio(pct / 100.0)
                 }
-                Some(other) => return Err(ctx(format!(
+                Some(other) => {
+                    return Err(ctx(format!(
                     "max_bad_rows = {other:?}: expected a count, a ratio between 0 and 1, or 'N%'"
-                ))),
+                )))
+                }
             };
             let quarantine_url = resolve_table(
                 f.quarantine_table

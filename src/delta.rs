@@ -534,8 +534,12 @@ impl Committer {
             })
             .unwrap_or(false);
         if same {
-            if let Err(e) = quarantine::archive(&f.path, &self.feed.processed, self.feed.on_success)
-            {
+            if let Err(e) = quarantine::archive(
+                &f.path,
+                &self.feed.processed,
+                self.feed.on_success,
+                self.feed.ready_marker.as_deref(),
+            ) {
                 log::error!("{e}");
             }
         }
@@ -744,9 +748,12 @@ impl Committer {
         }
 
         for f in &files {
-            if let Err(e) =
-                quarantine::archive(&f.job.path, &self.feed.processed, self.feed.on_success)
-            {
+            if let Err(e) = quarantine::archive(
+                &f.job.path,
+                &self.feed.processed,
+                self.feed.on_success,
+                self.feed.ready_marker.as_deref(),
+            ) {
                 // The rows are committed and recorded: the file is a duplicate from now on.
                 log::error!("feed {}: {e}", self.feed.name);
             }
@@ -817,8 +824,12 @@ impl Committer {
             self.feed.name,
             f.job.name()
         );
-        if let Err(e) = quarantine::archive(&f.job.path, &self.feed.processed, self.feed.on_success)
-        {
+        if let Err(e) = quarantine::archive(
+            &f.job.path,
+            &self.feed.processed,
+            self.feed.on_success,
+            self.feed.ready_marker.as_deref(),
+        ) {
             log::error!("feed {}: {e}", self.feed.name);
         }
         self.tracker

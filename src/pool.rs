@@ -198,7 +198,12 @@ impl Worker {
 
 /// Moves a file that cannot be ingested to `rejected/`; if even that fails, retries later.
 fn reject(tracker: &Tracker, feed: &FeedConfig, job: &FileJob, reason: &str) {
-    match quarantine::reject(&job.path, &feed.rejected, reason) {
+    match quarantine::reject(
+        &job.path,
+        &feed.rejected,
+        reason,
+        feed.ready_marker.as_deref(),
+    ) {
         Ok(to) => {
             log::warn!(
                 "feed {}: rejected {} → {}: {reason}",

@@ -29,9 +29,32 @@ pub enum QuarantineError {
     },
 }
 
-/// Moves a committed file out of the inbox. Returns where it went (None if deleted).
-/// A file already gone (a previous run moved it before crashing) is fine.
+/// `x.csv` + `.done` → `x.csv.done`: the producer's "this file is complete" marker.
+pub fn marker_for(path: &Path, marker: Option<&str>) -> Option<PathBuf> {
+    let m = marker?;
+    let mut name = path.file_name()?.to_os_string();
+    name.push(m);
+    Some(path.with_file_name(name))
+}
+
+/// Moves a committed file (and its ready marker, if any) out of the inbox. Returns where the
+/// file went (None if deleted). A file already gone (a previous run moved it) is fine.
 pub fn archive(
+    path: &Path,
+    processed: &Path,
+    on_success: OnSuccess,
+    marker: Option<&str>,
+) -> Result<Option<PathBuf>, QuarantineError> {
+    let res = archive_one(path, processed, on_success);
+    if let Some(m) = marker_for(path, marker) {
+        if m.exists() {
+            archive_one(&m, processed, on_success)?;
+        }
+    }
+    res
+}
+
+fn archive_one(
     path: &Path,
     processed: &Path,
     on_success: OnSuccess,
@@ -55,7 +78,17 @@ pub fn archive(
 /// Moves a file that cannot be ingested to `rejected/` and writes `NAME.error.txt` beside it.
 /// The error file is written first: a crash in between leaves the file in the inbox, where it is
 /// rejected again on restart.
-pub fn reject(path: &Path, rejected: &Path, reason: &str) -> Result<PathBuf, QuarantineError> {
+pub fn reject(
+    path: &Path,
+    rejected: &Path,
+    reason: &str,
+    marker: Option<&str>,
+) -> Result<PathBuf, QuarantineError> {
+    if let Some(m) = marker_for(path, marker) {
+        if m.exists() {
+            let _ = move_into(&m, rejected);
+        }
+    }
     ensure_dir(rejected)?;
     let target = free_name(rejected, &file_name(path));
     let err_path = error_file_for(&target);
@@ -148,7 +181,7 @@ mod tests {
         fs::create_dir_all(&inbox).unwrap();
         for content in ["one", "two"] {
             fs::write(inbox.join("a.csv"), content).unwrap();
-            archive(&inbox.join("a.csv"), &done, OnSuccess::Move).unwrap();
+            archive(&inbox.join("a.csv"), &done, OnSuccess::Move, None).unwrap();
         }
         assert_eq!(fs::read_to_string(done.join("a.csv")).unwrap(), "one");
         assert_eq!(fs::read_to_string(done.join("a.1.csv")).unwrap(), "two");
@@ -159,7 +192,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let f = d.path().join("bad.csv");
         fs::write(&f, "x").unwrap();
-        let to = reject(&f, &d.path().join("rejected"), "line 3: broken").unwrap();
+        let to = reject(&f, &d.path().join("rejected"), "line 3: broken", None).unwrap();
         assert!(to.exists() && !f.exists());
         let why = fs::read_to_string(error_file_for(&to)).unwrap();
         assert!(why.contains("line 3: broken") && why.contains("bad.csv"));

@@ -73,7 +73,28 @@ fn wanted(feed: &FeedConfig, path: &Path) -> bool {
         );
         return false;
     }
+    if let Some(marker) = crate::quarantine::marker_for(path, feed.ready_marker.as_deref()) {
+        if !marker.exists() {
+            log::debug!("waiting for {name}'s ready marker {}", marker.display());
+            return false;
+        }
+    }
     true
+}
+
+/// With `ready_marker`, an event on `x.csv.done` is about `x.csv`.
+fn data_path(feed: &FeedConfig, path: PathBuf) -> PathBuf {
+    if let (Some(m), Some(name)) = (
+        feed.ready_marker.as_deref(),
+        path.file_name().and_then(|n| n.to_str()),
+    ) {
+        if let Some(data) = name.strip_suffix(m) {
+            if !data.is_empty() {
+                return path.with_file_name(data);
+            }
+        }
+    }
+    path
 }
 
 /// (size, mtime) of a file: what must stay the same for the settle time.
@@ -272,12 +293,14 @@ impl Watcher {
     fn on_signal(&mut self, sig: Signal, shutdown: &Receiver<()>) -> Result<(), WatchError> {
         match sig {
             Signal::Complete(feed, path) => {
+                let path = data_path(&self.feeds[feed], path);
                 if wanted(&self.feeds[feed], &path) && file_stamp(&path).is_some() {
                     self.settling.remove(&path);
                     self.dispatch(feed, path, shutdown);
                 }
             }
             Signal::Touched(feed, path) => {
+                let path = data_path(&self.feeds[feed], path);
                 if wanted(&self.feeds[feed], &path) {
                     if let Some((size, mtime)) = file_stamp(&path) {
                         self.observe(feed, path, size, mtime, false);
@@ -368,8 +391,10 @@ impl Watcher {
             self.settling.get(&path),
             Some((_, s, m)) if *s == size && *m == mtime
         );
-        // Untouched for the settle time already (e.g. present at startup): ready now.
-        if from_poll && (age >= self.settle || same_as_before) {
+        // Untouched for the settle time already (e.g. present at startup), or declared ready by
+        // its marker: ready now.
+        let marked = self.feeds[feed].ready_marker.is_some();
+        if marked || (from_poll && (age >= self.settle || same_as_before)) {
             self.settling.remove(&path);
             self.timers
                 .entry(Instant::now())

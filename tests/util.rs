@@ -484,3 +484,54 @@ pub fn read_batches(dir: &Path) -> Vec<deltalake::arrow::record_batch::RecordBat
     }
     out
 }
+
+/// Every row of a table as column → displayed value (None for null), in no particular order.
+pub fn table_rows(dir: &Path) -> Vec<std::collections::BTreeMap<String, Option<String>>> {
+    use deltalake::arrow::util::display::array_value_to_string;
+    let mut out = Vec::new();
+    for b in read_batches(dir) {
+        for i in 0..b.num_rows() {
+            let mut row = std::collections::BTreeMap::new();
+            for (f, c) in b.schema().fields().iter().zip(b.columns()) {
+                let v = (!c.is_null(i)).then(|| array_value_to_string(c, i).expect("display"));
+                row.insert(f.name().clone(), v);
+            }
+            out.push(row);
+        }
+    }
+    out
+}
+
+/// Rows keyed by the value of `key`.
+pub fn rows_by(
+    dir: &Path,
+    key: &str,
+) -> std::collections::BTreeMap<String, std::collections::BTreeMap<String, Option<String>>> {
+    table_rows(dir)
+        .into_iter()
+        .map(|r| (r[key].clone().expect("key column has no nulls"), r))
+        .collect()
+}
+
+/// Copies a file of tests/data into the inbox.
+pub fn drop_fixture(d: &Dir, name: &str) {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name);
+    fs::create_dir_all(d.inbox()).expect("inbox");
+    fs::copy(&src, d.inbox().join(name)).expect("copy fixture");
+}
+
+/// The Delta schema of a table, as (name, arrow type) pairs.
+pub fn table_schema(dir: &Path) -> Vec<(String, String)> {
+    read_batches(dir)
+        .first()
+        .map(|b| {
+            b.schema()
+                .fields()
+                .iter()
+                .map(|f| (f.name().clone(), f.data_type().to_string()))
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -79,7 +79,7 @@ pub fn sniff(path: &Path, feed: &FeedConfig, try_locales: bool) -> Result<Sniffe
     }
     let names: Vec<String> = (0..width)
         .map(|i| match header.get(i) {
-            Some(h) if !h.is_empty() => h.clone(),
+            Some(h) if !h.is_empty() => super::column_name_for(h),
             _ => format!("column_{}", i + 1),
         })
         .collect();

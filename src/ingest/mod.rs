@@ -266,16 +266,27 @@ fn positional_plan(schema: &TableSchema) -> ColumnPlan {
     }
 }
 
-/// Lower case, accents removed, spaces and '-' as '_': how `header_match = "insensitive"`
-/// compares names.
+/// Lower case, accents removed, spaces, '-' and the characters Spark refuses in Delta column
+/// names (` ,;{}()\n\t=`) as '_': how `header_match = "insensitive"` compares names, and the
+/// column name `infer`/`sniff` give a header that Spark could not use as it is.
 pub fn fold_name(s: &str) -> String {
     use unicode_normalization::UnicodeNormalization;
     s.trim()
         .nfd()
         .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
         .flat_map(char::to_lowercase)
-        .map(|c| if c == ' ' || c == '-' { '_' } else { c })
+        .map(|c| if " -,;{}()\n\t=.".contains(c) { '_' } else { c })
         .collect()
+}
+
+/// A header usable as a Delta column name as it is, or its folded form.
+pub fn column_name_for(header: &str) -> String {
+    let h = header.trim();
+    if h.is_empty() || h.chars().any(|c| " ,;{}()\n\t=".contains(c)) {
+        fold_name(h)
+    } else {
+        h.to_string()
+    }
 }
 
 /// Reads the header record and matches it to the schema; returns the plan, the offset of the
@@ -318,15 +329,24 @@ fn read_header(
         )));
     }
     let file_columns: Vec<String> = rec.fields.iter().map(|f| f.trim().to_string()).collect();
-    let key = |s: &str| match feed.header_match {
-        HeaderMatch::Exact => s.to_string(),
-        HeaderMatch::Insensitive => fold_name(s),
-    };
     let mut source = vec![None; schema.columns.len()];
     let mut unknown = Vec::new();
     for (i, col) in file_columns.iter().enumerate() {
-        let k = key(col);
-        match schema.columns.iter().position(|c| key(&c.name) == k) {
+        // Exact name first; a header also matches the column name infer/sniff made of it.
+        let folded = column_name_for(col);
+        let pos = schema
+            .columns
+            .iter()
+            .position(|c| &c.name == col)
+            .or_else(|| schema.columns.iter().position(|c| c.name == folded))
+            .or_else(|| match feed.header_match {
+                HeaderMatch::Exact => None,
+                HeaderMatch::Insensitive => {
+                    let k = fold_name(col);
+                    schema.columns.iter().position(|c| fold_name(&c.name) == k)
+                }
+            });
+        match pos {
             Some(t) if source[t].is_some() => {
                 return Err(IngestError::Reject(format!(
                     "{name}: line {} (header): column '{col}' appears twice",
@@ -885,5 +905,7 @@ mod tests {
         assert_eq!(fold_name(" Preço Unitário "), "preco_unitario");
         assert_eq!(fold_name("Sale-ID"), "sale_id");
         assert_eq!(fold_name("DATA DA VENDA"), "data_da_venda");
+        assert_eq!(column_name_for("Valor (R$)"), "valor__r$_");
+        assert_eq!(column_name_for("ID"), "ID");
     }
 }
