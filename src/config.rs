@@ -183,6 +183,8 @@ pub enum OnNewColumn {
     Reject,
     /// Unknown columns are kept as JSON in `_rescued_data`.
     Rescue,
+    /// The table grows a nullable column (type inferred from the file) while running.
+    Add,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -963,9 +965,9 @@ pub fn java_format_to_chrono(f: &str) -> String {
 
 fn resolve_schema(f: &RawFeed) -> Result<(TableSchema, bool), String> {
     if let Some(cols) = &f.columns {
-        if !(f.schema == "columns" || f.schema == default_schema()) {
+        if !(f.schema == "columns" || f.schema == "infer" || f.schema == default_schema()) {
             return Err(format!(
-                "both schema = '{}' and columns are set: use one (columns means schema = \"columns\")",
+                "both schema = '{}' and columns are set: use one (columns means schema = \"columns\"; with schema = \"infer\" they are hints)",
                 f.schema
             ));
         }
@@ -997,7 +999,8 @@ fn resolve_schema(f: &RawFeed) -> Result<(TableSchema, bool), String> {
             });
         }
         let rescued = f.on_new_column == OnNewColumn::Rescue;
-        return Ok((TableSchema { columns, rescued }, false));
+        // With infer, these columns are hints: they override what inference finds.
+        return Ok((TableSchema { columns, rescued }, f.schema == "infer"));
     }
     match f.schema.as_str() {
         "infer" => Ok((

@@ -18,7 +18,7 @@ use crossbeam_channel::{Receiver, Sender};
 use deltalake::arrow::record_batch::RecordBatch;
 use deltalake::kernel::engine::arrow_conversion::{TryIntoArrow, TryIntoKernel};
 use deltalake::kernel::transaction::{CommitData, TransactionError, PROTOCOL};
-use deltalake::kernel::{Action, Add, StructType, Transaction};
+use deltalake::kernel::{Action, Add, MetadataExt, StructType, Transaction};
 use deltalake::logstore::{CommitOrBytes, LogStoreRef};
 use deltalake::operations::create::CreateBuilder;
 use deltalake::protocol::{DeltaOperation, SaveMode};
@@ -28,7 +28,7 @@ use serde_json::{json, Value};
 
 use crate::config::FeedConfig;
 use crate::ingest::BadRow;
-use crate::job::{FileData, ParsedFile, Tracker};
+use crate::job::{Board, FileData, NewColumns, ParsedFile, TableInfo, Tracker};
 use crate::quarantine;
 use crate::schema;
 use crate::schema::TableSchema;
@@ -197,6 +197,8 @@ pub fn writer_for(table: &DeltaTable) -> Result<RecordBatchWriter, DeltaError> {
 /// Messages to a committer.
 pub enum CommitMsg {
     File(Box<ParsedFile>),
+    /// Grow the table's schema (`on_new_column = "add"`), then let the file be taken again.
+    AddColumns(Box<NewColumns>),
 }
 
 /// A Delta log this committer writes with the flat path: it tracks the version itself and
@@ -226,15 +228,32 @@ impl Log {
         app_id: &str,
         txn: i64,
     ) -> Result<i64, CommitError> {
+        let op = DeltaOperation::Write {
+            mode: SaveMode::Append,
+            partition_by: None,
+            predicate: None,
+        };
+        self.commit_op(rt, actions, op, app_metadata, Some((app_id, txn)))
+    }
+
+    fn commit_op(
+        &mut self,
+        rt: &tokio::runtime::Runtime,
+        actions: Vec<Action>,
+        operation: DeltaOperation,
+        app_metadata: HashMap<String, Value>,
+        txn: Option<(&str, i64)>,
+    ) -> Result<i64, CommitError> {
+        let (app_id, txn) = txn.unwrap_or(("", -1));
         let data = CommitData::new(
             actions,
-            DeltaOperation::Write {
-                mode: SaveMode::Append,
-                partition_by: None,
-                predicate: None,
-            },
+            operation,
             app_metadata,
-            vec![Transaction::new(app_id, txn)],
+            if txn >= 0 {
+                vec![Transaction::new(app_id, txn)]
+            } else {
+                vec![]
+            },
         );
         let bytes = data.get_bytes().map_err(CommitError::commit)?;
         let mut conflicts = 0;
@@ -254,7 +273,9 @@ impl Log {
                     // Another writer took this version: read what it wrote, then try the next.
                     conflicts += 1;
                     if let Some(v) = self.catch_up(rt, app_id, txn)? {
-                        return Ok(v);
+                        if txn >= 0 {
+                            return Ok(v);
+                        }
                     }
                     if conflicts > 100 {
                         return Err(CommitError::commit(TransactionError::VersionAlreadyExists(
@@ -320,6 +341,9 @@ struct Quarantine {
 
 pub struct Committer {
     feed: FeedConfig,
+    /// This feed's index in the board.
+    feed_id: usize,
+    board: Option<Board>,
     /// The data columns this feed writes (for `infer`: as fixed at table creation).
     schema: TableSchema,
     rt: tokio::runtime::Runtime,
@@ -371,8 +395,15 @@ impl Committer {
                 }
             }
         } else {
-            let t = rt.block_on(open_or_create(&url, &feed.name, &feed.schema.arrow()))?;
-            (t, feed.schema.clone())
+            let mut schema = feed.schema.clone();
+            if feed.on_new_column == crate::config::OnNewColumn::Add {
+                // Columns added by earlier runs are part of the table now.
+                if let Some(t) = rt.block_on(open_existing(&url))? {
+                    schema = grown_schema(&schema, &table_arrow_schema(&t)?);
+                }
+            }
+            let t = rt.block_on(open_or_create(&url, &feed.name, &schema.arrow()))?;
+            (t, schema)
         };
         let writer = writer_for(&table)?;
         let q_table = rt.block_on(open_or_create(
@@ -389,6 +420,8 @@ impl Committer {
         let table_txn = txn_version(&rt, &table, &feed.app_id)?;
         let mut c = Committer {
             feed,
+            feed_id: 0,
+            board: None,
             schema,
             rt,
             table,
@@ -417,6 +450,76 @@ impl Committer {
 
     pub fn table(&self) -> &DeltaTable {
         &self.table
+    }
+
+    /// Where this committer publishes schema changes for the workers.
+    pub fn publish_to(&mut self, board: Board, feed_id: usize) {
+        self.board = Some(board);
+        self.feed_id = feed_id;
+    }
+
+    /// `on_new_column = "add"`: grows the table by the columns it lacks (nullable), in a
+    /// metadata-only commit, and releases the file to be taken again.
+    fn add_columns(&mut self, nc: NewColumns) -> Result<(), CommitError> {
+        let new: Vec<_> = nc
+            .columns
+            .into_iter()
+            .filter(|c| self.schema.position(&c.name).is_none())
+            .collect();
+        if !new.is_empty() {
+            let mut schema = self.schema.clone();
+            schema.columns.extend(new.iter().cloned());
+            let kernel: StructType = schema.arrow().as_ref().try_into_kernel().map_err(|e| {
+                CommitError::write(DeltaTableError::Generic(format!("schema: {e}")))
+            })?;
+            let snapshot = self.table.snapshot().map_err(CommitError::read)?;
+            let metadata = snapshot
+                .metadata()
+                .clone()
+                .with_schema(&kernel)
+                .map_err(|e| {
+                    CommitError::write(DeltaTableError::Generic(format!("schema: {e}")))
+                })?;
+            let added: Vec<_> = kernel
+                .fields()
+                .filter(|f| new.iter().any(|c| &c.name == f.name()))
+                .cloned()
+                .collect();
+            let v = self.log.commit_op(
+                &self.rt,
+                vec![Action::Metadata(metadata)],
+                DeltaOperation::AddColumn { fields: added },
+                HashMap::new(),
+                None,
+            )?;
+            // Reload so that writers are built for the new schema.
+            self.rt
+                .block_on(self.table.load())
+                .map_err(CommitError::read)?;
+            self.writer = writer_for(&self.table).map_err(|e| CommitError::Fatal(Box::new(e)))?;
+            self.schema = schema;
+            if let Some(board) = &self.board {
+                let mut b = board.write().unwrap_or_else(|e| e.into_inner());
+                let generation = b[self.feed_id].generation + 1;
+                b[self.feed_id] = TableInfo {
+                    schema: self.schema.clone(),
+                    table: self.table.clone(),
+                    generation,
+                };
+            }
+            log::info!(
+                "feed {}: {} brought new column(s) {}; table evolved at version {v}",
+                self.feed.name,
+                nc.job.name(),
+                new.iter()
+                    .map(|c| format!("{} {}", c.name, c.ty))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        // The worker takes the file again right away, now that the table has the columns.
+        let _ = nc.done.send(true);
+        Ok(())
     }
 
     pub fn schema(&self) -> &TableSchema {
@@ -553,11 +656,30 @@ impl Committer {
         let (ck_tx, ck_handle) = spawn_checkpointer(&self.feed);
         self.checkpoints = Some(ck_tx);
         let mut result = Ok(());
-        while let Ok(first) = rx.recv() {
+        let mut pending_schema: Option<Box<NewColumns>> = None;
+        while let Some(first) = pending_schema
+            .take()
+            .map(CommitMsg::AddColumns)
+            .or_else(|| rx.recv().ok())
+        {
+            let f = match first {
+                CommitMsg::File(f) => f,
+                CommitMsg::AddColumns(nc) => {
+                    let done = nc.done.clone();
+                    if let Err(e) = self.add_columns(*nc) {
+                        let _ = done.send(false);
+                        log::error!("feed {feed_name}: cannot add columns: {e}");
+                        if let CommitError::Fatal(e) = e {
+                            let _ = fatal.send(());
+                            result = Err(*e);
+                            break;
+                        }
+                    }
+                    continue;
+                }
+            };
             let mut group = Vec::new();
-            let mut rows = 0u64;
-            let CommitMsg::File(f) = first;
-            rows += f.rows;
+            let mut rows = f.rows;
             group.push(*f);
             // Everything ready right now shares this commit, within the bounds.
             while group.len() < self.feed.max_files_per_commit
@@ -568,6 +690,10 @@ impl Committer {
                         rows += f.rows;
                         group.push(*f);
                     }
+                    Ok(CommitMsg::AddColumns(nc)) => {
+                        pending_schema = Some(nc);
+                        break;
+                    }
                     Err(_) => break,
                 }
             }
@@ -577,8 +703,12 @@ impl Committer {
                 // Drain so that workers blocked on this channel can finish; their files stay
                 // in the inbox.
                 for msg in rx.iter() {
-                    let CommitMsg::File(f) = msg;
-                    self.tracker.release(&f.job.path);
+                    match msg {
+                        CommitMsg::File(f) => self.tracker.release(&f.job.path),
+                        CommitMsg::AddColumns(nc) => {
+                            let _ = nc.done.send(false);
+                        }
+                    }
                 }
                 result = Err(e);
                 break;
@@ -669,7 +799,10 @@ impl Committer {
         for f in files.iter_mut() {
             match std::mem::replace(&mut f.data, FileData::Written(Vec::new())) {
                 FileData::Batches(batches) => {
+                    let target = self.writer.arrow_schema();
                     for b in batches {
+                        // Parsed before a schema change: the new columns are null.
+                        let b = conform(b, &target).map_err(CommitError::write)?;
                         self.rt
                             .block_on(self.writer.write(b))
                             .map_err(CommitError::write)?;
@@ -874,6 +1007,57 @@ impl Committer {
     }
 }
 
+/// `batch` with the columns of `target` in its order; columns it lacks are null.
+fn conform(
+    batch: RecordBatch,
+    target: &deltalake::arrow::datatypes::SchemaRef,
+) -> Result<RecordBatch, DeltaTableError> {
+    if batch.schema().fields() == target.fields() {
+        return Ok(batch);
+    }
+    let cols = target
+        .fields()
+        .iter()
+        .map(|f| {
+            batch.column_by_name(f.name()).cloned().unwrap_or_else(|| {
+                deltalake::arrow::array::new_null_array(f.data_type(), batch.num_rows())
+            })
+        })
+        .collect();
+    RecordBatch::try_new(target.clone(), cols).map_err(|e| DeltaTableError::Generic(e.to_string()))
+}
+
+/// The feed's columns grown by the nullable columns an earlier run added to the table, in the
+/// table's order (formats and types of configured columns kept).
+fn grown_schema(config: &TableSchema, table: &deltalake::arrow::datatypes::Schema) -> TableSchema {
+    let Ok(from_table) = TableSchema::from_arrow(table) else {
+        return config.clone();
+    };
+    if config
+        .columns
+        .iter()
+        .any(|c| from_table.position(&c.name).is_none())
+    {
+        // The table lacks configured columns: let the compatibility check say so.
+        return config.clone();
+    }
+    TableSchema {
+        columns: from_table
+            .columns
+            .into_iter()
+            .map(|tc| {
+                config
+                    .columns
+                    .iter()
+                    .find(|c| c.name == tc.name)
+                    .cloned()
+                    .unwrap_or(tc)
+            })
+            .collect(),
+        rescued: config.rescued,
+    }
+}
+
 /// The quarantine rows of one commit, column by column.
 #[derive(Default)]
 struct QuarantineRows {
@@ -962,6 +1146,18 @@ fn infer_from_first_file(
                 Ok(s) => {
                     let mut schema = s.schema;
                     schema.rescued = feed.schema.rescued;
+                    // Per-column hints from the config override what inference found.
+                    let fold = crate::ingest::fold_name;
+                    for c in schema.columns.iter_mut() {
+                        if let Some(h) = feed
+                            .schema
+                            .columns
+                            .iter()
+                            .find(|h| h.name == c.name || fold(&h.name) == fold(&c.name))
+                        {
+                            *c = h.clone();
+                        }
+                    }
                     log::info!(
                         "feed {}: schema inferred from {} ({} rows sampled): {}",
                         feed.name,

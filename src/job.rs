@@ -32,6 +32,26 @@ pub fn file_name(path: &Path) -> String {
         .unwrap_or_else(|| path.display().to_string())
 }
 
+/// Each feed's current table and columns: written by its committer when the table's schema
+/// grows (`on_new_column = "add"`), read by workers for every file.
+pub type Board = Arc<std::sync::RwLock<Vec<TableInfo>>>;
+
+#[derive(Clone)]
+pub struct TableInfo {
+    pub schema: crate::schema::TableSchema,
+    pub table: deltalake::DeltaTable,
+    /// Bumped at every schema change (workers rebuild their writers).
+    pub generation: u64,
+}
+
+/// A file whose header has columns the table lacks, with their inferred types.
+pub struct NewColumns {
+    pub job: FileJob,
+    pub columns: Vec<crate::schema::ColumnSpec>,
+    /// The committer answers once the table has them (true) or could not add them (false).
+    pub done: crossbeam_channel::Sender<bool>,
+}
+
 /// What the content of one file became.
 pub enum FileData {
     /// Small files: parsed batches, written into one Parquet file per commit by the committer.

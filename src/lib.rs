@@ -151,8 +151,19 @@ pub fn run(cfg: &Config, opts: RunOptions, shutdown: Shutdown) -> Result<Summary
             None => return Ok(Summary::default()),
         }
     }
-    let tables: Vec<_> = committers.iter().map(|c| c.table().clone()).collect();
-    let schemas: Vec<_> = committers.iter().map(|c| c.schema().clone()).collect();
+    let board: job::Board = Arc::new(std::sync::RwLock::new(
+        committers
+            .iter()
+            .map(|c| job::TableInfo {
+                schema: c.schema().clone(),
+                table: c.table().clone(),
+                generation: 0,
+            })
+            .collect(),
+    ));
+    for (i, c) in committers.iter_mut().enumerate() {
+        c.publish_to(board.clone(), i);
+    }
 
     let (jobs_tx, jobs_rx) = crossbeam_channel::bounded(cfg.workers * 4);
     let mut commit_txs = Vec::new();
@@ -181,9 +192,8 @@ pub fn run(cfg: &Config, opts: RunOptions, shutdown: Shutdown) -> Result<Summary
         jobs_rx,
         pool::PoolContext {
             feeds: Arc::new(cfg.feeds.clone()),
-            schemas: Arc::new(schemas),
+            board,
             shutdown: shutdown.clone(),
-            tables: Arc::new(tables),
             committers: commit_txs,
             tracker: tracker.clone(),
             cancel: shutdown.flag.clone(),

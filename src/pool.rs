@@ -9,14 +9,13 @@ use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
-use deltalake::DeltaTable;
 
 use crate::config::FeedConfig;
 use crate::delta::{self, CommitMsg};
 use crate::ingest::{self, IngestError};
-use crate::job::{FileData, FileJob, ParsedFile, Tracker};
+use crate::job::{Board, FileData, FileJob, NewColumns, ParsedFile, Tracker};
 use crate::quarantine;
-use crate::schema::TableSchema;
+use crate::schema::{ColType, ColumnSpec, TableSchema};
 
 /// Files up to this size are parsed into memory and share a Parquet file with the other files
 /// of their commit; larger ones are streamed by the worker into their own Parquet files.
@@ -24,12 +23,10 @@ pub const INLINE_MAX_BYTES: u64 = 2 * 1024 * 1024;
 
 pub struct PoolContext {
     pub feeds: Arc<Vec<FeedConfig>>,
-    /// The data columns of each feed's table (for `infer`: as fixed at creation).
-    pub schemas: Arc<Vec<TableSchema>>,
+    /// Each feed's current table and columns.
+    pub board: Board,
     /// Triggered by `on_bad_row = "fail"`.
     pub shutdown: crate::Shutdown,
-    /// The tables as opened at start, one per feed (for the large-file writers).
-    pub tables: Arc<Vec<DeltaTable>>,
     pub committers: Vec<Sender<CommitMsg>>,
     pub tracker: Tracker,
     /// Set at shutdown: large files being parsed are abandoned (they stay in the inbox).
@@ -56,7 +53,8 @@ pub fn spawn(
 struct Worker {
     ctx: Arc<PoolContext>,
     rt: Option<tokio::runtime::Runtime>,
-    writers: Vec<Option<RecordBatchWriter>>,
+    /// Per feed: a large-file writer and the schema generation it was made for.
+    writers: Vec<Option<(u64, RecordBatchWriter)>>,
 }
 
 impl Worker {
@@ -76,6 +74,11 @@ impl Worker {
     }
 
     fn process(&mut self, job: FileJob) {
+        self.process_attempt(job, true);
+    }
+
+    /// `may_grow`: a header with new columns may still evolve the table (once per file).
+    fn process_attempt(&mut self, job: FileJob, may_grow: bool) {
         let started = Instant::now();
         let ctx = self.ctx.clone();
         let feed = &ctx.feeds[job.feed];
@@ -84,7 +87,11 @@ impl Worker {
         let ingested_at = chrono::Utc::now().timestamp_micros();
         let cancel = self.ctx.cancel.clone();
 
-        let schema = &ctx.schemas[job.feed];
+        let (schema, generation) = {
+            let board = ctx.board.read().unwrap_or_else(|e| e.into_inner());
+            (board[job.feed].schema.clone(), board[job.feed].generation)
+        };
+        let schema = &schema;
         let result = if size <= INLINE_MAX_BYTES {
             let mut batches = Vec::new();
             ingest::parse_file(&job.path, feed, schema, ingested_at, |b| {
@@ -93,7 +100,7 @@ impl Worker {
             })
             .map(|s| (s, FileData::Batches(batches)))
         } else {
-            self.parse_large(&job, ingested_at, &cancel)
+            self.parse_large(&job, schema, generation, ingested_at, &cancel)
         };
 
         let tracker = &ctx.tracker;
@@ -122,6 +129,19 @@ impl Worker {
                 }
             }
             Err(IngestError::Reject(reason)) => reject(tracker, feed, &job, &reason),
+            Err(IngestError::NewColumns(names)) if may_grow => {
+                if self.new_columns(&ctx, &job, names) {
+                    self.process_attempt(job, false);
+                }
+            }
+            Err(IngestError::NewColumns(names)) => {
+                let d = tracker.release_for_retry(&job.path);
+                log::warn!(
+                    "feed {}: {name}: column(s) {} could not be added; retry in {d:?}",
+                    feed.name,
+                    names.join(", ")
+                );
+            }
             Err(IngestError::Fail(reason)) => {
                 log::error!("feed {}: {reason}; stopping", feed.name);
                 tracker.release(&job.path);
@@ -154,25 +174,75 @@ impl Worker {
 
     /// Streams a large file into Parquet files of the table (uncommitted until the committer
     /// references them).
+    /// The file has columns the table lacks (`on_new_column = "add"`): infer their types and
+    /// ask the committer to add them; the file is taken again once the table has them.
+    /// Returns true once the table has the columns (the file should be parsed again); on false
+    /// the file has been given back for a later retry.
+    fn new_columns(&self, ctx: &PoolContext, job: &FileJob, names: Vec<String>) -> bool {
+        let feed = &ctx.feeds[job.feed];
+        let sniffed = match crate::ingest::infer::sniff(&job.path, feed, false) {
+            Ok(s) => s,
+            Err(e) => {
+                let d = ctx.tracker.release_for_retry(&job.path);
+                log::warn!("feed {}: {}: {e}; retry in {d:?}", feed.name, job.name());
+                return false;
+            }
+        };
+        let columns: Vec<ColumnSpec> = names
+            .iter()
+            .map(|n| {
+                let name = crate::ingest::column_name_for(n);
+                let ty = sniffed
+                    .schema
+                    .columns
+                    .iter()
+                    .find(|c| c.name == name)
+                    .map(|c| c.ty)
+                    .unwrap_or(ColType::String);
+                ColumnSpec::new(&name, ty, true)
+            })
+            .collect();
+        let (done, answer) = crossbeam_channel::bounded(1);
+        let msg = CommitMsg::AddColumns(Box::new(NewColumns {
+            job: job.clone(),
+            columns,
+            done,
+        }));
+        let added = ctx.committers[job.feed].send(msg).is_ok() && answer.recv().unwrap_or(false);
+        if !added {
+            let d = ctx.tracker.release_for_retry(&job.path);
+            log::warn!(
+                "feed {}: {}: the table could not take its new columns; retry in {d:?}",
+                feed.name,
+                job.name()
+            );
+        }
+        added
+    }
+
     fn parse_large(
         &mut self,
         job: &FileJob,
+        schema: &TableSchema,
+        generation: u64,
         ingested_at: i64,
         cancel: &AtomicBool,
     ) -> Result<(ingest::FileSummary, FileData), IngestError> {
         if self.rt.is_none() {
             self.rt = Some(delta::runtime().map_err(|e| IngestError::Sink(e.to_string()))?);
         }
-        if self.writers[job.feed].is_none() {
-            let w = delta::writer_for(&self.ctx.tables[job.feed])
+        let stale = !matches!(&self.writers[job.feed], Some((g, _)) if *g == generation);
+        if stale {
+            let board = self.ctx.board.read().unwrap_or_else(|e| e.into_inner());
+            let w = delta::writer_for(&board[job.feed].table)
                 .map_err(|e| IngestError::Sink(e.to_string()))?;
-            self.writers[job.feed] = Some(w);
+            self.writers[job.feed] = Some((board[job.feed].generation, w));
         }
-        let (Some(rt), Some(writer)) = (self.rt.as_ref(), self.writers[job.feed].as_mut()) else {
+        let (Some(rt), Some((_, writer))) = (self.rt.as_ref(), self.writers[job.feed].as_mut())
+        else {
             return Err(IngestError::Sink("writer unavailable".into()));
         };
         let feed = &self.ctx.feeds[job.feed];
-        let schema = &self.ctx.schemas[job.feed];
         let parsed = ingest::parse_file(&job.path, feed, schema, ingested_at, |b| {
             if cancel.load(Ordering::Relaxed) {
                 return Err("shutting down".into());

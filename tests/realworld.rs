@@ -174,6 +174,30 @@ fn schema_inference_fixes_types_at_table_creation() {
 }
 
 #[test]
+fn inference_hints_override_a_column() {
+    let d = Dir::with_feed(
+        "",
+        "schema = \"infer\"\ncolumns = [{ name = \"amount\", type = \"decimal(10,3)\" }, { name = \"order_id\", type = \"string\", nullable = false }]",
+    );
+    drop_fixture(&d, "infer.csv");
+    d.run_once();
+    let schema = table_schema(&d.table());
+    assert!(
+        schema.contains(&("amount".to_string(), "Decimal128(10, 3)".to_string())),
+        "{schema:?}"
+    );
+    assert!(
+        schema.contains(&("order_id".to_string(), "Utf8".to_string())),
+        "{schema:?}"
+    );
+    assert!(
+        schema.contains(&("paid".to_string(), "Boolean".to_string())),
+        "{schema:?}"
+    );
+    assert_eq!(rows_by(&d.table(), "order_id")["1"]["amount"], v("10.500"));
+}
+
+#[test]
 fn epoch_timestamps_and_int_overflow() {
     let d = Dir::with_feed(
         "",
@@ -380,4 +404,98 @@ fn sniff_prints_a_feed_block_that_works() {
     // Values that do not fit a type made their column text, so every row loads.
     assert_eq!(rows.len(), 5, "{rows:#?}");
     assert_eq!(rows["0001"]["Total"], v("2469.12"));
+}
+
+/// gen-sales.sh --locale pt-BR writes what Brazilian ERPs export; loaded with `locale = "pt-BR"`
+/// it gives exactly the values of the same seed in plain format.
+#[test]
+fn brazilian_generated_files_load_to_the_same_values() {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/gen-sales.sh");
+    let d = Dir::empty();
+    d.write_config(
+        "[[feed]]\nname = \"plain\"\ninbox = \"in-plain\"\ntable = \"lake/plain\"\n\
+         [[feed]]\nname = \"br\"\ninbox = \"in-br\"\ntable = \"lake/br\"\nlocale = \"pt-BR\"\n",
+    );
+    for (dir, extra) in [
+        ("in-plain", vec![]),
+        (
+            "in-br",
+            vec!["--locale", "pt-BR", "--encoding", "windows-1252"],
+        ),
+    ] {
+        let status = std::process::Command::new("bash")
+            .arg(&script)
+            .args(["-n", "3", "-r", "400", "-s", "5", "-o", dir])
+            .args(extra)
+            .current_dir(&d.root)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    let raw = fs::read(d.path("in-br/sales-5-00001.csv")).unwrap();
+    assert!(
+        raw.contains(&b';') && raw.contains(&0xe9),
+        "pt-BR, windows-1252 ('é')"
+    );
+    d.run_once();
+    let key = |r: &std::collections::BTreeMap<String, Option<String>>| {
+        [
+            "sale_id",
+            "sold_at",
+            "store_id",
+            "quantity",
+            "unit_price",
+            "total",
+            "customer_id",
+        ]
+        .iter()
+        .map(|c| r[*c].clone())
+        .collect::<Vec<_>>()
+    };
+    let mut plain: Vec<_> = table_rows(&d.path("lake/plain")).iter().map(key).collect();
+    let mut br: Vec<_> = table_rows(&d.path("lake/br")).iter().map(key).collect();
+    plain.sort();
+    br.sort();
+    assert_eq!(plain.len(), 1200);
+    assert_eq!(plain, br);
+    assert!(table_rows(&d.path("lake/br"))
+        .iter()
+        .any(|r| r["payment_method"].as_deref() == Some("crédito")));
+}
+
+/// `on_new_column = "add"`: a file with a new column grows the table while running; rows of
+/// earlier files read null there, later files without it keep flowing, a restart keeps it.
+#[test]
+fn a_new_column_evolves_the_table_while_running() {
+    let d = Dir::with_feed("", "on_new_column = \"add\"");
+    let mut daemon = d.spawn();
+    d.drop_file("before.csv", &sales_csv("before", 3));
+    d.wait_for_rows(3, &mut daemon);
+    let mut with_channel = String::from(HEADER);
+    with_channel.push_str(",channel,items\n");
+    with_channel.push_str("N1,2024-03-01T10:00:00Z,ST1,P1,1,1.00,1.00,pix,C1,web,3\n");
+    with_channel.push_str("N2,2024-03-01T10:00:00Z,ST1,P1,1,1.00,1.00,pix,C1,store,4\n");
+    d.drop_file("new-columns.csv", &with_channel);
+    d.drop_file("after.csv", &sales_csv("after", 2));
+    d.wait_for_rows(7, &mut daemon);
+    assert!(
+        daemon
+            .log()
+            .contains("brought new column(s) channel string, items int64"),
+        "{}",
+        daemon.log()
+    );
+    let rows = rows_by(&d.table(), "sale_id");
+    assert_eq!(rows["N1"]["channel"], v("web"));
+    assert_eq!(rows["N2"]["items"], v("4"));
+    assert_eq!(rows["before-0"].get("channel").cloned().flatten(), None);
+    assert_eq!(rows["after-1"].get("channel").cloned().flatten(), None);
+    assert!(daemon.terminate().success());
+    // A restart keeps the grown schema; the same file shape loads straight away.
+    let mut daemon = d.spawn();
+    let mut again = String::from(HEADER);
+    again.push_str(",channel,items\nN3,2024-03-01T10:00:00Z,ST1,P1,1,1.00,1.00,pix,C1,app,5\n");
+    d.drop_file("again.csv", &again);
+    d.wait_for_rows(8, &mut daemon);
+    assert_eq!(rows_by(&d.table(), "sale_id")["N3"]["channel"], v("app"));
 }

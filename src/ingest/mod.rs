@@ -56,6 +56,9 @@ pub enum IngestError {
     /// The batch sink (the Parquet writer) failed; the file stays in the inbox.
     #[error("{0}")]
     Sink(String),
+    /// `on_new_column = "add"`: the header has these columns the table lacks.
+    #[error("new column(s): {}", .0.join(", "))]
+    NewColumns(Vec<String>),
 }
 
 /// A row that did not make it into the table.
@@ -364,6 +367,11 @@ fn read_header(
         .filter(|(c, s)| s.is_none() && !c.nullable)
         .map(|(c, _)| c)
         .collect();
+    if !unknown.is_empty() && missing.is_empty() && feed.on_new_column == OnNewColumn::Add {
+        return Err(IngestError::NewColumns(
+            unknown.iter().map(|i| file_columns[*i].clone()).collect(),
+        ));
+    }
     let reject_unknown = !unknown.is_empty() && feed.on_new_column == OnNewColumn::Reject;
     if !missing.is_empty() || reject_unknown {
         let mut msg = format!(
