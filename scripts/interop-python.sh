@@ -29,5 +29,18 @@ customer_id,sale_id,payment_method,sold_at,store_id,product_id,quantity,unit_pri
 C9,E-3,dinheiro,2024-02-29,ST3,P3,-2,-1.5,3.00
 CSV
 cp "$site/expected"/*.csv "$site/inbox/"
+# A row that cannot load: it must reach the quarantine table, readable from Python too.
+printf 'sale_id,sold_at,store_id,product_id,quantity,unit_price,total,payment_method,customer_id\nQ-1,2024-03-01T10:00:00Z,ST1,P1,1,12.3x,1.00,pix,C1\n' > "$site/inbox/bad-row.csv"
 (cd "$site" && printf '[[feed]]\nname = "sales"\n' > config.toml && RUST_LOG=warn "$bin" run --once --config config.toml)
 "$venv/bin/python" "$here/interop/python_read.py" "$site/lake/sales" "$site/expected"
+"$venv/bin/python" - "$site/lake/_quarantine/sales" <<'PY'
+import sys
+from deltalake import DeltaTable
+rows = DeltaTable(sys.argv[1]).to_pyarrow_table().to_pylist()
+assert len(rows) == 1, rows
+r = rows[0]
+assert (r["source_file"], r["line_number"], r["column"]) == ("bad-row.csv", 2, "unit_price"), r
+assert r["error"] == "'12.3x' is not a decimal(12,2): not a number", r
+assert r["raw_line"].startswith("Q-1,"), r
+print("python deltalake: quarantine table OK (1 row, line 2, unit_price)")
+PY

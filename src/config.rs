@@ -395,6 +395,8 @@ pub struct ValueOptions {
     pub thousands_separator: Option<char>,
     pub currency_symbols: Vec<String>,
     pub null_values: Vec<String>,
+    /// Length of the longest null token (values longer than this are never null).
+    pub longest_null_value: usize,
     pub true_values: Vec<String>,
     pub false_values: Vec<String>,
     /// chrono formats tried in order; empty = ISO 8601.
@@ -884,17 +886,23 @@ fn resolve_values(f: &RawFeed, preset: &Preset) -> Result<ValueOptions, String> 
         }
     };
     let lower = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let null_values = f
+        .null_values
+        .clone()
+        .unwrap_or_else(|| vec!["".into(), "NULL".into(), "null".into()]);
     Ok(ValueOptions {
+        longest_null_value: null_values
+            .iter()
+            .map(|t| t.trim().len())
+            .max()
+            .unwrap_or(0),
         decimal_separator,
         thousands_separator,
         currency_symbols: f
             .currency_symbols
             .clone()
             .unwrap_or_else(|| preset.currency.clone()),
-        null_values: f
-            .null_values
-            .clone()
-            .unwrap_or_else(|| vec!["".into(), "NULL".into(), "null".into()]),
+        null_values,
         true_values: f
             .true_values
             .clone()

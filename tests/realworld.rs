@@ -499,3 +499,31 @@ fn a_new_column_evolves_the_table_while_running() {
     d.wait_for_rows(8, &mut daemon);
     assert_eq!(rows_by(&d.table(), "sale_id")["N3"]["channel"], v("app"));
 }
+
+/// Excel's `sep=;` first line names the delimiter; a trailing ';' on every line is no column.
+#[test]
+fn an_excel_export_with_sep_line_and_trailing_delimiters() {
+    let d = Dir::with_feed("", "locale = \"pt-BR\"\n[feed.csv]\ndelimiter = \",\"");
+    drop_fixture(&d, "excel-sep-trailing.csv");
+    d.run_once();
+    let rows = rows_by(&d.table(), "sale_id");
+    assert_eq!(rows.keys().collect::<Vec<_>>(), vec!["X1", "X2"]);
+    assert_eq!(rows["X1"]["unit_price"], v("1.50"));
+    assert_eq!(rows["X2"]["customer_id"], None);
+    let q = read_quarantine(&d.path("lake/_quarantine/sales"));
+    assert_eq!(q.len(), 1);
+    assert_eq!(q[0].line_number, 5, "the sep= line counts");
+    let fixture =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/excel-sep-trailing.csv");
+    let out = d
+        .assert_cmd()
+        .args(["sniff", &fixture.to_string_lossy()])
+        .assert()
+        .success();
+    let toml = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(
+        toml.contains("{ name = \"customer_id\", type = \"string\" },\n]"),
+        "{toml}"
+    );
+    assert!(toml.contains("delimiter = \";\""), "{toml}");
+}

@@ -29,10 +29,14 @@ pub fn sniff(path: &Path, feed: &FeedConfig, try_locales: bool) -> Result<Sniffe
     let (text, _hash, info) = source::open_text(file, feed.encoding)?;
     let mut win = Window::new(text);
     win.fill_to(64 * 1024)?;
-    let delimiter = match feed.csv.delimiter {
-        Some(d) => d,
-        None => split::sniff_delimiter(&win.buf[..win.buf.len().min(64 * 1024)], feed.csv.quote)
-            .unwrap_or(b','),
+    let (excel_sep, skip) = super::excel_sep_line(&win.buf);
+    let delimiter = match (excel_sep, feed.csv.delimiter) {
+        (Some(d), _) => d,
+        (None, Some(d)) => d,
+        (None, None) => {
+            split::sniff_delimiter(&win.buf[skip..win.buf.len().min(64 * 1024)], feed.csv.quote)
+                .unwrap_or(b',')
+        }
     };
     let d = Dialect {
         delimiter,
@@ -44,7 +48,7 @@ pub fn sniff(path: &Path, feed: &FeedConfig, try_locales: bool) -> Result<Sniffe
     let s = loop {
         let s = split::split(
             &win.buf,
-            0,
+            skip,
             1,
             &d,
             None,
@@ -69,13 +73,23 @@ pub fn sniff(path: &Path, feed: &FeedConfig, try_locales: bool) -> Result<Sniffe
         Vec::new()
     };
     let rows: Vec<Vec<String>> = records.map(|r| r.fields).collect();
-    let width = if feed.csv.header {
+    let width: usize = if feed.csv.header {
         header.len()
     } else {
         rows.first().map(|r| r.len()).unwrap_or(0)
     };
     if width == 0 {
         return Err(IngestError::Reject(format!("{name}: no columns found")));
+    }
+    // A trailing delimiter on every line makes a last column with no name and no values.
+    let mut width = width;
+    while width > 1
+        && header.get(width - 1).is_some_and(|h| h.is_empty())
+        && rows
+            .iter()
+            .all(|r| r.get(width - 1).is_none_or(|v| v.trim().is_empty()))
+    {
+        width -= 1;
     }
     let names: Vec<String> = (0..width)
         .map(|i| match header.get(i) {

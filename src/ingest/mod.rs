@@ -107,10 +107,16 @@ pub fn parse_file(
     let (text, hash, info) = source::open_text(file, feed.encoding)?;
     let mut win = Window::new(text);
     win.fill_to(SNIFF_BYTES)?;
-    let delimiter = match feed.csv.delimiter {
-        Some(d) => d,
-        None => split::sniff_delimiter(&win.buf[..win.buf.len().min(SNIFF_BYTES)], feed.csv.quote)
-            .unwrap_or(b','),
+    // Excel writes a first line `sep=;` to name the delimiter: it wins, and is no record.
+    let (excel_sep, skip) = excel_sep_line(&win.buf);
+    let delimiter = match (excel_sep, feed.csv.delimiter) {
+        (Some(d), _) => d,
+        (None, Some(d)) => d,
+        (None, None) => split::sniff_delimiter(
+            &win.buf[skip..win.buf.len().min(SNIFF_BYTES)],
+            feed.csv.quote,
+        )
+        .unwrap_or(b','),
     };
     let dialect = Dialect {
         delimiter,
@@ -118,11 +124,12 @@ pub fn parse_file(
         escape: feed.csv.escape,
         comment: feed.csv.comment,
     };
+    let first_line = 1 + u64::from(skip > 0);
 
     let (plan, start, line) = if feed.csv.header {
-        read_header(&mut win, &name, feed, schema, &dialect)?
+        read_header(&mut win, &name, feed, schema, &dialect, skip, first_line)?
     } else {
-        (positional_plan(schema), 0, 1)
+        (positional_plan(schema), skip, first_line)
     };
 
     let mut p = FileParse {
@@ -169,6 +176,18 @@ pub fn parse_file(
     summary.hash = hash_hex;
     summary.size = bytes_read;
     Ok(summary)
+}
+
+/// `sep=X` on the first line (Excel's delimiter hint): (X, bytes of that line).
+pub(crate) fn excel_sep_line(buf: &[u8]) -> (Option<u8>, usize) {
+    let line_end = memchr::memchr(b'\n', buf).unwrap_or(buf.len());
+    let line = &buf[..line_end];
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if line.len() == 5 && line[..4].eq_ignore_ascii_case(b"sep=") && line[4] != b'"' {
+        (Some(line[4]), (line_end + 1).min(buf.len()))
+    } else {
+        (None, 0)
+    }
 }
 
 fn stat(path: &Path) -> Result<fs::Metadata, IngestError> {
@@ -300,9 +319,20 @@ fn read_header(
     feed: &FeedConfig,
     schema: &TableSchema,
     d: &Dialect,
+    skip: usize,
+    first_line: u64,
 ) -> Result<(ColumnPlan, usize, u64), IngestError> {
     let s = loop {
-        let s = split::split(&win.buf, 0, 1, d, None, 1, win.eof, feed.csv.max_line_bytes);
+        let s = split::split(
+            &win.buf,
+            skip,
+            first_line,
+            d,
+            None,
+            1,
+            win.eof,
+            feed.csv.max_line_bytes,
+        );
         if !s.records.is_empty() || win.eof {
             break s;
         }
@@ -357,6 +387,9 @@ fn read_header(
                 )))
             }
             Some(t) => source[t] = Some(i),
+            // A column without a name (a trailing delimiter on every line) is not a new
+            // column; with rescue its values are kept all the same.
+            None if col.is_empty() && feed.on_new_column != OnNewColumn::Rescue => {}
             None => unknown.push(i),
         }
     }
@@ -471,10 +504,13 @@ impl<S: FnMut(RecordBatch) -> Result<(), String>> FileParse<'_, S> {
         let expected = self.plan.file_columns.len();
         loop {
             if pos >= win.buf.len() && !win.eof {
-                // Keep the current batch's bytes for a possible slow-path re-read.
-                let shift = win.compact(batch_start);
-                batch_start -= shift;
-                pos -= shift;
+                // Keep the current batch's bytes for a possible slow-path re-read; drop what is
+                // before them once it is most of the buffer (so each byte moves about once).
+                if batch_start > 0 && batch_start >= win.buf.len() / 2 {
+                    let shift = win.compact(batch_start);
+                    batch_start -= shift;
+                    pos -= shift;
+                }
                 if win.buf.len() - batch_start > 2 * self.feed.csv.max_line_bytes.max(64 << 20) {
                     // One record is growing without end: let the slow path deal with it.
                     let end = self.slow_path(win, batch_start, batch_line, expected, true)?;
@@ -811,10 +847,11 @@ impl<S: FnMut(RecordBatch) -> Result<(), String>> FileParse<'_, S> {
             for &i in &self.plan.rescued {
                 if let Some(a) = text.column(i).as_any().downcast_ref::<StringArray>() {
                     if !a.is_null(row) {
-                        obj.insert(
-                            self.plan.file_columns[i].clone(),
-                            serde_json::Value::String(a.value(row).to_string()),
-                        );
+                        let key = match self.plan.file_columns[i].as_str() {
+                            "" => format!("column_{}", i + 1),
+                            k => k.to_string(),
+                        };
+                        obj.insert(key, serde_json::Value::String(a.value(row).to_string()));
                     }
                 }
             }

@@ -42,6 +42,18 @@ pub fn convert_column(
     };
     match spec.ty {
         ColType::String => {
+            // Fast path (the common case): arrow-csv already made empty fields null, and no
+            // other null token appears: the text column is the column, no copy.
+            let longest = opts.longest_null_value;
+            let has_token = longest > 0
+                && text
+                    .iter()
+                    .flatten()
+                    .any(|v| v.len() <= longest + 2 && is_null_token(v, opts));
+            let keep_nulls = spec.nullable || text.null_count() == 0;
+            if !has_token && keep_nulls {
+                return Arc::new(text.clone());
+            }
             let mut b = StringBuilder::with_capacity(text.len(), text.value_data().len());
             for i in 0..text.len() {
                 let raw = if text.is_null(i) { "" } else { text.value(i) };
@@ -203,7 +215,10 @@ fn cell<'a>(text: &'a StringArray, i: usize, opts: &ValueOptions) -> Option<&'a 
         return None;
     }
     let s = text.value(i).trim();
-    if s.is_empty() || opts.null_values.iter().any(|n| n == s) {
+    // Null tokens are short: skip the comparisons for ordinary values.
+    if s.is_empty()
+        || (s.len() <= opts.longest_null_value && opts.null_values.iter().any(|n| n == s))
+    {
         None
     } else {
         Some(s)
