@@ -73,7 +73,8 @@ def main():
                 meta = json.loads(meta)
             assert meta and meta["appId"].startswith("deltadrop-"), h
             files.update(f["name"] for f in meta["files"])
-    assert files == {w["_source_file"] for w in want.values()}, "commit metadata lists every file"
+    # (Files whose rows all went to quarantine are listed too.)
+    assert files >= {w["_source_file"] for w in want.values()}, "commit metadata lists every file"
     print(f"python deltalake + polars: {len(got)} rows, {len(files)} files, version {t.version()}: OK")
 
 
