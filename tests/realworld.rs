@@ -527,3 +527,89 @@ fn an_excel_export_with_sep_line_and_trailing_delimiters() {
     );
     assert!(toml.contains("delimiter = \";\""), "{toml}");
 }
+
+/// No header (columns by position), a backslash escape, mixed line ends, custom null tokens,
+/// and an empty string in a NOT NULL text column (a value, not a null).
+#[test]
+fn headerless_escaped_mixed_line_ends_and_null_tokens() {
+    let d = Dir::with_feed(
+        "",
+        r#"null_values = ["", "NA", "-"]
+columns = [
+  { name = "id", type = "int64", nullable = false },
+  { name = "code", type = "string", nullable = false },
+  { name = "note", type = "string" },
+  { name = "amount", type = "decimal(10,2)" },
+]
+[feed.csv]
+header = false
+escape = "\\""#,
+    );
+    d.write_in_place(
+        "raw.csv",
+        b"1,,\"say \\\"hi\\\"\",1.5\r\n2,B,NA,-\n3,C,\"x\\\"y\",2\r\n",
+    );
+    d.run_once();
+    let rows = rows_by(&d.table(), "id");
+    assert_eq!(rows.len(), 3, "{rows:#?}");
+    assert_eq!(
+        rows["1"]["code"],
+        v(""),
+        "empty text in a NOT NULL column is a value"
+    );
+    assert_eq!(rows["1"]["note"], v("say \"hi\""));
+    assert_eq!(rows["2"]["note"], None, "NA is a null token");
+    assert_eq!(rows["2"]["amount"], None, "- is a null token");
+    assert_eq!(rows["3"]["note"], v("x\"y"));
+    assert_eq!(rows["3"]["amount"], v("2.00"));
+}
+
+/// A missing nullable column is null; a missing required one rejects the file.
+#[test]
+fn missing_columns_nullable_or_required() {
+    let d = Dir::new("");
+    let no_customer =
+        "sale_id,sold_at,store_id,product_id,quantity,unit_price,total,payment_method\n\
+                       K1,2024-03-01T10:00:00Z,ST1,P1,1,1.00,1.00,pix\n";
+    let no_total = "sale_id,sold_at,store_id,product_id,quantity,unit_price,payment_method\n\
+                    K2,2024-03-01T10:00:00Z,ST1,P1,1,1.00,pix\n";
+    d.write_in_place("no-customer.csv", no_customer.as_bytes());
+    d.write_in_place("no-total.csv", no_total.as_bytes());
+    d.run_once();
+    let rows = d.rows();
+    assert_exactly_once(&rows, &["K1".to_string()]);
+    assert_eq!(rows[0].customer_id, None);
+    let why = fs::read_to_string(d.path("rejected/no-total.csv.error.txt")).unwrap();
+    assert!(why.contains("missing required column(s): total"), "{why}");
+}
+
+/// `max_bad_rows` as a count, and an expectation whose action is `fail`.
+#[test]
+fn bad_row_limits_and_failing_expectations_reject_files() {
+    let d = Dir::with_feed(
+        "",
+        "max_bad_rows = 1\n[[feed.expect]]\ncolumn = \"payment_method\"\none_of = [\"pix\", \"credit\", \"debit\", \"cash\"]\naction = \"fail\"",
+    );
+    let mut two_bad = sales_csv("two", 3);
+    two_bad.push_str("x,1\ny,2\n");
+    let mut one_bad = sales_csv("one", 3);
+    one_bad.push_str("z,3\n");
+    let mut odd_payment = sales_csv("odd", 2);
+    odd_payment.push_str("O9,2024-03-01T10:00:00Z,ST1,P1,1,1.00,1.00,barter,C1\n");
+    d.write_in_place("two-bad.csv", two_bad.as_bytes());
+    d.write_in_place("one-bad.csv", one_bad.as_bytes());
+    d.write_in_place("odd.csv", odd_payment.as_bytes());
+    d.run_once();
+    assert_exactly_once(&d.rows(), &ids("one", 3));
+    let why = fs::read_to_string(d.path("rejected/two-bad.csv.error.txt")).unwrap();
+    assert!(
+        why.contains("more than max_bad_rows (1) bad rows; first: line 5"),
+        "{why}"
+    );
+    let why = fs::read_to_string(d.path("rejected/odd.csv.error.txt")).unwrap();
+    assert!(
+        why.contains("'barter' is not one of pix, credit, debit, cash"),
+        "{why}"
+    );
+    assert_eq!(read_quarantine(&d.path("lake/_quarantine/sales")).len(), 1);
+}

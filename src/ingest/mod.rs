@@ -736,7 +736,15 @@ impl<S: FnMut(RecordBatch) -> Result<(), String>> FileParse<'_, S> {
         for e in &errors {
             failed[e.row] = true;
         }
-        self.check_expectations(&columns, &mut failed, &mut errors)?;
+        if let Some(fail) = self.check_expectations(&columns, &mut failed, &mut errors) {
+            let (line, _) = locate(&rows, &self.dialect, vec![fail.row])
+                .pop()
+                .unwrap_or((0, String::new()));
+            return Err(IngestError::Reject(format!(
+                "{}: line {line}, column '{}': {} (expectation with action = \"fail\")",
+                self.name, fail.column, fail.message
+            )));
+        }
         if self.schema.rescued {
             columns.push(self.rescued_column(text));
         }
@@ -797,13 +805,13 @@ impl<S: FnMut(RecordBatch) -> Result<(), String>> FileParse<'_, S> {
     }
 
     /// Expectations (DLT-style) on converted values. `warn` counts, `quarantine` fails the row,
-    /// `fail` rejects the file.
+    /// `fail` rejects the file: the first such violation is returned.
     fn check_expectations(
         &mut self,
         columns: &[ArrayRef],
         failed: &mut [bool],
         errors: &mut Vec<CellError>,
-    ) -> Result<(), IngestError> {
+    ) -> Option<CellError> {
         for exp in &self.feed.expectations {
             let Some(ci) = self.schema.position(&exp.column) else {
                 continue;
@@ -827,15 +835,16 @@ impl<S: FnMut(RecordBatch) -> Result<(), String>> FileParse<'_, S> {
                         });
                     }
                     ExpectAction::Fail => {
-                        return Err(IngestError::Reject(format!(
-                            "{}: column '{}': {message} (expectation with action = \"fail\")",
-                            self.name, exp.column
-                        )))
+                        return Some(CellError {
+                            row,
+                            column: exp.column.clone(),
+                            message,
+                        })
                     }
                 }
             }
         }
-        Ok(())
+        None
     }
 
     /// The file's unknown columns of each row, as a JSON object (null when all are empty).
