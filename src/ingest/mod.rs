@@ -107,6 +107,13 @@ pub fn parse_file(
     let (text, hash, info) = source::open_text(file, feed.encoding)?;
     let mut win = Window::new(text);
     win.fill_to(SNIFF_BYTES)?;
+    if looks_binary(&win.buf[..win.buf.len().min(SNIFF_BYTES)]) {
+        return Err(IngestError::Reject(format!(
+            "{name}: not CSV text (NUL bytes or control characters in the first {} KiB; \
+             compression is recognised only for gzip and zstd)",
+            SNIFF_BYTES / 1024
+        )));
+    }
     // Excel writes a first line `sep=;` to name the delimiter: it wins, and is no record.
     let (excel_sep, skip) = excel_sep_line(&win.buf);
     let delimiter = match (excel_sep, feed.csv.delimiter) {
@@ -176,6 +183,21 @@ pub fn parse_file(
     summary.hash = hash_hex;
     summary.size = bytes_read;
     Ok(summary)
+}
+
+/// NUL bytes, or more than 1% control characters other than tab and line ends: not text.
+fn looks_binary(sample: &[u8]) -> bool {
+    if sample.is_empty() {
+        return false;
+    }
+    if memchr::memchr(0, sample).is_some() {
+        return true;
+    }
+    let control = sample
+        .iter()
+        .filter(|b| **b < 0x20 && !matches!(**b, b'\t' | b'\n' | b'\r' | 0x0c))
+        .count();
+    control * 100 > sample.len()
 }
 
 /// `sep=X` on the first line (Excel's delimiter hint): (X, bytes of that line).
@@ -953,6 +975,14 @@ pub fn type_name(t: &ColType) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn binary_is_told_from_text() {
+        assert!(looks_binary(b"a,b\n\x00\x01"));
+        assert!(looks_binary(&[0x01u8, 0x02, 0x03, b'a']));
+        assert!(!looks_binary("a;b\r\nção;\t1\n".as_bytes()));
+        assert!(!looks_binary(b""));
+    }
 
     #[test]
     fn names_fold_for_insensitive_matching() {
