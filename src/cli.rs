@@ -20,8 +20,17 @@ use crate::{Error, RunOptions, Shutdown};
         Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error."
 )]
 pub struct Cli {
+    /// Log lines as text (default) or one JSON object per line, for log shippers.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -67,6 +76,33 @@ pub enum Command {
         #[arg(long, default_value_t = 1000)]
         rows: usize,
     },
+    /// Show what a feed's table holds: version, rows, size, files, schema, the last commits
+    /// with their source files; with --file, where one dropped file went.
+    Inspect {
+        #[arg(short, long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Which feed (default: every feed).
+        #[arg(long, value_name = "NAME")]
+        feed: Option<String>,
+        /// Which version(s) hold rows of this file, or why it was rejected.
+        #[arg(long = "file", value_name = "NAME")]
+        file: Option<String>,
+        /// How many recent commits to list.
+        #[arg(long, default_value_t = 10)]
+        commits: usize,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Ask the running daemon how it is doing: backlog, files in flight, last commit, errors,
+    /// uptime. Exit 1 if it is not running (or its status endpoint is off).
+    Status {
+        #[arg(short, long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
     /// Validate the config and print the effective settings (exit 2 on error).
     Check {
         /// The TOML config file (default: ./config.toml, else the built-in defaults).
@@ -78,7 +114,7 @@ pub enum Command {
 /// Entry point of the binary; returns the process exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
-    init_logging();
+    init_logging(cli.log_format);
     match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -92,11 +128,26 @@ pub fn main() -> i32 {
     }
 }
 
-fn init_logging() {
+fn init_logging(format: LogFormat) {
     let env = env_logger::Env::default().default_filter_or("info");
-    let _ = env_logger::Builder::from_env(env)
-        .format_timestamp_millis()
-        .try_init();
+    let mut b = env_logger::Builder::from_env(env);
+    match format {
+        LogFormat::Text => {
+            b.format_timestamp_millis();
+        }
+        LogFormat::Json => {
+            b.format(|buf, record| {
+                let line = serde_json::json!({
+                    "ts": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                    "level": record.level().to_string(),
+                    "target": record.target(),
+                    "msg": record.args().to_string(),
+                });
+                writeln!(buf, "{line}")
+            });
+        }
+    }
+    let _ = b.try_init();
 }
 
 fn dispatch(cli: Cli) -> Result<i32, Error> {
@@ -132,6 +183,60 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
             print!("{}", crate::ingest::infer::feed_toml(&file, &s));
             Ok(0)
         }
+        Command::Inspect {
+            config,
+            feed,
+            file,
+            commits,
+            json,
+        } => {
+            let cfg = Config::discover(config.as_deref())?;
+            let feeds: Vec<_> = match &feed {
+                Some(n) => {
+                    let f = cfg.feeds.iter().find(|f| &f.name == n).ok_or_else(|| {
+                        Error::Usage(format!("no feed named '{n}' in the config"))
+                    })?;
+                    vec![f]
+                }
+                None => cfg.feeds.iter().collect(),
+            };
+            let mut reports = Vec::new();
+            for f in feeds {
+                reports.push(crate::inspect::inspect(
+                    f,
+                    &cfg.state_dir,
+                    commits,
+                    file.as_deref(),
+                )?);
+            }
+            if json {
+                let v = if reports.len() == 1 && feed.is_some() {
+                    serde_json::to_value(&reports[0])
+                } else {
+                    serde_json::to_value(&reports)
+                }
+                .map_err(|e| Error::Usage(e.to_string()))?;
+                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            } else {
+                let text: Vec<String> = reports.iter().map(crate::inspect::render).collect();
+                print!("{}", text.join("\n"));
+            }
+            Ok(0)
+        }
+        Command::Status { config, json } => {
+            let cfg = Config::discover(config.as_deref())?;
+            match crate::status::fetch(&cfg) {
+                Ok(s) => {
+                    if json {
+                        println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
+                    } else {
+                        print!("{}", crate::status::render(&s));
+                    }
+                    Ok(0)
+                }
+                Err(e) => Err(Error::Stopped(e)),
+            }
+        }
         Command::Check { config } => {
             let cfg = Config::discover(config.as_deref())?;
             print!("{}", cfg.describe());
@@ -154,7 +259,9 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
                 s.trigger();
             })
             .map_err(|e| Error::Usage(format!("cannot install the signal handler: {e}")))?;
-            let summary = crate::run(&cfg, RunOptions { once }, shutdown)?;
+            use std::io::IsTerminal;
+            let progress = once && std::io::stderr().is_terminal();
+            let summary = crate::run(&cfg, RunOptions { once, progress }, shutdown)?;
             if once && summary.transient_failures > 0 {
                 log::error!(
                     "{} file(s) could not be ingested now; they stay in the inbox",

@@ -43,8 +43,39 @@ struct RawConfig {
     state_dir: PathBuf,
     #[serde(default)]
     instance: Option<String>,
+    #[serde(default)]
+    http: RawHttp,
     #[serde(default, rename = "feed")]
     feeds: Vec<RawFeed>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHttp {
+    #[serde(default = "default_true")]
+    enabled: bool,
+    #[serde(default = "default_listen")]
+    listen: String,
+}
+
+impl Default for RawHttp {
+    fn default() -> Self {
+        RawHttp {
+            enabled: true,
+            listen: default_listen(),
+        }
+    }
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:9187".to_string()
+}
+
+/// The status endpoint (`/status`, `/metrics`, `/health`).
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    pub enabled: bool,
+    pub listen: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -321,6 +352,7 @@ pub struct Config {
     pub workers: usize,
     pub state_dir: PathBuf,
     pub instance: Option<String>,
+    pub http: HttpConfig,
     pub feeds: Vec<FeedConfig>,
 }
 
@@ -494,6 +526,12 @@ impl Config {
                 .map(|n| n.get())
                 .unwrap_or(2),
         };
+        if raw.http.enabled && raw.http.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(invalid(format!(
+                "[http] listen = '{}' is not an address like 127.0.0.1:9187",
+                raw.http.listen
+            )));
+        }
         if raw.feeds.is_empty() {
             return Err(invalid(
                 "no [[feed]] block: at least one inbox → table pair is needed".into(),
@@ -702,6 +740,10 @@ impl Config {
             workers,
             state_dir: normalize(&base_dir.join(raw.state_dir)),
             instance: raw.instance,
+            http: HttpConfig {
+                enabled: raw.http.enabled,
+                listen: raw.http.listen,
+            },
             feeds,
         })
     }
@@ -730,6 +772,14 @@ impl Config {
         ));
         s.push_str(&format!("workers:       {}\n", self.workers));
         s.push_str(&format!("state_dir:     {}\n", self.state_dir.display()));
+        s.push_str(&format!(
+            "http:          {}\n",
+            if self.http.enabled {
+                format!("http://{}", self.http.listen)
+            } else {
+                "off".to_string()
+            }
+        ));
         for f in &self.feeds {
             s.push_str(&format!("\n[feed {}]\n", f.name));
             s.push_str(&format!("  inbox:      {}\n", f.inbox.display()));

@@ -344,6 +344,7 @@ pub struct Committer {
     /// This feed's index in the board.
     feed_id: usize,
     board: Option<Board>,
+    metrics: Option<crate::metrics::MetricsRef>,
     /// The data columns this feed writes (for `infer`: as fixed at table creation).
     schema: TableSchema,
     rt: tokio::runtime::Runtime,
@@ -422,6 +423,7 @@ impl Committer {
             feed,
             feed_id: 0,
             board: None,
+            metrics: None,
             schema,
             rt,
             table,
@@ -452,10 +454,23 @@ impl Committer {
         &self.table
     }
 
-    /// Where this committer publishes schema changes for the workers.
-    pub fn publish_to(&mut self, board: Board, feed_id: usize) {
+    /// Where this committer publishes schema changes (for the workers) and metrics.
+    pub fn publish_to(
+        &mut self,
+        board: Board,
+        metrics: crate::metrics::MetricsRef,
+        feed_id: usize,
+    ) {
+        metrics.feeds[feed_id]
+            .table_version
+            .store(self.log.version, Ordering::Relaxed);
         self.board = Some(board);
+        self.metrics = Some(metrics);
         self.feed_id = feed_id;
+    }
+
+    fn feed_metrics(&self) -> Option<&crate::metrics::FeedMetrics> {
+        self.metrics.as_ref().map(|m| &m.feeds[self.feed_id])
     }
 
     /// `on_new_column = "add"`: grows the table by the columns it lacks (nullable), in a
@@ -758,6 +773,10 @@ impl Committer {
                 for p in &paths {
                     self.tracker.release_for_retry(p);
                 }
+                if let Some(m) = self.feed_metrics() {
+                    m.transient_failures
+                        .fetch_add(paths.len() as u64, Ordering::Relaxed);
+                }
                 // Do not hammer a broken table: the channel fills and workers wait meanwhile.
                 std::thread::sleep(delay);
                 Ok(())
@@ -893,11 +912,21 @@ impl Committer {
             self.tracker.release(&f.job.path);
         }
         let stats = self.tracker.stats();
+        let bytes: u64 = files.iter().map(|f| f.size).sum();
         stats
             .files_committed
             .fetch_add(files.len() as u64, Ordering::Relaxed);
         stats.rows_committed.fetch_add(rows, Ordering::Relaxed);
+        stats.bytes_committed.fetch_add(bytes, Ordering::Relaxed);
         stats.rows_quarantined.fetch_add(bad, Ordering::Relaxed);
+        if let Some(m) = self.feed_metrics() {
+            m.files_committed
+                .fetch_add(files.len() as u64, Ordering::Relaxed);
+            m.rows_committed.fetch_add(rows, Ordering::Relaxed);
+            m.rows_quarantined.fetch_add(bad, Ordering::Relaxed);
+            m.rows_warned.fetch_add(warned, Ordering::Relaxed);
+            m.observe_commit(started.elapsed(), version);
+        }
         log::info!(
             "feed {}: committed version {version}: {} file(s), {rows} rows, {bad} quarantined, {warned} warned, in {} ms (first file taken {} ms ago)",
             self.feed.name,
@@ -969,6 +998,9 @@ impl Committer {
             .stats()
             .files_duplicate
             .fetch_add(1, Ordering::Relaxed);
+        if let Some(m) = self.feed_metrics() {
+            m.files_duplicate.fetch_add(1, Ordering::Relaxed);
+        }
         self.tracker.release(&f.job.path);
     }
 

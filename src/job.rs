@@ -101,6 +101,7 @@ enum Slot {
 pub struct Stats {
     pub files_committed: AtomicU64,
     pub rows_committed: AtomicU64,
+    pub bytes_committed: AtomicU64,
     pub rows_quarantined: AtomicU64,
     pub files_rejected: AtomicU64,
     pub files_duplicate: AtomicU64,
@@ -181,6 +182,14 @@ impl Tracker {
             .filter(|(_, s)| matches!(s, Slot::RetryAt { at, .. } if *at <= now))
             .map(|(p, _)| p.clone())
             .collect()
+    }
+
+    /// Files in flight whose path is directly under `dir` (one feed's inbox).
+    pub fn busy_under(&self, dir: &Path) -> usize {
+        self.lock()
+            .iter()
+            .filter(|(p, s)| matches!(s, Slot::Busy { .. }) && p.parent() == Some(dir))
+            .count()
     }
 
     pub fn busy_count(&self) -> usize {

@@ -10,11 +10,14 @@ pub mod cli;
 pub mod config;
 pub mod delta;
 pub mod ingest;
+pub mod inspect;
 pub mod job;
+pub mod metrics;
 pub mod pool;
 pub mod quarantine;
 pub mod schema;
 pub mod state;
+pub mod status;
 pub mod watch;
 
 use std::path::Path;
@@ -111,6 +114,81 @@ impl Shutdown {
 pub struct RunOptions {
     /// Ingest what is in the inboxes now, then return.
     pub once: bool,
+    /// With `once`: draw a progress bar (stderr is a terminal).
+    pub progress: bool,
+}
+
+fn count_files(f: &config::FeedConfig) -> u64 {
+    std::fs::read_dir(&f.inbox)
+        .map(|rd| {
+            rd.flatten()
+                .filter(|e| e.file_type().map(|t| t.is_file()).unwrap_or(false))
+                .filter(|e| {
+                    e.file_name()
+                        .to_str()
+                        .is_some_and(|n| !watch::is_temp_name(n) && watch::has_feed_extension(f, n))
+                })
+                .count() as u64
+        })
+        .unwrap_or(0)
+}
+
+/// The `run --once` progress bar: files, rows, MB/s, ETA, from the shared counters.
+mod progress {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use indicatif::{ProgressBar, ProgressStyle};
+
+    use crate::job::Tracker;
+
+    pub struct Progress {
+        stop: Arc<AtomicBool>,
+        thread: Option<std::thread::JoinHandle<()>>,
+    }
+
+    impl Drop for Progress {
+        fn drop(&mut self) {
+            self.stop.store(true, Ordering::SeqCst);
+            if let Some(t) = self.thread.take() {
+                let _ = t.join();
+            }
+        }
+    }
+
+    pub fn start(total: u64, tracker: Tracker) -> Progress {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let bar = ProgressBar::new(total);
+            let style =
+                ProgressStyle::with_template("{bar:30} {pos}/{len} files  {msg}  ETA {eta}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar());
+            bar.set_style(style);
+            let started = Instant::now();
+            loop {
+                let s = tracker.stats();
+                let done = s.files_committed.load(Ordering::Relaxed)
+                    + s.files_rejected.load(Ordering::Relaxed)
+                    + s.files_duplicate.load(Ordering::Relaxed);
+                let rows = s.rows_committed.load(Ordering::Relaxed);
+                let mb = s.bytes_committed.load(Ordering::Relaxed) as f64 / 1e6;
+                let secs = started.elapsed().as_secs_f64().max(0.001);
+                bar.set_position(done);
+                bar.set_message(format!("{rows} rows  {:.1} MB/s", mb / secs));
+                if flag.load(Ordering::SeqCst) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            bar.finish();
+        });
+        Progress {
+            stop,
+            thread: Some(thread),
+        }
+    }
 }
 
 /// What a run did.
@@ -161,9 +239,16 @@ pub fn run(cfg: &Config, opts: RunOptions, shutdown: Shutdown) -> Result<Summary
             })
             .collect(),
     ));
+    let metrics = metrics::Metrics::new(cfg.feeds.iter().map(|f| f.name.clone()).collect());
     for (i, c) in committers.iter_mut().enumerate() {
-        c.publish_to(board.clone(), i);
+        c.publish_to(board.clone(), metrics.clone(), i);
     }
+    // Not for --once: a one-shot run has nothing to be asked about.
+    let _status = if opts.once {
+        None
+    } else {
+        status::start(cfg, metrics.clone(), tracker.clone())
+    };
 
     let (jobs_tx, jobs_rx) = crossbeam_channel::bounded(cfg.workers * 4);
     let mut commit_txs = Vec::new();
@@ -192,6 +277,7 @@ pub fn run(cfg: &Config, opts: RunOptions, shutdown: Shutdown) -> Result<Summary
         jobs_rx,
         pool::PoolContext {
             feeds: Arc::new(cfg.feeds.clone()),
+            metrics: metrics.clone(),
             board,
             shutdown: shutdown.clone(),
             committers: commit_txs,
@@ -202,7 +288,13 @@ pub fn run(cfg: &Config, opts: RunOptions, shutdown: Shutdown) -> Result<Summary
     .map_err(io_err("cannot start worker threads"))?;
 
     let mut watcher = Watcher::new(cfg, tracker.clone(), jobs_tx);
+    // Lives until every commit is done (dropped at the end of this function).
+    let mut _progress = None;
     let watched = if opts.once {
+        if opts.progress {
+            let total: u64 = cfg.feeds.iter().map(count_files).sum();
+            _progress = Some(progress::start(total, tracker.clone()));
+        }
         let n = watcher.dispatch_all_once(&shutdown.rx);
         drop(watcher);
         n.map(|n| log::info!("--once: {n} file(s) to ingest"))
@@ -242,6 +334,7 @@ pub fn run(cfg: &Config, opts: RunOptions, shutdown: Shutdown) -> Result<Summary
             }
         }
     }
+    drop(_progress.take());
     let s = tracker.stats();
     let summary = Summary {
         files_committed: s.files_committed.load(Ordering::Relaxed),

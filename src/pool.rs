@@ -23,6 +23,7 @@ pub const INLINE_MAX_BYTES: u64 = 2 * 1024 * 1024;
 
 pub struct PoolContext {
     pub feeds: Arc<Vec<FeedConfig>>,
+    pub metrics: crate::metrics::MetricsRef,
     /// Each feed's current table and columns.
     pub board: Board,
     /// Triggered by `on_bad_row = "fail"`.
@@ -128,7 +129,7 @@ impl Worker {
                     tracker.release(&job.path);
                 }
             }
-            Err(IngestError::Reject(reason)) => reject(tracker, feed, &job, &reason),
+            Err(IngestError::Reject(reason)) => reject(&ctx, feed, &job, &reason),
             Err(IngestError::NewColumns(names)) if may_grow => {
                 if self.new_columns(&ctx, &job, names) {
                     self.process_attempt(job, false);
@@ -152,6 +153,9 @@ impl Worker {
                 tracker.release(&job.path);
             }
             Err(IngestError::Changed) => {
+                ctx.metrics.feeds[job.feed]
+                    .transient_failures
+                    .fetch_add(1, Ordering::Relaxed);
                 let d = tracker.release_for_retry(&job.path);
                 log::info!(
                     "feed {}: {name} changed while it was read (still being written?); retry in {d:?}",
@@ -160,7 +164,7 @@ impl Worker {
             }
             // An unreadable file will not become readable by waiting.
             Err(IngestError::Io(e)) if e.kind() == std::io::ErrorKind::PermissionDenied => reject(
-                tracker,
+                &ctx,
                 feed,
                 &job,
                 &format!("{name}: cannot read the file: {e}"),
@@ -267,7 +271,8 @@ impl Worker {
 }
 
 /// Moves a file that cannot be ingested to `rejected/`; if even that fails, retries later.
-fn reject(tracker: &Tracker, feed: &FeedConfig, job: &FileJob, reason: &str) {
+fn reject(ctx: &PoolContext, feed: &FeedConfig, job: &FileJob, reason: &str) {
+    let tracker = &ctx.tracker;
     match quarantine::reject(
         &job.path,
         &feed.rejected,
@@ -283,6 +288,9 @@ fn reject(tracker: &Tracker, feed: &FeedConfig, job: &FileJob, reason: &str) {
             );
             tracker
                 .stats()
+                .files_rejected
+                .fetch_add(1, Ordering::Relaxed);
+            ctx.metrics.feeds[job.feed]
                 .files_rejected
                 .fetch_add(1, Ordering::Relaxed);
             tracker.release(&job.path);

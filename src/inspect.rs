@@ -1,0 +1,383 @@
+//! `deltadrop inspect`: what a feed's table holds (version, rows, size, files, schema, the last
+//! commits with their source files) and, with `--file`, where one dropped file went. Reads the
+//! table and the state folder only; safe while the daemon runs.
+
+use std::path::Path;
+
+use deltalake::kernel::engine::arrow_conversion::TryIntoArrow;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::config::FeedConfig;
+use crate::Error;
+
+#[derive(Debug, Serialize)]
+pub struct Inspection {
+    pub feed: String,
+    pub table: String,
+    pub version: i64,
+    pub data_files: usize,
+    pub rows: u64,
+    pub size_bytes: u64,
+    pub schema: Vec<Column>,
+    pub quarantine: Option<QuarantineInfo>,
+    pub commits: Vec<CommitSummary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<FileReport>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Column {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub ty: String,
+    pub nullable: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct QuarantineInfo {
+    pub table: String,
+    pub version: i64,
+    pub rows: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CommitSummary {
+    pub version: i64,
+    pub timestamp: Option<String>,
+    pub operation: String,
+    pub rows: u64,
+    pub bad_rows: u64,
+    pub files: Vec<CommitFile>,
+}
+
+#[derive(Debug, Serialize, Clone)]
+pub struct CommitFile {
+    pub name: String,
+    pub rows: u64,
+    pub bad_rows: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FileReport {
+    pub name: String,
+    /// Versions holding rows of a file of that name (with its hash and row counts).
+    pub loaded: Vec<Loaded>,
+    /// Why it was rejected, for each rejection on record.
+    pub rejected: Vec<String>,
+    pub in_inbox: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Loaded {
+    pub version: i64,
+    pub rows: u64,
+    pub bad_rows: u64,
+    pub hash: String,
+}
+
+fn err(url: &url::Url) -> impl Fn(deltalake::DeltaTableError) -> Error + '_ {
+    move |e| Error::Usage(format!("table {url}: {e}"))
+}
+
+/// Inspects `feed`'s table, its last `commits` commits and, if given, one file.
+pub fn inspect(
+    feed: &FeedConfig,
+    state_dir: &Path,
+    commits: usize,
+    file: Option<&str>,
+) -> Result<Inspection, Error> {
+    let rt = crate::delta::runtime()?;
+    let url = &feed.table_url;
+    let table = rt
+        .block_on(deltalake::open_table(url.clone()))
+        .map_err(err(url))?;
+    let snapshot = table.snapshot().map_err(err(url))?;
+    let version = table.version().unwrap_or(0) as i64;
+    let (mut rows, mut size, mut data_files) = (0u64, 0u64, 0usize);
+    for f in snapshot.log_data().iter() {
+        data_files += 1;
+        size += f.size().max(0) as u64;
+        rows += f.num_records().unwrap_or(0) as u64;
+    }
+    let arrow: deltalake::arrow::datatypes::Schema = snapshot
+        .schema()
+        .as_ref()
+        .try_into_arrow()
+        .map_err(|e| Error::Usage(format!("table {url}: schema: {e}")))?;
+    let schema = arrow
+        .fields()
+        .iter()
+        .map(|f| Column {
+            name: f.name().clone(),
+            ty: f.data_type().to_string(),
+            nullable: f.is_nullable(),
+        })
+        .collect();
+    let log_store = table.log_store();
+    let mut summaries = Vec::new();
+    let mut v = version;
+    while v >= 0 && summaries.len() < commits {
+        if let Ok(Some(bytes)) = rt.block_on(log_store.read_commit_entry(v as u64)) {
+            summaries.push(summarize(v, &bytes));
+        }
+        v -= 1;
+    }
+    let quarantine = rt
+        .block_on(deltalake::open_table(feed.quarantine_url.clone()))
+        .ok()
+        .map(|q| {
+            let rows = q
+                .snapshot()
+                .map(|s| {
+                    s.log_data()
+                        .iter()
+                        .map(|f| f.num_records().unwrap_or(0) as u64)
+                        .sum()
+                })
+                .unwrap_or(0);
+            QuarantineInfo {
+                table: feed.quarantine_url.to_string(),
+                version: q.version().unwrap_or(0) as i64,
+                rows,
+            }
+        });
+    let file = file.map(|name| {
+        file_report(feed, state_dir, name, || {
+            // Without the local index: search the log, newest first.
+            let mut found = Vec::new();
+            let mut v = version;
+            while v >= 0 && version - v < 100_000 {
+                if let Ok(Some(bytes)) = rt.block_on(log_store.read_commit_entry(v as u64)) {
+                    for f in files_of(&bytes) {
+                        if f.0 == name {
+                            found.push(Loaded {
+                                version: v,
+                                rows: f.1,
+                                bad_rows: f.2,
+                                hash: f.3.clone(),
+                            });
+                        }
+                    }
+                }
+                v -= 1;
+            }
+            found
+        })
+    });
+    Ok(Inspection {
+        feed: feed.name.clone(),
+        table: url.to_string(),
+        version,
+        data_files,
+        rows,
+        size_bytes: size,
+        schema,
+        quarantine,
+        commits: summaries,
+        file,
+    })
+}
+
+/// (name, rows, bad rows, hash) of each file a commit's deltadrop metadata lists.
+fn files_of(commit: &[u8]) -> Vec<(String, u64, u64, String)> {
+    let mut out = Vec::new();
+    for line in commit.split(|b| *b == b'\n') {
+        let Ok(action) = serde_json::from_slice::<Value>(line) else {
+            continue;
+        };
+        let Some(files) = action
+            .pointer("/commitInfo/deltadrop/files")
+            .and_then(Value::as_array)
+        else {
+            continue;
+        };
+        for f in files {
+            out.push((
+                f["name"].as_str().unwrap_or_default().to_string(),
+                f["rows"].as_u64().unwrap_or(0),
+                f["badRows"].as_u64().unwrap_or(0),
+                f["hash"].as_str().unwrap_or_default().to_string(),
+            ));
+        }
+    }
+    out
+}
+
+fn summarize(version: i64, commit: &[u8]) -> CommitSummary {
+    let mut s = CommitSummary {
+        version,
+        timestamp: None,
+        operation: String::new(),
+        rows: 0,
+        bad_rows: 0,
+        files: Vec::new(),
+    };
+    for line in commit.split(|b| *b == b'\n') {
+        let Ok(action) = serde_json::from_slice::<Value>(line) else {
+            continue;
+        };
+        if let Some(ci) = action.get("commitInfo") {
+            s.operation = ci["operation"].as_str().unwrap_or_default().to_string();
+            s.timestamp = ci["timestamp"]
+                .as_i64()
+                .and_then(chrono::DateTime::from_timestamp_millis)
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+            s.rows = ci
+                .pointer("/deltadrop/rows")
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
+            s.bad_rows = ci
+                .pointer("/deltadrop/badRows")
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
+        }
+    }
+    s.files = files_of(commit)
+        .into_iter()
+        .map(|(name, rows, bad_rows, _)| CommitFile {
+            name,
+            rows,
+            bad_rows,
+        })
+        .collect();
+    s
+}
+
+fn file_report(
+    feed: &FeedConfig,
+    state_dir: &Path,
+    name: &str,
+    search_log: impl FnOnce() -> Vec<Loaded>,
+) -> FileReport {
+    let index = state_dir.join(&feed.name).join("loaded.jsonl");
+    let mut loaded: Vec<Loaded> = std::fs::read_to_string(&index)
+        .map(|text| {
+            text.lines()
+                .filter_map(|l| serde_json::from_str::<crate::state::Loaded>(l).ok())
+                .filter(|l| l.name == name)
+                .map(|l| Loaded {
+                    version: l.version,
+                    rows: l.rows,
+                    bad_rows: 0,
+                    hash: l.hash,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if loaded.is_empty() {
+        loaded = search_log();
+    }
+    let mut rejected = Vec::new();
+    let (stem, ext) = match name.rfind('.') {
+        Some(i) if i > 0 => (&name[..i], &name[i..]),
+        _ => (name, ""),
+    };
+    let candidates =
+        std::iter::once(name.to_string()).chain((1..1000).map(|n| format!("{stem}.{n}{ext}")));
+    for c in candidates {
+        let err_file = feed.rejected.join(format!("{c}.error.txt"));
+        match std::fs::read_to_string(&err_file) {
+            Ok(text) => rejected.push(text.trim_end().to_string()),
+            Err(_) if c != name => break,
+            Err(_) => {}
+        }
+    }
+    FileReport {
+        name: name.to_string(),
+        loaded,
+        rejected,
+        in_inbox: feed.inbox.join(name).exists(),
+    }
+}
+
+/// The human-readable report.
+pub fn render(i: &Inspection) -> String {
+    let mut out = format!(
+        "feed {}\ntable:    {}\nversion:  {}\nrows:     {}\nsize:     {} in {} data file(s)\n",
+        i.feed,
+        i.table,
+        i.version,
+        i.rows,
+        human_bytes(i.size_bytes),
+        i.data_files
+    );
+    if let Some(q) = &i.quarantine {
+        out.push_str(&format!(
+            "quarantine: {} row(s) in {} (version {})\n",
+            q.rows, q.table, q.version
+        ));
+    }
+    out.push_str("\nschema:\n");
+    for c in &i.schema {
+        out.push_str(&format!(
+            "  {:<24} {}{}\n",
+            c.name,
+            c.ty,
+            if c.nullable { "" } else { " NOT NULL" }
+        ));
+    }
+    out.push_str(&format!("\nlast {} commit(s):\n", i.commits.len()));
+    for c in &i.commits {
+        out.push_str(&format!(
+            "  v{:<6} {}  {:<14} {} rows, {} bad",
+            c.version,
+            c.timestamp.as_deref().unwrap_or("-"),
+            c.operation,
+            c.rows,
+            c.bad_rows
+        ));
+        let names: Vec<&str> = c.files.iter().map(|f| f.name.as_str()).collect();
+        if !names.is_empty() {
+            let shown = names.iter().take(5).copied().collect::<Vec<_>>().join(", ");
+            let more = if names.len() > 5 {
+                format!(" (+{} more)", names.len() - 5)
+            } else {
+                String::new()
+            };
+            out.push_str(&format!("  [{shown}{more}]"));
+        }
+        out.push('\n');
+    }
+    if let Some(f) = &i.file {
+        out.push_str(&format!("\nfile {}:\n", f.name));
+        if f.loaded.is_empty() && f.rejected.is_empty() {
+            out.push_str("  not loaded, not rejected");
+            out.push_str(if f.in_inbox {
+                " (it is in the inbox, waiting)\n"
+            } else {
+                "\n"
+            });
+        }
+        for l in &f.loaded {
+            out.push_str(&format!(
+                "  loaded in version {}: {} rows (blake3 {})\n",
+                l.version,
+                l.rows,
+                &l.hash[..l.hash.len().min(16)]
+            ));
+        }
+        for r in &f.rejected {
+            out.push_str("  rejected:\n");
+            for line in r.lines() {
+                out.push_str(&format!("    {line}\n"));
+            }
+        }
+    }
+    out
+}
+
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}

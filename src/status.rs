@@ -1,0 +1,177 @@
+//! Status endpoint: a small HTTP server (tiny_http) on 127.0.0.1 by default, answering
+//! `/health`, `/status` (JSON) and `/metrics` (Prometheus), and the client side of
+//! `deltadrop status`. The bound address is written to `state_dir/http.addr` so that the client
+//! finds a daemon started with port 0.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crate::config::{Config, FeedConfig};
+use crate::job::Tracker;
+use crate::metrics::{self, MetricsRef, Status};
+
+pub struct Server {
+    server: Arc<tiny_http::Server>,
+    thread: Option<JoinHandle<()>>,
+    addr_file: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.server.unblock();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        let _ = std::fs::remove_file(&self.addr_file);
+    }
+}
+
+/// Starts the endpoint unless `[http] enabled = false`. A port already in use is a warning:
+/// ingestion matters more than the endpoint.
+pub fn start(cfg: &Config, metrics: MetricsRef, tracker: Tracker) -> Option<Server> {
+    if !cfg.http.enabled {
+        return None;
+    }
+    let server = match tiny_http::Server::http(&cfg.http.listen) {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            log::warn!(
+                "status endpoint off: cannot listen on {}: {e} (set [http] listen to a free address, or enabled = false)",
+                cfg.http.listen
+            );
+            return None;
+        }
+    };
+    let addr = match server.server_addr().to_ip() {
+        Some(a) => a.to_string(),
+        None => cfg.http.listen.clone(),
+    };
+    let addr_file = cfg.state_dir.join("http.addr");
+    if let Err(e) = crate::state::write_atomic(&addr_file, addr.as_bytes()) {
+        log::warn!("{e}");
+    }
+    log::info!("status endpoint on http://{addr} (/status, /metrics, /health)");
+    let feeds = cfg.feeds.clone();
+    let srv = server.clone();
+    let thread = std::thread::Builder::new()
+        .name("status".into())
+        .spawn(move || serve(&srv, &feeds, &metrics, &tracker))
+        .ok();
+    Some(Server {
+        server,
+        thread,
+        addr_file,
+    })
+}
+
+fn serve(
+    server: &tiny_http::Server,
+    feeds: &[FeedConfig],
+    metrics: &MetricsRef,
+    tracker: &Tracker,
+) {
+    let tables: Vec<String> = feeds.iter().map(|f| f.table_url.to_string()).collect();
+    for req in server.incoming_requests() {
+        let live: Vec<(u64, u64)> = feeds
+            .iter()
+            .map(|f| (backlog(f), tracker.busy_under(&f.inbox) as u64))
+            .collect();
+        let path = req.url().split('?').next().unwrap_or("").to_string();
+        let (code, body, ctype) = match path.as_str() {
+            "/health" => (200, "ok\n".to_string(), "text/plain; charset=utf-8"),
+            "/metrics" => (
+                200,
+                metrics::prometheus(metrics, &live),
+                "text/plain; version=0.0.4; charset=utf-8",
+            ),
+            "/status" => (
+                200,
+                serde_json::to_string_pretty(&metrics::status(metrics, &tables, &live))
+                    .unwrap_or_default(),
+                "application/json",
+            ),
+            _ => (
+                404,
+                "not found: try /status, /metrics or /health\n".to_string(),
+                "text/plain",
+            ),
+        };
+        let mut resp = tiny_http::Response::from_string(body).with_status_code(code);
+        if let Ok(h) = tiny_http::Header::from_bytes(&b"Content-Type"[..], ctype.as_bytes()) {
+            resp = resp.with_header(h);
+        }
+        let _ = req.respond(resp);
+    }
+}
+
+/// Files in the inbox the daemon would take (regular, not temp, right extension).
+fn backlog(feed: &FeedConfig) -> u64 {
+    let Ok(rd) = std::fs::read_dir(&feed.inbox) else {
+        return 0;
+    };
+    rd.flatten()
+        .filter(|e| e.file_type().map(|t| t.is_file()).unwrap_or(false))
+        .filter(|e| {
+            e.file_name().to_str().is_some_and(|n| {
+                !crate::watch::is_temp_name(n) && crate::watch::has_feed_extension(feed, n)
+            })
+        })
+        .count() as u64
+}
+
+/// Where a running daemon listens: the address it wrote, else the configured one.
+pub fn address(cfg: &Config) -> String {
+    read_addr(&cfg.state_dir.join("http.addr")).unwrap_or_else(|| cfg.http.listen.clone())
+}
+
+fn read_addr(p: &Path) -> Option<String> {
+    std::fs::read_to_string(p)
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+/// Asks the running daemon for its status.
+pub fn fetch(cfg: &Config) -> Result<Status, String> {
+    let addr = address(cfg);
+    let url = format!("http://{addr}/status");
+    let mut resp = ureq::get(&url).call().map_err(|e| {
+        format!("deltadrop is not running, or its status endpoint is off ({url}: {e})")
+    })?;
+    let body = resp
+        .body_mut()
+        .read_to_string()
+        .map_err(|e| format!("{url}: {e}"))?;
+    serde_json::from_str(&body).map_err(|e| format!("{url}: unexpected answer: {e}"))
+}
+
+/// The human-readable `deltadrop status`.
+pub fn render(s: &Status) -> String {
+    let mut out = format!(
+        "deltadrop {} (pid {}), up {}\n",
+        s.version,
+        s.pid,
+        humantime::format_duration(std::time::Duration::from_secs(s.uptime_seconds as u64))
+    );
+    for f in &s.feeds {
+        out.push_str(&format!(
+            "\nfeed {}\n  table:        {} (version {})\n  backlog:      {} file(s) waiting, {} in flight\n  last commit:  {}\n  this run:     {} commit(s), {} file(s), {} rows, {} quarantined, {} warned\n  problems:     {} rejected, {} duplicate(s), {} transient failure(s)\n",
+            f.name,
+            f.table,
+            f.table_version,
+            f.backlog,
+            f.in_flight,
+            f.last_commit_at.as_deref().unwrap_or("none in this run"),
+            f.commits,
+            f.files_committed,
+            f.rows_committed,
+            f.rows_quarantined,
+            f.rows_warned,
+            f.files_rejected,
+            f.files_duplicate,
+            f.transient_failures
+        ));
+    }
+    out
+}
