@@ -148,6 +148,8 @@ struct RawFeed {
     #[serde(default)]
     ready_marker: Option<String>,
     #[serde(default)]
+    max_file_bytes: u64,
+    #[serde(default)]
     expect: Vec<RawExpect>,
 }
 
@@ -387,6 +389,8 @@ pub struct FeedConfig {
     pub encoding: Encoding,
     pub values: ValueOptions,
     pub ready_marker: Option<String>,
+    /// Larger files are rejected unread (0: no limit).
+    pub max_file_bytes: u64,
     pub expectations: Vec<Expectation>,
 }
 
@@ -727,6 +731,7 @@ impl Config {
                 encoding,
                 values,
                 ready_marker: f.ready_marker.clone(),
+                max_file_bytes: f.max_file_bytes,
                 expectations,
             });
         }

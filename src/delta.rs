@@ -874,6 +874,7 @@ impl Committer {
             quarantine: q_adds.clone(),
         };
         self.state.write_intent(intent.clone())?;
+        crash_point("after_intent");
         let version = match self.write_main_commit(adds, &records, txn, rows) {
             Ok(v) => v,
             Err(e) => {
@@ -886,7 +887,9 @@ impl Committer {
             }
         };
         self.next_txn = txn + 1;
+        crash_point("after_commit");
         self.state.record_loaded(&records, version)?;
+        crash_point("after_record");
         if !q_adds.is_empty() {
             if let Err(e) = self.commit_quarantine(q_adds, txn, bad) {
                 // The rows are safe in the intent; the quarantine half is retried before the
@@ -897,8 +900,10 @@ impl Committer {
                 );
                 self.unresolved = true;
             }
+            crash_point("after_quarantine_commit");
         }
 
+        crash_point("before_archive");
         for f in &files {
             if let Err(e) = quarantine::archive(
                 &f.job.path,
@@ -910,6 +915,7 @@ impl Committer {
                 log::error!("feed {}: {e}", self.feed.name);
             }
             self.tracker.release(&f.job.path);
+            crash_point("during_archive");
         }
         let stats = self.tracker.stats();
         let bytes: u64 = files.iter().map(|f| f.size).sum();
@@ -1036,6 +1042,31 @@ impl Committer {
         self.state.clear_intent()?;
         self.unresolved = false;
         Ok(())
+    }
+}
+
+/// Fault injection for the crash tests: with `DELTADROP_CRASH_AT=<point>` (and optionally
+/// `DELTADROP_CRASH_AFTER=<n>`, default 1) the process aborts — like `kill -9` — the n-th time
+/// it passes that point. Points: after_intent, after_commit, after_record, before_archive,
+/// during_archive, after_quarantine_commit.
+pub fn crash_point(name: &str) {
+    use std::sync::atomic::AtomicU64;
+    use std::sync::OnceLock;
+    static AT: OnceLock<Option<(String, u64)>> = OnceLock::new();
+    static HITS: AtomicU64 = AtomicU64::new(0);
+    let at = AT.get_or_init(|| {
+        let point = std::env::var("DELTADROP_CRASH_AT").ok()?;
+        let after = std::env::var("DELTADROP_CRASH_AFTER")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1);
+        Some((point, after))
+    });
+    if let Some((point, after)) = at {
+        if point == name && HITS.fetch_add(1, Ordering::SeqCst) + 1 >= *after {
+            eprintln!("DELTADROP_CRASH_AT={name}: aborting");
+            std::process::abort();
+        }
     }
 }
 

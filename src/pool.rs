@@ -93,6 +93,14 @@ impl Worker {
             (board[job.feed].schema.clone(), board[job.feed].generation)
         };
         let schema = &schema;
+        if feed.max_file_bytes > 0 && size > feed.max_file_bytes {
+            let reason = format!(
+                "{name}: {size} bytes, more than max_file_bytes ({}); not read",
+                feed.max_file_bytes
+            );
+            reject(&ctx, feed, &job, &reason);
+            return;
+        }
         let result = if size <= INLINE_MAX_BYTES {
             let mut batches = Vec::new();
             ingest::parse_file(&job.path, feed, schema, ingested_at, |b| {
@@ -169,6 +177,22 @@ impl Worker {
                 &job,
                 &format!("{name}: cannot read the file: {e}"),
             ),
+            // Corrupt compressed data, or text the decoder refuses: waiting will not fix it.
+            Err(IngestError::Io(e))
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::InvalidData
+                        | std::io::ErrorKind::InvalidInput
+                        | std::io::ErrorKind::UnexpectedEof
+                ) =>
+            {
+                reject(
+                    &ctx,
+                    feed,
+                    &job,
+                    &format!("{name}: corrupt or truncated content: {e}"),
+                )
+            }
             Err(e) => {
                 let d = tracker.release_for_retry(&job.path);
                 log::warn!("feed {}: {name}: {e}; retry in {d:?}", feed.name);

@@ -7,6 +7,7 @@
 //! that stretch with csv-core to set the bad records apart. [`value`] converts text to the
 //! table's types, value by value, so that one bad value costs one row, not the file.
 
+pub mod fuzz;
 pub mod infer;
 pub mod source;
 pub mod split;

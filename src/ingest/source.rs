@@ -68,10 +68,19 @@ pub fn open_text(
     };
     let (decompressed, compression): (Box<dyn Read + Send>, &'static str) =
         if magic.starts_with(GZIP_MAGIC) {
-            (Box::new(flate2::read::MultiGzDecoder::new(raw)), "gzip")
+            (
+                Box::new(Corrupt {
+                    inner: flate2::read::MultiGzDecoder::new(raw),
+                    what: "gzip",
+                }),
+                "gzip",
+            )
         } else if magic.starts_with(ZSTD_MAGIC) {
             (
-                Box::new(zstd::stream::read::Decoder::with_buffer(raw)?),
+                Box::new(Corrupt {
+                    inner: zstd::stream::read::Decoder::with_buffer(raw)?,
+                    what: "zstd",
+                }),
                 "zstd",
             )
         } else {
@@ -119,6 +128,25 @@ pub fn detect(sample: &[u8]) -> &'static RsEncoding {
         // Cut in the middle of a character at the end of the sample: still UTF-8.
         Err(e) if e.error_len().is_none() => UTF_8,
         Err(_) => WINDOWS_1252,
+    }
+}
+
+/// A decompressor's errors are about the data (corrupt or truncated), not passing I/O trouble:
+/// reported as `InvalidData` so that the file is rejected, not retried forever.
+struct Corrupt<R> {
+    inner: R,
+    what: &'static str,
+}
+
+impl<R: Read> Read for Corrupt<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf).map_err(|e| match e.kind() {
+            io::ErrorKind::Interrupted | io::ErrorKind::PermissionDenied => e,
+            _ => io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{} data: {e}", self.what),
+            ),
+        })
     }
 }
 
