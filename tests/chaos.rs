@@ -151,6 +151,7 @@ fn kill_9_at_random_instants() {
     let mut rng = Lcg(0x5eed);
     let mut kills = 0;
     let mut total_files = 0;
+    let mut mid_stream = 0;
     for trial in 0..trials {
         let d = site();
         let mut ledger = Ledger::default();
@@ -173,6 +174,14 @@ fn kill_9_at_random_instants() {
                     std::thread::sleep(Duration::from_millis(rng.next(60))); // the kill instant
                     daemon.kill9();
                     kills += 1;
+                    // A kill with some of this round's files done and some not is mid-stream.
+                    let done: usize = FEEDS
+                        .iter()
+                        .map(|f| list_names(&d.path(&format!("done/{f}"))).len())
+                        .sum();
+                    if done > 0 && done < n {
+                        mid_stream += 1;
+                    }
                 }
             }
             daemon.kill9();
@@ -182,7 +191,7 @@ fn kill_9_at_random_instants() {
         settle_and_verify(&d, &ledger);
     }
     eprintln!(
-        "chaos: {trials} trial(s), {kills} kill -9 while ingesting, {n_files} files, 0 rows lost, 0 duplicated",
+        "chaos: {trials} trial(s), {kills} kill -9 while ingesting ({mid_stream} with part of the files committed), {n_files} files, 0 rows lost, 0 duplicated",
         n_files = total_files
     );
 }
