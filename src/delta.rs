@@ -746,10 +746,27 @@ impl Committer {
         result
     }
 
+    fn fresh_writers(&mut self) -> Result<(), DeltaError> {
+        self.writer = writer_for(&self.table)?;
+        self.quarantine.writer = writer_for(&self.quarantine.table)?;
+        Ok(())
+    }
+
     fn commit_group(&mut self, group: Vec<ParsedFile>) -> Result<(), DeltaError> {
         let started = Instant::now();
         let paths: Vec<_> = group.iter().map(|f| f.job.path.clone()).collect();
-        match self.try_commit_group(group, started) {
+        // A panic in a dependency is a failed attempt, not a dead committer.
+        let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.try_commit_group(group, started)
+        }))
+        .unwrap_or_else(|_| {
+            // The outcome of a commit interrupted by a panic is unknown: check the log first.
+            self.unresolved = self.state.intent().is_some();
+            Err(CommitError::write(DeltaTableError::Generic(
+                "internal error (panic) during the commit".into(),
+            )))
+        });
+        match attempt {
             Ok(()) => {
                 self.failures = 0;
                 Ok(())
@@ -768,8 +785,10 @@ impl Committer {
                     self.feed.name,
                     paths.len()
                 );
-                self.writer.reset();
-                self.quarantine.writer.reset();
+                // Fresh writers (not `reset()`: it panics after a failed flush).
+                if let Err(e) = self.fresh_writers() {
+                    log::error!("feed {}: {e}", self.feed.name);
+                }
                 for p in &paths {
                     self.tracker.release_for_retry(p);
                 }

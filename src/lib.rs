@@ -287,7 +287,7 @@ pub fn run(cfg: &Config, opts: RunOptions, shutdown: Shutdown) -> Result<Summary
     )
     .map_err(io_err("cannot start worker threads"))?;
 
-    let mut watcher = Watcher::new(cfg, tracker.clone(), jobs_tx);
+    let mut watcher = Watcher::new(cfg, tracker.clone(), jobs_tx, shutdown.flag.clone());
     // Lives until every commit is done (dropped at the end of this function).
     let mut _progress = None;
     let watched = if opts.once {

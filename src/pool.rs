@@ -21,6 +21,9 @@ use crate::schema::{ColType, ColumnSpec, TableSchema};
 /// of their commit; larger ones are streamed by the worker into their own Parquet files.
 pub const INLINE_MAX_BYTES: u64 = 2 * 1024 * 1024;
 
+/// The sink's answer when the daemon stops in the middle of a large file.
+const CANCELLED: &str = "cancelled: stopping";
+
 pub struct PoolContext {
     pub feeds: Arc<Vec<FeedConfig>>,
     pub metrics: crate::metrics::MetricsRef,
@@ -70,7 +73,20 @@ impl Worker {
 
     fn run(mut self, jobs: Receiver<FileJob>) {
         for job in jobs.iter() {
-            self.process(job);
+            let path = job.path.clone();
+            // A panic in a dependency must not cost a worker (the pool would shrink to nothing):
+            // the file is given back for a later retry, the worker starts afresh.
+            let outcome =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.process(job)));
+            if outcome.is_err() {
+                let d = self.ctx.tracker.release_for_retry(&path);
+                log::error!(
+                    "internal error while processing {}; retry in {d:?}",
+                    path.display()
+                );
+                self.writers.iter_mut().for_each(|w| *w = None);
+                self.rt = None;
+            }
         }
     }
 
@@ -155,6 +171,10 @@ impl Worker {
                 log::error!("feed {}: {reason}; stopping", feed.name);
                 tracker.release(&job.path);
                 ctx.shutdown.fail();
+            }
+            Err(IngestError::Cancelled) => {
+                log::info!("feed {}: {name} left in the inbox (stopping)", feed.name);
+                tracker.release(&job.path);
             }
             Err(IngestError::Gone) => {
                 log::debug!("feed {}: {name} vanished before it was read", feed.name);
@@ -273,24 +293,29 @@ impl Worker {
         let feed = &self.ctx.feeds[job.feed];
         let parsed = ingest::parse_file(&job.path, feed, schema, ingested_at, |b| {
             if cancel.load(Ordering::Relaxed) {
-                return Err("shutting down".into());
+                return Err(CANCELLED.into());
             }
             rt.block_on(writer.write(b))
                 .map_err(|e| format!("writing Parquet: {e}"))
         });
-        match parsed {
-            Ok(summary) => {
-                let adds = rt
-                    .block_on(writer.flush())
-                    .map_err(|e| IngestError::Sink(format!("writing Parquet: {e}")))?;
-                Ok((summary, FileData::Written(adds)))
-            }
-            Err(e) => {
-                // Parquet files already rolled stay unreferenced (vacuum removes them).
-                writer.reset();
-                Err(e)
-            }
+        let parsed = match parsed {
+            Err(IngestError::Sink(m)) if m == CANCELLED => Err(IngestError::Cancelled),
+            other => other,
+        };
+        let result = match parsed {
+            Ok(summary) => rt
+                .block_on(writer.flush())
+                .map(|adds| (summary, FileData::Written(adds)))
+                .map_err(|e| IngestError::Sink(format!("writing Parquet: {e}"))),
+            Err(e) => Err(e),
+        };
+        if result.is_err() {
+            // A fresh writer next time. Not `reset()`: after a failed flush it panics in
+            // object_store ("Already shut down"). Parquet files already rolled stay
+            // unreferenced until a vacuum.
+            self.writers[job.feed] = None;
         }
+        result
     }
 }
 

@@ -131,10 +131,18 @@ pub struct Watcher {
     /// When to look at a path again.
     timers: BTreeMap<Instant, Vec<(FeedId, PathBuf)>>,
     debouncer: Option<Debouncer<RecommendedWatcher, NoCache>>,
+    /// Set at shutdown. The shutdown channel only wakes the loop: its one message may be taken
+    /// by any `select!` here, so the flag is what says "stop".
+    stopping: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Watcher {
-    pub fn new(cfg: &Config, tracker: Tracker, jobs: Sender<FileJob>) -> Watcher {
+    pub fn new(
+        cfg: &Config,
+        tracker: Tracker,
+        jobs: Sender<FileJob>,
+        stopping: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) -> Watcher {
         // Bounded: if the pool lags far behind, events are dropped and the poll finds the files.
         let (signals_tx, signals_rx) = crossbeam_channel::bounded(65_536);
         Watcher {
@@ -148,6 +156,7 @@ impl Watcher {
             settling: HashMap::new(),
             timers: BTreeMap::new(),
             debouncer: None,
+            stopping,
         }
     }
 
@@ -258,6 +267,9 @@ impl Watcher {
     pub fn run(mut self, shutdown: Receiver<()>) -> Result<(), WatchError> {
         let mut next_poll = Instant::now();
         loop {
+            if self.stopping() {
+                break;
+            }
             let now = Instant::now();
             if now >= next_poll {
                 self.scan_all(&shutdown)?;
@@ -288,6 +300,10 @@ impl Watcher {
             d.stop_nonblocking();
         }
         Ok(())
+    }
+
+    fn stopping(&self) -> bool {
+        self.stopping.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     fn on_signal(&mut self, sig: Signal, shutdown: &Receiver<()>) -> Result<(), WatchError> {
@@ -366,7 +382,7 @@ impl Watcher {
                     continue;
                 }
                 self.observe(feed, path, size, mtime, true);
-                if !shutdown.is_empty() {
+                if self.stopping() {
                     return Ok(());
                 }
             }
@@ -462,7 +478,7 @@ impl Watcher {
 
     /// Claims and sends one file to the pool; false if it is already owned or we are stopping.
     fn dispatch(&mut self, feed: FeedId, path: PathBuf, shutdown: &Receiver<()>) -> bool {
-        if !self.tracker.claim(&path) {
+        if self.stopping() || !self.tracker.claim(&path) {
             return false;
         }
         let job = FileJob {

@@ -49,7 +49,7 @@ fn drop_one(d: &Dir, ledger: &mut Ledger, tag: &str, n: usize) {
     let id = format!("{tag}x{n}");
     let mut text = sales_csv(&id, 15);
     ledger.good.entry(feed).or_default().extend(ids(&id, 15));
-    if n % 3 == 0 {
+    if n.is_multiple_of(3) {
         text.push_str(&format!(
             "{id}-bad,2024-03-01T10:00:00Z,ST1,P1,1,oops,1.00,pix,C1\n"
         ));

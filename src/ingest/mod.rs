@@ -57,6 +57,9 @@ pub enum IngestError {
     /// The batch sink (the Parquet writer) failed; the file stays in the inbox.
     #[error("{0}")]
     Sink(String),
+    /// The daemon is stopping: the file was left as it is, to be taken at the next start.
+    #[error("stopped before the file was read to the end")]
+    Cancelled,
     /// `on_new_column = "add"`: the header has these columns the table lacks.
     #[error("new column(s): {}", .0.join(", "))]
     NewColumns(Vec<String>),

@@ -1,0 +1,141 @@
+//! Faults around the daemon: a full disk, SIGTERM under load, file permissions.
+
+mod util;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use util::*;
+
+/// A small tmpfs mounted on a folder of the test (root only); unmounted on drop.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &std::path::Path, size: &str) -> Option<Tmpfs> {
+        fs::create_dir_all(dir).ok()?;
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        ok.then(|| Tmpfs(dir.to_path_buf()))
+    }
+
+    fn resize(&self, size: &str) {
+        let ok = Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.0)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "remount");
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_keeps_files_in_the_inbox_until_space_returns() {
+    let d = Dir::new("");
+    let Some(disk) = Tmpfs::mount(&d.path("lake"), "1m") else {
+        eprintln!("skipped: cannot mount a tmpfs here (not root?)");
+        return;
+    };
+    let mut daemon = d.spawn();
+    assert!(
+        wait_until(DEADLINE, || daemon.log().contains("watching")),
+        "{}",
+        daemon.log()
+    );
+    // ~9 MB of CSV: its Parquet cannot fit in what is left of 1 MB.
+    d.drop_file("big.csv", &sales_csv("full", 120_000));
+    assert!(
+        wait_until(DEADLINE, || daemon
+            .log()
+            .contains("No space left on device")),
+        "{}",
+        daemon.log()
+    );
+    assert_eq!(
+        d.inbox_files(),
+        vec!["big.csv"],
+        "the file stays in the inbox"
+    );
+    assert!(d.rows().is_empty(), "nothing half-written is visible");
+    disk.resize("64m");
+    let rows = d.wait_for_rows(120_000, &mut daemon);
+    assert_exactly_once(&rows, &ids("full", 120_000));
+    assert!(daemon.terminate().success());
+}
+
+#[test]
+fn sigterm_under_load_stops_quickly_and_leaves_files_whole() {
+    let d = Dir::new("");
+    fs::create_dir_all(d.inbox()).unwrap();
+    let mut daemon = d.spawn();
+    assert!(
+        wait_until(DEADLINE, || daemon.log().contains("watching")),
+        "{}",
+        daemon.log()
+    );
+    let mut expected = Vec::new();
+    d.drop_file("large.csv", &sales_csv("large", 80_000));
+    expected.extend(ids("large", 80_000));
+    for i in 0..150 {
+        let tag = format!("load{i}");
+        d.drop_file(&format!("{tag}.csv"), &sales_csv(&tag, 20));
+        expected.extend(ids(&tag, 20));
+    }
+    assert!(
+        wait_until(DEADLINE, || !d.rows().is_empty()),
+        "{}",
+        daemon.log()
+    );
+    let t = Instant::now();
+    let status = daemon.terminate();
+    let took = t.elapsed();
+    assert!(status.success(), "{}", daemon.log());
+    // A requirement of the issue, with a wide margin for a debug build on a busy machine.
+    assert!(took < Duration::from_secs(5), "stopped in {took:?}");
+    // Whatever was not committed is still in the inbox, whole: a second run loads it once.
+    d.run_once();
+    assert_exactly_once(&d.rows(), &expected);
+}
+
+#[test]
+fn state_and_table_files_are_not_world_writable() {
+    let d = Dir::new("");
+    d.write_in_place("p.csv", sales_csv("p", 3).as_bytes());
+    d.run_once();
+    let mut checked = 0;
+    for root in [d.path(".deltadrop"), d.path("lake")] {
+        let mut stack = vec![root];
+        while let Some(p) = stack.pop() {
+            let m = fs::symlink_metadata(&p).unwrap();
+            assert_eq!(
+                m.permissions().mode() & 0o002,
+                0,
+                "{} is world-writable",
+                p.display()
+            );
+            checked += 1;
+            if m.is_dir() {
+                stack.extend(fs::read_dir(&p).unwrap().flatten().map(|e| e.path()));
+            }
+        }
+    }
+    assert!(checked > 5);
+    let state = fs::metadata(d.path(".deltadrop/sales/intent.json")).unwrap();
+    assert_eq!(
+        state.permissions().mode() & 0o077,
+        0,
+        "state is private to its user"
+    );
+}
