@@ -118,6 +118,13 @@ fn file_stamp(path: &Path) -> Option<Stamp> {
     }
 }
 
+/// A file waiting to be quiet for the settle time.
+struct Settling {
+    stamp: Stamp,
+    /// When it was last seen changing (an event, or a different stamp).
+    changed: Instant,
+}
+
 pub struct Watcher {
     feeds: Vec<FeedConfig>,
     settle: Duration,
@@ -127,7 +134,7 @@ pub struct Watcher {
     signals_rx: Receiver<Signal>,
     signals_tx: Sender<Signal>,
     /// Files waiting to settle: last (size, mtime) seen.
-    settling: HashMap<PathBuf, (FeedId, u64, Option<SystemTime>)>,
+    settling: HashMap<PathBuf, Settling>,
     /// When to look at a path again.
     timers: BTreeMap<Instant, Vec<(FeedId, PathBuf)>>,
     debouncer: Option<Debouncer<RecommendedWatcher, NoCache>>,
@@ -400,31 +407,48 @@ impl Watcher {
         mtime: Option<SystemTime>,
         from_poll: bool,
     ) {
-        let age = mtime
-            .and_then(|m| SystemTime::now().duration_since(m).ok())
-            .unwrap_or_default();
-        let same_as_before = matches!(
-            self.settling.get(&path),
-            Some((_, s, m)) if *s == size && *m == mtime
-        );
-        // Untouched for the settle time already (e.g. present at startup), or declared ready by
-        // its marker: ready now.
-        let marked = self.feeds[feed].ready_marker.is_some();
-        if marked || (from_poll && (age >= self.settle || same_as_before)) {
+        let now = Instant::now();
+        let stamp = (size, mtime);
+        // Declared ready by its marker: ready now.
+        if self.feeds[feed].ready_marker.is_some() {
             self.settling.remove(&path);
-            self.timers
-                .entry(Instant::now())
-                .or_default()
-                .push((feed, path));
+            self.timers.entry(now).or_default().push((feed, path));
             return;
         }
-        let first_time = !self.settling.contains_key(&path);
-        self.settling.insert(path.clone(), (feed, size, mtime));
-        if first_time || !from_poll {
-            self.timers
-                .entry(Instant::now() + self.settle)
-                .or_default()
-                .push((feed, path));
+        match self.settling.get_mut(&path) {
+            Some(s) => {
+                // An event is a change even when size and mtime look the same.
+                if s.stamp != stamp || !from_poll {
+                    s.stamp = stamp;
+                    s.changed = now;
+                }
+                let due = s.changed + self.settle;
+                self.timers
+                    .entry(due.max(now))
+                    .or_default()
+                    .push((feed, path));
+            }
+            None => {
+                let age = mtime
+                    .and_then(|m| SystemTime::now().duration_since(m).ok())
+                    .unwrap_or_default();
+                // Untouched for the settle time already (e.g. present at startup): ready now.
+                if from_poll && age >= self.settle {
+                    self.timers.entry(now).or_default().push((feed, path));
+                    return;
+                }
+                self.settling.insert(
+                    path.clone(),
+                    Settling {
+                        stamp,
+                        changed: now,
+                    },
+                );
+                self.timers
+                    .entry(now + self.settle)
+                    .or_default()
+                    .push((feed, path));
+            }
         }
     }
 
@@ -455,17 +479,28 @@ impl Watcher {
         }
     }
 
+    /// A file is taken once it has not changed for the whole settle time.
     fn check_settled(&mut self, feed: FeedId, path: PathBuf, shutdown: &Receiver<()>) {
-        let Some((size, mtime)) = file_stamp(&path) else {
+        let Some(stamp) = file_stamp(&path) else {
             self.settling.remove(&path);
             return;
         };
-        match self.settling.get(&path) {
-            Some((_, s, m)) if *s != size || *m != mtime => {
-                // Still changing: look again after another settle period.
-                self.settling.insert(path.clone(), (feed, size, mtime));
+        let now = Instant::now();
+        let quiet_since = match self.settling.get_mut(&path) {
+            None => None,
+            Some(s) => {
+                if s.stamp != stamp {
+                    s.stamp = stamp;
+                    s.changed = now;
+                }
+                Some(s.changed)
+            }
+        };
+        match quiet_since {
+            Some(changed) if now < changed + self.settle => {
+                // Still changing: look again once it may have been quiet long enough.
                 self.timers
-                    .entry(Instant::now() + self.settle)
+                    .entry(changed + self.settle)
                     .or_default()
                     .push((feed, path));
             }
@@ -534,6 +569,14 @@ mod tests {
             assert!(is_temp_name(n), "{n}");
         }
         assert!(!is_temp_name("sales-2024.csv"));
+    }
+
+    #[test]
+    fn watcher_limits_are_explained_with_the_fix() {
+        let e = notify::Error::new(notify::ErrorKind::MaxFilesWatch);
+        assert!(explain_notify(&e).contains("raise fs.inotify.max_user_watches"));
+        let e = notify::Error::io(std::io::Error::from_raw_os_error(24));
+        assert!(explain_notify(&e).contains("fs.inotify.max_user_instances"));
     }
 
     #[test]

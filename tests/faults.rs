@@ -139,3 +139,32 @@ fn state_and_table_files_are_not_world_writable() {
         "state is private to its user"
     );
 }
+
+/// A producer that keeps the file open and appends for a while: taken once, complete.
+#[test]
+fn a_file_still_growing_is_taken_once_complete() {
+    let d = Dir::new("");
+    fs::create_dir_all(d.inbox()).unwrap();
+    let mut daemon = d.spawn();
+    assert!(
+        wait_until(DEADLINE, || daemon.log().contains("watching")),
+        "{}",
+        daemon.log()
+    );
+    let text = sales_csv("grow", 400);
+    let lines: Vec<&str> = text.lines().collect();
+    {
+        use std::io::Write;
+        let mut f = fs::File::create(d.inbox().join("growing.csv")).unwrap();
+        for chunk in lines.chunks(40) {
+            for l in chunk {
+                writeln!(f, "{l}").unwrap();
+            }
+            f.flush().unwrap();
+            // The producer's pace: the pauses are shorter than `settle` (200 ms).
+            std::thread::sleep(Duration::from_millis(60));
+        }
+    }
+    let rows = d.wait_for_rows(400, &mut daemon);
+    assert_exactly_once(&rows, &ids("grow", 400));
+}
