@@ -641,6 +641,19 @@ impl Committer {
             .commit(&self.rt, actions, meta, &self.feed.app_id, txn)
     }
 
+    /// Moves a file whose rows are committed out of the inbox (errors are logged: the loaded
+    /// index already makes the file a duplicate).
+    fn archive(&self, path: &std::path::Path) {
+        if let Err(e) = quarantine::archive(
+            path,
+            &self.feed.processed,
+            self.feed.on_success,
+            self.feed.ready_marker.as_deref(),
+        ) {
+            log::error!("feed {}: {e}", self.feed.name);
+        }
+    }
+
     /// Archives a committed file if the inbox still holds that very content (a new file may
     /// have been dropped under the same name since).
     fn archive_if_same(&self, f: &FileRecord) {
@@ -652,14 +665,7 @@ impl Committer {
             })
             .unwrap_or(false);
         if same {
-            if let Err(e) = quarantine::archive(
-                &f.path,
-                &self.feed.processed,
-                self.feed.on_success,
-                self.feed.ready_marker.as_deref(),
-            ) {
-                log::error!("{e}");
-            }
+            self.archive(&f.path);
         }
     }
 
@@ -924,15 +930,8 @@ impl Committer {
 
         crash_point("before_archive");
         for f in &files {
-            if let Err(e) = quarantine::archive(
-                &f.job.path,
-                &self.feed.processed,
-                self.feed.on_success,
-                self.feed.ready_marker.as_deref(),
-            ) {
-                // The rows are committed and recorded: the file is a duplicate from now on.
-                log::error!("feed {}: {e}", self.feed.name);
-            }
+            // On failure the rows are committed and recorded: the file is a duplicate from now on.
+            self.archive(&f.job.path);
             self.tracker.release(&f.job.path);
             crash_point("during_archive");
         }
@@ -1011,14 +1010,7 @@ impl Committer {
             self.feed.name,
             f.job.name()
         );
-        if let Err(e) = quarantine::archive(
-            &f.job.path,
-            &self.feed.processed,
-            self.feed.on_success,
-            self.feed.ready_marker.as_deref(),
-        ) {
-            log::error!("feed {}: {e}", self.feed.name);
-        }
+        self.archive(&f.job.path);
         self.tracker
             .stats()
             .files_duplicate

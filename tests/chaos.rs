@@ -159,11 +159,7 @@ fn kill_9_at_random_instants() {
         for _round in 0..3 {
             let mut daemon = d.spawn();
             // Kills during startup are trivial: kill it while it ingests.
-            assert!(
-                wait_until(DEADLINE, || daemon.log().contains("watching")),
-                "{}",
-                daemon.log()
-            );
+            daemon.wait_ready();
             // Drop files while it runs, and kill it at a random instant of the stream.
             let burst = 5 + rng.next(15) as usize;
             let kill_after = rng.next(burst as u64) as usize;

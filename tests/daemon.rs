@@ -365,11 +365,7 @@ fn an_incompatible_existing_table_stops_startup() {
 fn a_second_daemon_on_the_same_state_is_refused() {
     let d = Dir::new("");
     let mut first = d.spawn();
-    assert!(
-        wait_until(DEADLINE, || first.log().contains("watching")),
-        "{}",
-        first.log()
-    );
+    first.wait_ready();
     let out = d
         .assert_cmd()
         .args(["run", "--config", "config.toml"])
@@ -513,11 +509,7 @@ impl Drop for Unwritable {
 fn an_unwritable_table_keeps_files_in_the_inbox_until_it_heals() {
     let d = Dir::new("");
     let mut daemon = d.spawn();
-    assert!(
-        wait_until(DEADLINE, || daemon.log().contains("watching")),
-        "{}",
-        daemon.log()
-    );
+    daemon.wait_ready();
     let Some(guard) = Unwritable::new(&d.table()) else {
         eprintln!("skipped: cannot make a folder unwritable here (no chattr, not ext4?)");
         return;

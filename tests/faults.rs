@@ -49,11 +49,7 @@ fn a_full_disk_keeps_files_in_the_inbox_until_space_returns() {
         return;
     };
     let mut daemon = d.spawn();
-    assert!(
-        wait_until(DEADLINE, || daemon.log().contains("watching")),
-        "{}",
-        daemon.log()
-    );
+    daemon.wait_ready();
     // ~9 MB of CSV: its Parquet cannot fit in what is left of 1 MB.
     d.drop_file("big.csv", &sales_csv("full", 120_000));
     assert!(
@@ -80,11 +76,7 @@ fn sigterm_under_load_stops_quickly_and_leaves_files_whole() {
     let d = Dir::new("");
     fs::create_dir_all(d.inbox()).unwrap();
     let mut daemon = d.spawn();
-    assert!(
-        wait_until(DEADLINE, || daemon.log().contains("watching")),
-        "{}",
-        daemon.log()
-    );
+    daemon.wait_ready();
     let mut expected = Vec::new();
     d.drop_file("large.csv", &sales_csv("large", 80_000));
     expected.extend(ids("large", 80_000));
@@ -146,11 +138,7 @@ fn a_file_still_growing_is_taken_once_complete() {
     let d = Dir::new("");
     fs::create_dir_all(d.inbox()).unwrap();
     let mut daemon = d.spawn();
-    assert!(
-        wait_until(DEADLINE, || daemon.log().contains("watching")),
-        "{}",
-        daemon.log()
-    );
+    daemon.wait_ready();
     let text = sales_csv("grow", 400);
     let lines: Vec<&str> = text.lines().collect();
     {

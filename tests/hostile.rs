@@ -361,11 +361,7 @@ fn hostile_inputs_each_end_clearly_and_nothing_is_lost() {
     let cases = cases();
     assert!(cases.len() >= 40, "{} cases", cases.len());
     let mut daemon = d.spawn();
-    assert!(
-        wait_until(DEADLINE, || daemon.log().contains("watching")),
-        "{}",
-        daemon.log()
-    );
+    daemon.wait_ready();
 
     // Not regular files: never followed, never read, never moved.
     let inbox = d.inbox();

@@ -183,6 +183,15 @@ impl Daemon {
         self.child.as_ref().map(|c| c.id()).unwrap_or(0)
     }
 
+    /// Waits until the daemon has started (tables open, watching).
+    pub fn wait_ready(&mut self) {
+        let ok = wait_until(DEADLINE, || {
+            self.assert_alive();
+            self.log().contains("watching")
+        });
+        assert!(ok, "deltadrop did not start\n{}", self.log());
+    }
+
     pub fn assert_alive(&mut self) {
         if let Some(c) = self.child.as_mut() {
             if let Ok(Some(status)) = c.try_wait() {
