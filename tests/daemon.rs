@@ -174,21 +174,13 @@ fn once_ingests_the_backlog_and_exits() {
         expected.extend(ids(&tag, 3));
     }
     d.write_in_place("broken.csv", b"sale_id\nonly one column\n");
-    d.assert_cmd()
-        .args(["run", "--once", "--config", "config.toml"])
-        .timeout(DEADLINE)
-        .assert()
-        .success();
+    d.run_once();
     assert_exactly_once(&d.rows(), &expected);
     assert!(d.inbox_files().is_empty());
     assert!(list_names(&d.path("rejected")).contains(&"broken.csv.error.txt".to_string()));
     // Running it again on an empty inbox changes nothing.
     let v = table_version(&d.table());
-    d.assert_cmd()
-        .args(["run", "--once", "--config", "config.toml"])
-        .timeout(DEADLINE)
-        .assert()
-        .success();
+    d.run_once();
     assert_eq!(table_version(&d.table()), v);
 }
 
@@ -396,11 +388,7 @@ fn run_without_a_config_uses_the_built_in_defaults() {
 fn restart_after_a_commit_that_landed_archives_instead_of_reloading() {
     let d = Dir::new("");
     d.write_in_place("a.csv", sales_csv("a", 5).as_bytes());
-    d.assert_cmd()
-        .args(["run", "--once", "--config", "config.toml"])
-        .timeout(DEADLINE)
-        .assert()
-        .success();
+    d.run_once();
     assert_eq!(d.rows().len(), 5);
     // Rewind the local side to the instant after the commit: file back in the inbox, the
     // intent still recorded, the loaded index without it.
@@ -409,14 +397,7 @@ fn restart_after_a_commit_that_landed_archives_instead_of_reloading() {
     fs::write(d.path(".deltadrop/sales/loaded.jsonl"), "").unwrap();
     // And a new file whose intent (txn 2) never reached the table.
     d.write_in_place("b.csv", sales_csv("b", 3).as_bytes());
-    let out = d
-        .assert_cmd()
-        .args(["run", "--once", "--config", "config.toml"])
-        .env("RUST_LOG", "info")
-        .timeout(DEADLINE)
-        .assert()
-        .success();
-    let log = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    let log = d.run_once();
     assert!(
         log.contains("commit txn 1 with 1 file(s) landed before the last stop"),
         "{log}"
@@ -433,14 +414,7 @@ fn restart_after_a_commit_that_did_not_land_ingests_again() {
     let d = Dir::new("");
     d.write_in_place("c.csv", sales_csv("c", 4).as_bytes());
     write_intent(&d, "c.csv", 1, 4);
-    let out = d
-        .assert_cmd()
-        .args(["run", "--once", "--config", "config.toml"])
-        .env("RUST_LOG", "info")
-        .timeout(DEADLINE)
-        .assert()
-        .success();
-    let log = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    let log = d.run_once();
     assert!(log.contains("did not land before the last stop"), "{log}");
     assert_exactly_once(&d.rows(), &ids("c", 4));
 }
@@ -456,11 +430,7 @@ fn a_large_file_is_streamed_in_batches() {
     );
     d.write_in_place("big.csv", content.as_bytes());
     d.write_in_place("small.csv", sales_csv("small", 10).as_bytes());
-    d.assert_cmd()
-        .args(["run", "--once", "--config", "config.toml"])
-        .timeout(DEADLINE)
-        .assert()
-        .success();
+    d.run_once();
     let rows = d.rows();
     let mut expected = ids("big", 60_000);
     expected.extend(ids("small", 10));
@@ -545,11 +515,7 @@ fn several_feeds_run_in_one_process() {
     fs::create_dir_all(d.path("in/south")).unwrap();
     fs::write(d.path("in/north/n.csv"), sales_csv("n", 4)).unwrap();
     fs::write(d.path("in/south/s.csv"), sales_csv("s", 6)).unwrap();
-    d.assert_cmd()
-        .args(["run", "--once", "--config", "config.toml"])
-        .timeout(DEADLINE)
-        .assert()
-        .success();
+    d.run_once();
     assert_exactly_once(&read_rows(&d.path("lake/north")), &ids("n", 4));
     assert_exactly_once(&read_rows(&d.path("lake/south")), &ids("s", 6));
     assert_eq!(list_names(&d.path("processed")), vec!["n.csv"]);

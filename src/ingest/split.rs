@@ -92,58 +92,50 @@ pub fn split(
         pos += nin;
         nout += no;
         nend += ne;
+        let mut last = false;
         match res {
             ReadRecordResult::OutputFull => {
                 let n = out.len();
                 out.resize(n * 2, 0);
+                continue;
             }
             ReadRecordResult::OutputEndsFull => {
                 let n = ends.len();
                 ends.resize(n * 2, 0);
+                continue;
             }
+            ReadRecordResult::End => break,
+            ReadRecordResult::InputEmpty if !eof => break,
             ReadRecordResult::InputEmpty => {
-                if !eof {
-                    break;
-                }
                 // Signal the end of input so the last record (no final newline) completes.
                 let (res2, _, no2, ne2) = rdr.read_record(&[], &mut out[nout..], &mut ends[nend..]);
                 nout += no2;
                 nend += ne2;
-                if matches!(res2, ReadRecordResult::Record) {
-                    push_record(
-                        buf,
-                        d,
-                        rec_start,
-                        pos,
-                        &mut line_at_pos,
-                        &out[..nout],
-                        &ends[..nend],
-                        expected,
-                        max_line_bytes,
-                        &mut records,
-                    );
+                if !matches!(res2, ReadRecordResult::Record) {
+                    rec_start = pos;
+                    break;
                 }
-                rec_start = pos;
-                break;
+                last = true;
             }
-            ReadRecordResult::Record => {
-                push_record(
-                    buf,
-                    d,
-                    rec_start,
-                    pos,
-                    &mut line_at_pos,
-                    &out[..nout],
-                    &ends[..nend],
-                    expected,
-                    max_line_bytes,
-                    &mut records,
-                );
-                rec_start = pos;
-                nout = 0;
-                nend = 0;
-            }
-            ReadRecordResult::End => break,
+            ReadRecordResult::Record => {}
+        }
+        push_record(
+            buf,
+            d,
+            rec_start,
+            pos,
+            &mut line_at_pos,
+            &out[..nout],
+            &ends[..nend],
+            expected,
+            max_line_bytes,
+            &mut records,
+        );
+        rec_start = pos;
+        nout = 0;
+        nend = 0;
+        if last {
+            break;
         }
     }
     // Lines of whatever was consumed after the last record (blank lines, comments) are counted
