@@ -156,3 +156,52 @@ fn a_file_still_growing_is_taken_once_complete() {
     let rows = d.wait_for_rows(400, &mut daemon);
     assert_exactly_once(&rows, &ids("grow", 400));
 }
+
+/// An unreadable file (no read permission) is rejected with the reason; the rest loads. Root
+/// reads anything, so the daemon runs as `nobody` here (skipped where that is not possible).
+#[test]
+fn an_unreadable_file_is_rejected_with_the_reason() {
+    let d = Dir::new("[http]\nenabled = false");
+    d.write_in_place("ok.csv", sales_csv("ok", 3).as_bytes());
+    d.write_in_place("locked.csv", sales_csv("locked", 3).as_bytes());
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false);
+    let has_setpriv = Command::new("setpriv").arg("--version").output().is_ok();
+    if !is_root || !has_setpriv {
+        eprintln!("skipped: needs root and setpriv to run the daemon as another user");
+        return;
+    }
+    // Everything writable by `nobody`, except the file that must not be readable.
+    let mut stack = vec![d.root.clone()];
+    while let Some(p) = stack.pop() {
+        let m = fs::metadata(&p).unwrap();
+        let mode = if m.is_dir() { 0o777 } else { 0o666 };
+        fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
+        if m.is_dir() {
+            stack.extend(fs::read_dir(&p).unwrap().flatten().map(|e| e.path()));
+        }
+    }
+    fs::set_permissions(
+        d.inbox().join("locked.csv"),
+        fs::Permissions::from_mode(0o000),
+    )
+    .unwrap();
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(bin())
+        .args(["run", "--once", "--config", "config.toml"])
+        .current_dir(&d.root)
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{log}");
+    let why = fs::read_to_string(d.path("rejected/locked.csv.error.txt")).unwrap();
+    assert!(
+        why.contains("locked.csv: cannot read the file: Permission denied"),
+        "{why}"
+    );
+    assert_exactly_once(&d.rows(), &ids("ok", 3));
+}
