@@ -1205,17 +1205,7 @@ fn infer_from_first_file(
 ) -> Result<Option<TableSchema>, DeltaError> {
     let mut said = false;
     loop {
-        let mut candidates: Vec<_> = std::fs::read_dir(&feed.inbox)
-            .map(|rd| rd.flatten().map(|e| e.path()).collect())
-            .unwrap_or_default();
-        candidates.retain(|p| {
-            p.is_file()
-                && p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
-                    !crate::watch::is_temp_name(n) && crate::watch::has_feed_extension(feed, n)
-                })
-        });
-        candidates.sort();
-        for p in candidates {
+        for p in crate::watch::inbox_files(feed) {
             match crate::ingest::infer::sniff(&p, feed, false) {
                 Ok(s) => {
                     let mut schema = s.schema;

@@ -118,21 +118,6 @@ pub struct RunOptions {
     pub progress: bool,
 }
 
-fn count_files(f: &config::FeedConfig) -> u64 {
-    std::fs::read_dir(&f.inbox)
-        .map(|rd| {
-            rd.flatten()
-                .filter(|e| e.file_type().map(|t| t.is_file()).unwrap_or(false))
-                .filter(|e| {
-                    e.file_name()
-                        .to_str()
-                        .is_some_and(|n| !watch::is_temp_name(n) && watch::has_feed_extension(f, n))
-                })
-                .count() as u64
-        })
-        .unwrap_or(0)
-}
-
 /// The `run --once` progress bar: files, rows, MB/s, ETA, from the shared counters.
 mod progress {
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -292,7 +277,11 @@ pub fn run(cfg: &Config, opts: RunOptions, shutdown: Shutdown) -> Result<Summary
     let mut _progress = None;
     let watched = if opts.once {
         if opts.progress {
-            let total: u64 = cfg.feeds.iter().map(count_files).sum();
+            let total = cfg
+                .feeds
+                .iter()
+                .map(|f| watch::inbox_files(f).len() as u64)
+                .sum();
             _progress = Some(progress::start(total, tracker.clone()));
         }
         let n = watcher.dispatch_all_once(&shutdown.rx);

@@ -75,7 +75,12 @@ fn serve(
     for req in server.incoming_requests() {
         let live: Vec<(u64, u64)> = feeds
             .iter()
-            .map(|f| (backlog(f), tracker.busy_under(&f.inbox) as u64))
+            .map(|f| {
+                (
+                    crate::watch::inbox_files(f).len() as u64,
+                    tracker.busy_under(&f.inbox) as u64,
+                )
+            })
             .collect();
         let path = req.url().split('?').next().unwrap_or("").to_string();
         let (code, body, ctype) = match path.as_str() {
@@ -103,21 +108,6 @@ fn serve(
         }
         let _ = req.respond(resp);
     }
-}
-
-/// Files in the inbox the daemon would take (regular, not temp, right extension).
-fn backlog(feed: &FeedConfig) -> u64 {
-    let Ok(rd) = std::fs::read_dir(&feed.inbox) else {
-        return 0;
-    };
-    rd.flatten()
-        .filter(|e| e.file_type().map(|t| t.is_file()).unwrap_or(false))
-        .filter(|e| {
-            e.file_name().to_str().is_some_and(|n| {
-                !crate::watch::is_temp_name(n) && crate::watch::has_feed_extension(feed, n)
-            })
-        })
-        .count() as u64
 }
 
 /// Where a running daemon listens: the address it wrote, else the configured one.

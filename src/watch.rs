@@ -57,6 +57,26 @@ pub fn has_feed_extension(feed: &FeedConfig, name: &str) -> bool {
     })
 }
 
+/// The data files waiting in a feed's inbox — regular files (symlinks not followed) with a
+/// data file name — sorted by name. Quiet: for counts and look-ups, not for dispatch.
+pub fn inbox_files(feed: &FeedConfig) -> Vec<PathBuf> {
+    let Ok(rd) = std::fs::read_dir(&feed.inbox) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = rd
+        .flatten()
+        .filter(|e| e.file_type().map(|t| t.is_file()).unwrap_or(false))
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| !is_temp_name(n) && has_feed_extension(feed, n))
+        })
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    files
+}
+
 fn wanted(feed: &FeedConfig, path: &Path) -> bool {
     let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
         log::debug!("ignoring {}: name is not valid UTF-8", path.display());

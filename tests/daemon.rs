@@ -340,13 +340,7 @@ fn an_incompatible_existing_table_stops_startup() {
         ),
     )
     .unwrap();
-    let out = d
-        .assert_cmd()
-        .args(["run", "--once", "--config", "config.toml"])
-        .timeout(DEADLINE)
-        .assert()
-        .code(1);
-    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    let err = d.run_once_exit(1);
     assert!(err.contains("schema this feed cannot write"), "{err}");
     assert!(err.contains("'sale_id'"), "{err}");
     // Untouched.
@@ -615,13 +609,7 @@ fn on_bad_row_fail_stops_the_daemon_and_keeps_the_file() {
     let mut text = sales_csv("f", 3);
     text.push_str("F9,2024-03-01T10:00:00Z,ST1,P1,1,abc,1.00,pix,C1\n");
     d.write_in_place("strict.csv", text.as_bytes());
-    let out = d
-        .assert_cmd()
-        .args(["run", "--once", "--config", "config.toml"])
-        .timeout(DEADLINE)
-        .assert()
-        .code(1);
-    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    let err = d.run_once_exit(1);
     assert!(
         err.contains("strict.csv: line 5, column 'unit_price'"),
         "{err}"

@@ -45,19 +45,14 @@ fn fixture() -> Dir {
 #[test]
 fn inspect_reports_the_table_and_where_a_file_went() {
     let d = fixture();
-    let out = d
-        .assert_cmd()
-        .args([
-            "inspect",
-            "--config",
-            "config.toml",
-            "--feed",
-            "sales",
-            "--json",
-        ])
-        .assert()
-        .success();
-    let j: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let j = d.json(&[
+        "inspect",
+        "--config",
+        "config.toml",
+        "--feed",
+        "sales",
+        "--json",
+    ]);
     assert_eq!(j["rows"], 8, "{j:#}");
     assert!(j["version"].as_i64().unwrap() >= 1);
     assert!(j["data_files"].as_u64().unwrap() >= 1);
@@ -83,21 +78,16 @@ fn inspect_reports_the_table_and_where_a_file_went() {
     assert_eq!(unit_price["type"], "Decimal128(12, 2)");
 
     // --file: the version that holds it, or why it was rejected.
-    let out = d
-        .assert_cmd()
-        .args([
-            "inspect",
-            "--config",
-            "config.toml",
-            "--feed",
-            "sales",
-            "--file",
-            "b.csv",
-            "--json",
-        ])
-        .assert()
-        .success();
-    let j: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let j = d.json(&[
+        "inspect",
+        "--config",
+        "config.toml",
+        "--feed",
+        "sales",
+        "--file",
+        "b.csv",
+        "--json",
+    ]);
     assert_eq!(j["file"]["loaded"][0]["rows"], 3, "{j:#}");
     let out = d
         .assert_cmd()
@@ -128,12 +118,7 @@ fn status_and_metrics_answer_while_the_daemon_runs() {
     bad.push_str("M9,2024-03-01T10:00:00Z,ST1,P1,1,x,1.00,pix,C1\n");
     d.drop_file("m2.csv", &bad);
     d.wait_for_rows(6, &mut daemon);
-    let out = d
-        .assert_cmd()
-        .args(["status", "--config", "config.toml", "--json"])
-        .assert()
-        .success();
-    let s: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let s = d.json(&["status", "--config", "config.toml", "--json"]);
     let f = &s["feeds"][0];
     assert_eq!(f["name"], "sales");
     assert_eq!(f["files_committed"], 2, "{s:#}");

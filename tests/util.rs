@@ -46,6 +46,23 @@ impl Dir {
         d
     }
 
+    /// Runs `deltadrop run --once`, asserts it exits with `code`; returns its log.
+    pub fn run_once_exit(&self, code: i32) -> String {
+        let out = self
+            .assert_cmd()
+            .args(["run", "--once", "--config", "config.toml"])
+            .timeout(DEADLINE)
+            .assert()
+            .code(code);
+        String::from_utf8_lossy(&out.get_output().stderr).into_owned()
+    }
+
+    /// Runs a deltadrop command that prints JSON, asserts success, returns the JSON.
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let out = self.assert_cmd().args(args).assert().success();
+        serde_json::from_slice(&out.get_output().stdout).expect("JSON output")
+    }
+
     /// Runs `deltadrop run --once` and asserts it succeeds; returns its log.
     pub fn run_once(&self) -> String {
         let out = self
