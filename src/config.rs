@@ -113,6 +113,14 @@ struct RawFeed {
     infer_rows: usize,
     #[serde(default)]
     quarantine_table: Option<String>,
+    /// Object store options for cloud tables (credentials, endpoints), as the `deltalake`
+    /// crate names them; the standard environment variables work too.
+    #[serde(default)]
+    storage_options: std::collections::BTreeMap<String, String>,
+    /// Several daemons watch this inbox (an NFS share): each claims a file by renaming it into
+    /// its own folder before reading it.
+    #[serde(default)]
+    shared_inbox: bool,
     #[serde(default)]
     on_bad_row: OnBadRow,
     #[serde(default)]
@@ -382,6 +390,10 @@ pub struct FeedConfig {
     pub infer: bool,
     pub infer_rows: usize,
     pub quarantine_url: Url,
+    /// Object store options of both tables (never printed: see [`StorageOptions`]).
+    pub storage_options: StorageOptions,
+    /// `Some(folder)`: the inbox is shared; files are claimed into this folder first.
+    pub claim_dir: Option<PathBuf>,
     pub on_bad_row: OnBadRow,
     pub max_bad_rows: MaxBadRows,
     pub on_new_column: OnNewColumn,
@@ -568,11 +580,7 @@ impl Config {
                     "table {table_url} is written by another feed of this daemon"
                 )));
             }
-            if table_url.scheme() != "file" {
-                return Err(ctx(format!(
-                    "table {table_url}: only local tables (a path or file://) are supported by this build"
-                )));
-            }
+            check_scheme(&table_url).map_err(&ctx)?;
             let processed = normalize(&base_dir.join(&f.processed));
             let rejected = normalize(&base_dir.join(&f.rejected));
             for (what, p) in [("processed", &processed), ("rejected", &rejected)] {
@@ -648,13 +656,33 @@ impl Config {
                 )))
                 }
             };
-            let quarantine_url = resolve_table(
-                f.quarantine_table
-                    .as_deref()
-                    .unwrap_or(&format!("lake/_quarantine/{}", f.name)),
-                base_dir,
-            )
-            .map_err(&ctx)?;
+            let quarantine_url = match f.quarantine_table.as_deref() {
+                Some(q) => resolve_table(q, base_dir).map_err(&ctx)?,
+                // A cloud table keeps its quarantine beside it, in the same container.
+                None if table_url.scheme() != "file" => {
+                    let dir = format!("{}/", table_url.as_str().trim_end_matches('/'));
+                    Url::parse(&dir)
+                        .and_then(|d| d.join(&format!("../_quarantine/{}/", f.name)))
+                        .map_err(|e| ctx(format!("table {table_url}: {e}")))?
+                }
+                None => resolve_table(&format!("lake/_quarantine/{}", f.name), base_dir)
+                    .map_err(&ctx)?,
+            };
+            check_scheme(&quarantine_url).map_err(&ctx)?;
+            if !tables.insert(quarantine_url.to_string()) {
+                return Err(ctx(format!(
+                    "quarantine table {quarantine_url} is also another table of this daemon"
+                )));
+            }
+            let claim_dir = match (f.shared_inbox, &raw.instance) {
+                (false, _) => None,
+                (true, Some(i)) => Some(inbox.join(CLAIMS_DIR).join(i)),
+                (true, None) => {
+                    return Err(ctx(
+                        "shared_inbox = true needs `instance` set (a name unique to each daemon sharing the inbox)".into(),
+                    ))
+                }
+            };
             let mut expectations = Vec::new();
             for e in &f.expect {
                 if !infer && schema.position(&e.column).is_none() {
@@ -724,6 +752,8 @@ impl Config {
                 infer,
                 infer_rows: f.infer_rows.max(1),
                 quarantine_url,
+                storage_options: StorageOptions(f.storage_options.into_iter().collect()),
+                claim_dir,
                 on_bad_row: f.on_bad_row,
                 max_bad_rows,
                 on_new_column: f.on_new_column,
@@ -814,6 +844,12 @@ impl Config {
                 f.csv.header
             ));
             s.push_str(&format!("  quarantine: {}\n", f.quarantine_url));
+            if !f.storage_options.0.is_empty() {
+                s.push_str(&format!("  storage:    {:?}\n", f.storage_options));
+            }
+            if let Some(dir) = &f.claim_dir {
+                s.push_str(&format!("  claims in:  {} (shared inbox)\n", dir.display()));
+            }
             s.push_str(&format!(
                 "  bad rows:   {:?}, max {:?}\n",
                 f.on_bad_row, f.max_bad_rows
@@ -1084,6 +1120,58 @@ fn resolve_schema(f: &RawFeed) -> Result<(TableSchema, bool), String> {
     }
 }
 
+/// Inside a shared inbox, each daemon claims files into `CLAIMS_DIR/<instance>/`.
+pub const CLAIMS_DIR: &str = ".deltadrop-claims";
+
+/// Object store options (credentials among them). Debug shows the keys and hides the values
+/// of anything that may be a secret, so `check`, logs and panics never print a credential.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct StorageOptions(pub std::collections::HashMap<String, String>);
+
+impl std::fmt::Debug for StorageOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut keys: Vec<&String> = self.0.keys().collect();
+        keys.sort();
+        let shown: Vec<String> = keys
+            .into_iter()
+            .map(|k| {
+                let lower = k.to_ascii_lowercase();
+                let secret = [
+                    "key",
+                    "secret",
+                    "token",
+                    "password",
+                    "sas",
+                    "signature",
+                    "credential",
+                ]
+                .iter()
+                .any(|s| lower.contains(s));
+                if secret {
+                    format!("{k}=<redacted>")
+                } else {
+                    format!("{k}={}", self.0[k])
+                }
+            })
+            .collect();
+        write!(f, "{}", shown.join(", "))
+    }
+}
+
+/// Table URL schemes this build writes: local files, Azure Blob / ADLS Gen2, S3.
+const SCHEMES: [&str; 8] = ["file", "az", "azure", "abfs", "abfss", "adl", "s3", "s3a"];
+
+fn check_scheme(url: &Url) -> Result<(), String> {
+    if SCHEMES.contains(&url.scheme()) {
+        Ok(())
+    } else {
+        Err(format!(
+            "table {url}: scheme '{}' is not supported (use a path, file://, az://, abfss:// or s3://)",
+            url.scheme()
+        ))
+    }
+}
+
 /// A table is a URI when it has a scheme of two letters or more (so `C:\...` stays a path).
 fn resolve_table(table: &str, base_dir: &Path) -> Result<Url, String> {
     if let Ok(url) = Url::parse(table) {
@@ -1240,6 +1328,43 @@ mod tests {
         assert_eq!(f.values.timezone, chrono_tz::America::Sao_Paulo);
         assert_eq!(f.max_bad_rows, MaxBadRows::Ratio(0.05));
         assert_eq!(f.quarantine_url.as_str(), "file:///x/lake/_quarantine/a/");
+    }
+
+    #[test]
+    fn cloud_tables_keep_their_quarantine_beside_them_and_hide_secrets() {
+        let cfg = Config::from_toml(
+            "instance = \"sp1\"\n[[feed]]\nname = \"a\"\ntable = \"az://lake/tables/sales\"\nshared_inbox = true\n\
+             [feed.storage_options]\nazure_storage_account_name = \"acct\"\nazure_storage_account_key = \"s3cr3t\"\n",
+            Path::new("/x"),
+            None,
+        )
+        .unwrap();
+        let f = &cfg.feeds[0];
+        assert_eq!(f.table_url.as_str(), "az://lake/tables/sales");
+        assert_eq!(f.quarantine_url.as_str(), "az://lake/tables/_quarantine/a/");
+        assert_eq!(
+            f.claim_dir.as_deref(),
+            Some(Path::new("/x/inbox/.deltadrop-claims/sp1"))
+        );
+        let shown = cfg.describe() + &format!("{cfg:?}");
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+        assert!(shown.contains("azure_storage_account_name=acct"), "{shown}");
+
+        for (toml, needle) in [
+            (
+                "[[feed]]\nname = \"a\"\ntable = \"gs://b/t\"\n",
+                "scheme 'gs' is not supported",
+            ),
+            (
+                "[[feed]]\nname = \"a\"\nshared_inbox = true\n",
+                "needs `instance` set",
+            ),
+        ] {
+            let err = Config::from_toml(toml, Path::new("/x"), None)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(needle), "{toml}: {err}");
+        }
     }
 
     #[test]

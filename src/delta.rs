@@ -26,7 +26,7 @@ use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::{DeltaTable, DeltaTableError};
 use serde_json::{json, Value};
 
-use crate::config::FeedConfig;
+use crate::config::{FeedConfig, StorageOptions};
 use crate::ingest::BadRow;
 use crate::job::{Board, FileData, NewColumns, ParsedFile, TableInfo, Tracker};
 use crate::quarantine;
@@ -67,7 +67,14 @@ fn table_err(url: &url::Url) -> impl FnOnce(DeltaTableError) -> DeltaError + '_ 
     }
 }
 
+/// Every table operation starts with a runtime, so this is also where the cloud schemes
+/// (az://, abfss://, s3://, ...) get registered, once per process.
 pub fn runtime() -> Result<tokio::runtime::Runtime, DeltaError> {
+    static CLOUD: std::sync::Once = std::sync::Once::new();
+    CLOUD.call_once(|| {
+        deltalake::azure::register_handlers(None);
+        deltalake::aws::register_handlers(None);
+    });
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -78,10 +85,11 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, DeltaError> {
 /// none. An existing table must have exactly these columns and types; it is never rewritten.
 pub async fn open_or_create(
     url: &url::Url,
+    options: &StorageOptions,
     name: &str,
     ours: &deltalake::arrow::datatypes::Schema,
 ) -> Result<DeltaTable, DeltaError> {
-    let table = match open_existing(url).await? {
+    let table = match open_existing(url, options).await? {
         Some(t) => t,
         None => {
             let kernel: StructType = ours
@@ -94,11 +102,10 @@ pub async fn open_or_create(
                 .with_columns(kernel.fields().cloned())
                 // Ignore: if someone else created it meanwhile, use theirs (checked below).
                 .with_save_mode(SaveMode::Ignore)
+                .with_storage_options(options.0.clone())
                 .await
                 .map_err(table_err(url))?;
-            deltalake::open_table(url.clone())
-                .await
-                .map_err(table_err(url))?
+            load(url, options, None).await.map_err(table_err(url))?
         }
     };
     let theirs = table_arrow_schema(&table)?;
@@ -114,7 +121,10 @@ pub async fn open_or_create(
 
 /// Opens a table if there is one (checking that we can write it); creates a local table's
 /// folder so that a later create works.
-pub async fn open_existing(url: &url::Url) -> Result<Option<DeltaTable>, DeltaError> {
+pub async fn open_existing(
+    url: &url::Url,
+    options: &StorageOptions,
+) -> Result<Option<DeltaTable>, DeltaError> {
     if url.scheme() == "file" {
         if let Ok(path) = url.to_file_path() {
             std::fs::create_dir_all(&path).map_err(|e| {
@@ -123,9 +133,11 @@ pub async fn open_existing(url: &url::Url) -> Result<Option<DeltaTable>, DeltaEr
                     path.display()
                 )))
             })?;
+            crate::localfs::check_table_folder(&path)
+                .map_err(|message| table_err(url)(DeltaTableError::Generic(message)))?;
         }
     }
-    let table = match deltalake::open_table(url.clone()).await {
+    let table = match load(url, options, None).await {
         Ok(t) => t,
         Err(DeltaTableError::NotATable(_)) => return Ok(None),
         Err(e) => return Err(table_err(url)(e)),
@@ -146,6 +158,20 @@ pub async fn open_existing(url: &url::Url) -> Result<Option<DeltaTable>, DeltaEr
         });
     }
     Ok(Some(table))
+}
+
+/// Loads the table at `url` (at `version`, or the newest) with the feed's storage options.
+pub async fn load(
+    url: &url::Url,
+    options: &StorageOptions,
+    version: Option<i64>,
+) -> Result<DeltaTable, DeltaTableError> {
+    let mut builder = deltalake::DeltaTableBuilder::from_url(url.clone())?
+        .with_storage_options(options.0.clone());
+    if let Some(v) = version {
+        builder = builder.with_version(v.max(0) as u64);
+    }
+    builder.load().await
 }
 
 pub fn table_arrow_schema(
@@ -272,7 +298,18 @@ impl Log {
                 Err(TransactionError::VersionAlreadyExists(_)) => {
                     // Another writer took this version: read what it wrote, then try the next.
                     conflicts += 1;
-                    if let Some(v) = self.catch_up(rt, app_id, txn)? {
+                    let landed = self.catch_up(rt, app_id, txn)?;
+                    log::debug!(
+                        "table {}: version {attempt} taken by another writer; caught up to {}{}",
+                        self.url,
+                        self.version,
+                        if landed.is_some() {
+                            " (ours was among them)"
+                        } else {
+                            ", retrying"
+                        }
+                    );
+                    if let Some(v) = landed {
                         if txn >= 0 {
                             return Ok(v);
                         }
@@ -376,7 +413,7 @@ impl Committer {
         let rt = runtime()?;
         let url = feed.table_url.clone();
         let (table, schema) = if feed.infer {
-            match rt.block_on(open_existing(&url))? {
+            match rt.block_on(open_existing(&url, &feed.storage_options))? {
                 Some(t) => {
                     let arrow = table_arrow_schema(&t)?;
                     let schema = TableSchema::from_arrow(&arrow).map_err(|m| {
@@ -391,7 +428,12 @@ impl Committer {
                     let Some(schema) = infer_from_first_file(&feed, shutdown)? else {
                         return Ok(None);
                     };
-                    let t = rt.block_on(open_or_create(&url, &feed.name, &schema.arrow()))?;
+                    let t = rt.block_on(open_or_create(
+                        &url,
+                        &feed.storage_options,
+                        &feed.name,
+                        &schema.arrow(),
+                    ))?;
                     (t, schema)
                 }
             }
@@ -399,16 +441,22 @@ impl Committer {
             let mut schema = feed.schema.clone();
             if feed.on_new_column == crate::config::OnNewColumn::Add {
                 // Columns added by earlier runs are part of the table now.
-                if let Some(t) = rt.block_on(open_existing(&url))? {
+                if let Some(t) = rt.block_on(open_existing(&url, &feed.storage_options))? {
                     schema = grown_schema(&schema, &table_arrow_schema(&t)?);
                 }
             }
-            let t = rt.block_on(open_or_create(&url, &feed.name, &schema.arrow()))?;
+            let t = rt.block_on(open_or_create(
+                &url,
+                &feed.storage_options,
+                &feed.name,
+                &schema.arrow(),
+            ))?;
             (t, schema)
         };
         let writer = writer_for(&table)?;
         let q_table = rt.block_on(open_or_create(
             &feed.quarantine_url,
+            &feed.storage_options,
             &format!("{}_quarantine", feed.name),
             &quarantine_schema(),
         ))?;
@@ -1291,6 +1339,7 @@ impl CommitError {
 fn spawn_checkpointer(feed: &FeedConfig) -> (Sender<i64>, Option<JoinHandle<()>>) {
     let (tx, rx) = crossbeam_channel::bounded::<i64>(4);
     let url = feed.table_url.clone();
+    let options = feed.storage_options.clone();
     let name = feed.name.clone();
     let handle = std::thread::Builder::new()
         .name(format!("checkpoint-{name}"))
@@ -1308,14 +1357,7 @@ fn spawn_checkpointer(feed: &FeedConfig) -> (Sender<i64>, Option<JoinHandle<()>>
                     version = v;
                 }
                 let t = Instant::now();
-                let res = rt.block_on(
-                    deltalake::checkpoints::create_checkpoint_from_table_url_and_cleanup(
-                        url.clone(),
-                        version as u64,
-                        None,
-                        None,
-                    ),
-                );
+                let res = rt.block_on(checkpoint(&url, &options, version));
                 match res {
                     Ok(()) => log::debug!(
                         "feed {name}: checkpoint at version {version} in {} ms",
@@ -1329,6 +1371,23 @@ fn spawn_checkpointer(feed: &FeedConfig) -> (Sender<i64>, Option<JoinHandle<()>>
         })
         .ok();
     (tx, handle)
+}
+
+/// Writes a checkpoint at `version` and removes log files older than the table's log
+/// retention (`delta.logRetentionDuration`, 30 days by default) that the checkpoint covers.
+pub async fn checkpoint(
+    url: &url::Url,
+    options: &StorageOptions,
+    version: i64,
+) -> Result<(), DeltaTableError> {
+    let table = load(url, options, Some(version)).await?;
+    deltalake::checkpoints::create_checkpoint(&table, None).await?;
+    if deltalake::table::config::TablePropertiesExt::enable_expired_log_cleanup(
+        table.snapshot()?.table_config(),
+    ) {
+        deltalake::checkpoints::cleanup_metadata(&table, None).await?;
+    }
+    Ok(())
 }
 
 /// Keeps the type of the per-feed channel in one place.

@@ -90,7 +90,7 @@ pub fn inspect(
     let rt = crate::delta::runtime()?;
     let url = &feed.table_url;
     let table = rt
-        .block_on(deltalake::open_table(url.clone()))
+        .block_on(crate::delta::load(url, &feed.storage_options, None))
         .map_err(err(url))?;
     let snapshot = table.snapshot().map_err(err(url))?;
     let version = table.version().unwrap_or(0) as i64;
@@ -124,7 +124,11 @@ pub fn inspect(
         v -= 1;
     }
     let quarantine = rt
-        .block_on(deltalake::open_table(feed.quarantine_url.clone()))
+        .block_on(crate::delta::load(
+            &feed.quarantine_url,
+            &feed.storage_options,
+            None,
+        ))
         .ok()
         .map(|q| {
             let rows = q

@@ -12,6 +12,7 @@ pub mod delta;
 pub mod ingest;
 pub mod inspect;
 pub mod job;
+pub mod localfs;
 pub mod metrics;
 pub mod pool;
 pub mod quarantine;
@@ -29,7 +30,7 @@ use crossbeam_channel::{Receiver, Sender};
 use crate::config::{Config, ConfigError};
 use crate::delta::{Committer, DeltaError};
 use crate::job::Tracker;
-use crate::state::{FeedState, StateError, StateLock};
+use crate::state::{FeedState, InboxLock, StateError, StateLock};
 use crate::watch::{WatchError, Watcher};
 
 /// Every error the library returns; each module has its own enum underneath.
@@ -193,6 +194,30 @@ pub fn ensure_dir(path: &Path) -> Result<(), Error> {
         .map_err(io_err(format!("cannot create folder {}", path.display())))
 }
 
+/// A daemon that does not claim files must not watch an inbox other daemons claim from: it
+/// would read files they are ingesting too.
+fn refuse_shared_inbox(f: &config::FeedConfig) -> Result<(), Error> {
+    let claims = f.inbox.join(config::CLAIMS_DIR);
+    let mut others: Vec<String> = std::fs::read_dir(&claims)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    if others.is_empty() {
+        return Ok(());
+    }
+    others.sort();
+    Err(Error::Usage(format!(
+        "feed {}: inbox {} is shared (daemons {} claim files from it, see {}); set `shared_inbox = true` and a unique `instance` in this daemon's config too",
+        f.name,
+        f.inbox.display(),
+        others.join(", "),
+        claims.display()
+    )))
+}
+
 /// Runs the daemon until `shutdown` is triggered (or, with `once`, until the inboxes as they
 /// were at start are ingested).
 pub fn run(cfg: &Config, opts: RunOptions, shutdown: Shutdown) -> Result<Summary, Error> {
@@ -200,8 +225,17 @@ pub fn run(cfg: &Config, opts: RunOptions, shutdown: Shutdown) -> Result<Summary
         ensure_dir(&f.inbox)?;
         ensure_dir(&f.processed)?;
         ensure_dir(&f.rejected)?;
+        match &f.claim_dir {
+            Some(dir) => ensure_dir(dir)?,
+            None => refuse_shared_inbox(f)?,
+        }
     }
     let _lock = StateLock::acquire(&cfg.state_dir)?;
+    let _inbox_locks = cfg
+        .feeds
+        .iter()
+        .map(|f| InboxLock::acquire(&f.inbox, f.claim_dir.is_some()))
+        .collect::<Result<Vec<_>, _>>()?;
     let tracker = Tracker::default();
 
     // Committers start first: they settle what a previous run left before any file is taken.

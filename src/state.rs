@@ -26,6 +26,8 @@ pub enum StateError {
     Corrupt { path: PathBuf, message: String },
     #[error("another deltadrop is running on state folder {path} (lock held); stop it first, or give this one its own state_dir")]
     Locked { path: PathBuf },
+    #[error("inbox {} is watched by another deltadrop (lock {}); run one daemon per inbox, or set `shared_inbox = true` and a unique `instance` on every daemon that shares it", .inbox.display(), .lock.display())]
+    InboxBusy { inbox: PathBuf, lock: PathBuf },
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StateError + '_ {
@@ -302,9 +304,61 @@ impl StateLock {
     }
 }
 
+/// Held on an inbox while a daemon watches it: exclusive for a daemon that owns the inbox,
+/// shared for daemons that claim files from a shared inbox (`shared_inbox = true`). So two
+/// owners, or an owner and a sharer, cannot watch one inbox; sharers can. (On NFS these are
+/// fcntl locks through the lock manager.)
+pub struct InboxLock {
+    _file: File,
+}
+
+impl InboxLock {
+    pub const FILE: &'static str = ".deltadrop-inbox.lock";
+
+    pub fn acquire(inbox: &Path, shared: bool) -> Result<InboxLock, StateError> {
+        let path = inbox.join(Self::FILE);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io(&path))?;
+        let res = if shared {
+            file.try_lock_shared()
+        } else {
+            file.try_lock()
+        };
+        match res {
+            Ok(()) => Ok(InboxLock { _file: file }),
+            Err(fs::TryLockError::WouldBlock) => Err(StateError::InboxBusy {
+                inbox: inbox.to_path_buf(),
+                lock: path,
+            }),
+            Err(fs::TryLockError::Error(e)) => Err(io(&path)(e)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_inbox_has_one_owner_or_many_sharers() {
+        let dir = tempfile::tempdir().unwrap();
+        let owner = InboxLock::acquire(dir.path(), false).unwrap();
+        assert!(InboxLock::acquire(dir.path(), true).is_err());
+        let err = InboxLock::acquire(dir.path(), false)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("watched by another deltadrop"), "{err}");
+        drop(owner);
+        let _a = InboxLock::acquire(dir.path(), true).unwrap();
+        let _b = InboxLock::acquire(dir.path(), true).unwrap();
+        assert!(InboxLock::acquire(dir.path(), false).is_err());
+    }
 
     fn rec(name: &str, hash: &str) -> FileRecord {
         FileRecord {

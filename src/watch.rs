@@ -390,6 +390,23 @@ impl Watcher {
                 out.push((path, stamp));
             }
         }
+        // Files this daemon claimed from a shared inbox but has not finished (a crash or a
+        // transient failure): they are complete and ours, so they go first.
+        if let Some(dir) = &f.claim_dir {
+            if let Ok(rd) = std::fs::read_dir(dir) {
+                for entry in rd.flatten() {
+                    let path = entry.path();
+                    let name = entry.file_name();
+                    let ours = entry.file_type().map(|t| t.is_file()).unwrap_or(false)
+                        && name
+                            .to_str()
+                            .is_some_and(|n| !is_temp_name(n) && has_feed_extension(f, n));
+                    if let (true, Some((size, _))) = (ours, file_stamp(&path)) {
+                        out.push((path, (size, None)));
+                    }
+                }
+            }
+        }
         out.sort_by(|a, b| a.1 .1.cmp(&b.1 .1).then_with(|| a.0.cmp(&b.0)));
         Ok(out)
     }
@@ -406,6 +423,10 @@ impl Watcher {
             };
             for (path, (size, mtime)) in files {
                 if self.tracker.is_claimed(&path) {
+                    continue;
+                }
+                if self.in_claim_dir(feed, &path) {
+                    self.dispatch(feed, path, shutdown);
                     continue;
                 }
                 self.observe(feed, path, size, mtime, true);
@@ -475,9 +496,11 @@ impl Watcher {
     /// Files given back after a transient failure whose backoff has passed.
     fn retry_due(&mut self, shutdown: &Receiver<()>) {
         for path in self.tracker.due_retries(Instant::now()) {
-            let feed = path
-                .parent()
-                .and_then(|dir| self.feeds.iter().position(|f| f.inbox == dir));
+            let feed = path.parent().and_then(|dir| {
+                self.feeds
+                    .iter()
+                    .position(|f| f.inbox == dir || f.claim_dir.as_deref() == Some(dir))
+            });
             match (feed, file_stamp(&path)) {
                 (Some(feed), Some(_)) => {
                     self.dispatch(feed, path, shutdown);
@@ -531,9 +554,73 @@ impl Watcher {
         }
     }
 
+    fn in_claim_dir(&self, feed: FeedId, path: &Path) -> bool {
+        self.feeds[feed].claim_dir.is_some()
+            && path.parent() == self.feeds[feed].claim_dir.as_deref()
+    }
+
+    /// Shared inbox: takes `path` by renaming it into this daemon's claim folder. Rename is
+    /// atomic (on NFS too), so of several daemons exactly one gets the file; the others see it
+    /// vanish. None if another daemon was first, or the file cannot be claimed now.
+    fn claim_from_shared_inbox(&self, feed: FeedId, path: &Path) -> Option<PathBuf> {
+        let f = &self.feeds[feed];
+        let dir = f.claim_dir.as_deref()?;
+        let name = path.file_name()?;
+        let claimed = dir.join(name);
+        // Our own folder: nobody else writes it, so this check cannot race. A file of the same
+        // name still in flight is finished first; this one waits for a later scan.
+        if claimed.exists() {
+            log::debug!(
+                "{}: a file of that name is still being ingested; taking it later",
+                path.display()
+            );
+            return None;
+        }
+        let mut res = std::fs::rename(path, &claimed);
+        if res.is_err() && path.exists() && !dir.exists() {
+            res = std::fs::create_dir_all(dir).and_then(|_| std::fs::rename(path, &claimed));
+        }
+        match res {
+            Ok(()) => {
+                // The ready marker follows its file, so that it is archived with it.
+                if let Some(m) = crate::quarantine::marker_for(path, f.ready_marker.as_deref()) {
+                    if let Some(mname) = m.file_name() {
+                        let _ = std::fs::rename(&m, dir.join(mname));
+                    }
+                }
+                log::debug!("claimed {} into {}", path.display(), dir.display());
+                Some(claimed)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !path.exists() => {
+                log::debug!("{}: taken by another daemon", path.display());
+                None
+            }
+            Err(e) => {
+                log::warn!(
+                    "feed {}: cannot claim {} into {}: {e}",
+                    f.name,
+                    path.display(),
+                    dir.display()
+                );
+                None
+            }
+        }
+    }
+
     /// Claims and sends one file to the pool; false if it is already owned or we are stopping.
     fn dispatch(&mut self, feed: FeedId, path: PathBuf, shutdown: &Receiver<()>) -> bool {
-        if self.stopping() || !self.tracker.claim(&path) {
+        if self.stopping() || self.tracker.is_claimed(&path) {
+            return false;
+        }
+        let path = if self.feeds[feed].claim_dir.is_some() && !self.in_claim_dir(feed, &path) {
+            match self.claim_from_shared_inbox(feed, &path) {
+                Some(p) => p,
+                None => return false,
+            }
+        } else {
+            path
+        };
+        if !self.tracker.claim(&path) {
             return false;
         }
         let job = FileJob {

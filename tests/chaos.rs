@@ -4,34 +4,79 @@
 //! After a final clean run: every good row is in its table exactly once, every bad row in its
 //! quarantine table exactly once, every file in processed/ — none lost, none left behind.
 //!
-//! `cargo test --test chaos -- --ignored` (CHAOS_TRIALS random trials, default 20).
+//! The same random trials run with both tables and quarantine tables on a real Azurite.
+//!
+//! `cargo test --test chaos -- --ignored` (CHAOS_TRIALS random trials, default 20, and
+//! CHAOS_AZURE_TRIALS on Azurite, default 5).
 
+mod azurite;
 mod util;
 
 use std::collections::HashMap;
 use std::fs;
 use std::time::Duration;
 
+use azurite::Azurite;
 use util::*;
 
 const FEEDS: [&str; 2] = ["north", "south"];
 
-fn site() -> Dir {
+/// Where a site's tables live.
+enum Tables<'a> {
+    Local,
+    /// On Azurite, under a fresh prefix per site.
+    Azure(&'a Azurite),
+}
+
+/// A site and where each feed's table and quarantine table are, with their storage options.
+struct Site {
+    d: Dir,
+    tables: HashMap<&'static str, (url::Url, url::Url)>,
+    options: HashMap<String, String>,
+}
+
+fn site_on(where_: &Tables) -> Site {
     let d = Dir::empty();
     let mut cfg = String::from(
         "poll_interval = \"200ms\"\nsettle = \"100ms\"\nworkers = 2\n[http]\nenabled = false\n",
     );
+    let mut tables = HashMap::new();
+    let prefix = azurite::unique_url("chaos", "");
     for f in FEEDS {
+        let (table, quarantine) = match where_ {
+            Tables::Local => (
+                format!("lake/{f}"),
+                url::Url::from_directory_path(d.path(&format!("lake/_quarantine/{f}")))
+                    .expect("url"),
+            ),
+            Tables::Azure(_) => (
+                format!("{prefix}{f}"),
+                prefix.join(&format!("_quarantine/{f}/")).expect("url"),
+            ),
+        };
+        let table_url = match where_ {
+            Tables::Local => url::Url::from_directory_path(d.path(&table)).expect("url"),
+            Tables::Azure(_) => url::Url::parse(&table).expect("url"),
+        };
+        tables.insert(f, (table_url, quarantine));
         cfg.push_str(&format!(
-            "[[feed]]\nname = \"{f}\"\ninbox = \"in/{f}\"\ntable = \"lake/{f}\"\nprocessed = \"done/{f}\"\n"
+            "[[feed]]\nname = \"{f}\"\ninbox = \"in/{f}\"\ntable = \"{table}\"\nprocessed = \"done/{f}\"\n"
         ));
+        if let Tables::Azure(az) = where_ {
+            cfg.push_str("checkpoint_interval = 10\n");
+            cfg.push_str(&az.options_toml());
+        }
     }
     d.write_config(&cfg);
     for f in FEEDS {
         fs::create_dir_all(d.path(&format!("in/{f}"))).unwrap();
     }
     fs::create_dir_all(d.path("staging")).unwrap();
-    d
+    let options = match where_ {
+        Tables::Local => HashMap::new(),
+        Tables::Azure(az) => az.options(),
+    };
+    Site { d, tables, options }
 }
 
 /// What was dropped, to check against.
@@ -62,17 +107,19 @@ fn drop_one(d: &Dir, ledger: &mut Ledger, tag: &str, n: usize) {
 }
 
 /// A clean run to the end, then every invariant.
-fn settle_and_verify(d: &Dir, ledger: &Ledger) {
+fn verify(site: &Site, ledger: &Ledger) {
+    let d = &site.d;
     d.run_once();
     for f in FEEDS {
-        let left = list_names(&d.path(&format!("in/{f}")));
+        let left = waiting_in(&d.path(&format!("in/{f}")));
         assert!(left.is_empty(), "{f}: left in the inbox: {left:?}");
-        let rows = read_rows(&d.path(&format!("lake/{f}")));
+        let (table, quarantine) = &site.tables[f];
+        let rows = read_rows_at(table, &site.options);
         assert_exactly_once(
             &rows,
             ledger.good.get(f).map(|v| v.as_slice()).unwrap_or(&[]),
         );
-        let q = read_quarantine(&d.path(&format!("lake/_quarantine/{f}")));
+        let q = read_quarantine_at(quarantine, &site.options);
         let mut keys: Vec<(String, i64)> = q
             .iter()
             .map(|r| (r.source_file.clone(), r.line_number))
@@ -107,10 +154,11 @@ fn a_crash_at_each_point_of_the_commit_path_loses_and_duplicates_nothing() {
         "before_archive",
         "during_archive",
     ] {
-        let d = site();
+        let site = site_on(&Tables::Local);
+        let d = &site.d;
         let mut ledger = Ledger::default();
         for n in 0..12 {
-            drop_one(&d, &mut ledger, point, n);
+            drop_one(d, &mut ledger, point, n);
         }
         let out = d
             .assert_cmd()
@@ -125,7 +173,7 @@ fn a_crash_at_each_point_of_the_commit_path_loses_and_duplicates_nothing() {
             err.contains(&format!("DELTADROP_CRASH_AT={point}: aborting")),
             "{point}: {err}"
         );
-        settle_and_verify(&d, &ledger);
+        verify(&site, &ledger);
     }
 }
 
@@ -141,19 +189,38 @@ impl Lcg {
     }
 }
 
+fn trials_from_env(var: &str, default: u64) -> u64 {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 #[test]
 #[ignore = "crash trials: run with --ignored (CHAOS_TRIALS, default 20)"]
 fn kill_9_at_random_instants() {
-    let trials: u64 = std::env::var("CHAOS_TRIALS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20);
+    let trials = trials_from_env("CHAOS_TRIALS", 20);
+    random_kills("chaos", trials, &Tables::Local);
+}
+
+#[test]
+#[ignore = "crash trials on Azurite (npm): run with --ignored (CHAOS_AZURE_TRIALS, default 5)"]
+fn kill_9_at_random_instants_with_tables_on_azurite() {
+    let az = Azurite::start();
+    let trials = trials_from_env("CHAOS_AZURE_TRIALS", 5);
+    random_kills("chaos on Azurite", trials, &Tables::Azure(&az));
+}
+
+/// `trials` sites, each: three daemon runs, each killed with `kill -9` at a random instant of
+/// a stream of dropped files; then a clean run and every invariant.
+fn random_kills(what: &str, trials: u64, tables: &Tables) {
     let mut rng = Lcg(0x5eed);
     let mut kills = 0;
     let mut total_files = 0;
     let mut mid_stream = 0;
     for trial in 0..trials {
-        let d = site();
+        let site = site_on(tables);
+        let d = &site.d;
         let mut ledger = Ledger::default();
         let mut n = 0;
         for _round in 0..3 {
@@ -164,7 +231,7 @@ fn kill_9_at_random_instants() {
             let burst = 5 + rng.next(15) as usize;
             let kill_after = rng.next(burst as u64) as usize;
             for i in 0..burst {
-                drop_one(&d, &mut ledger, &format!("t{trial}"), n);
+                drop_one(d, &mut ledger, &format!("t{trial}"), n);
                 n += 1;
                 if i == kill_after {
                     std::thread::sleep(Duration::from_millis(rng.next(60))); // the kill instant
@@ -183,11 +250,9 @@ fn kill_9_at_random_instants() {
             daemon.kill9();
         }
         total_files += n;
-        // How far the killed daemons got, for the record.
-        settle_and_verify(&d, &ledger);
+        verify(&site, &ledger);
     }
     eprintln!(
-        "chaos: {trials} trial(s), {kills} kill -9 while ingesting ({mid_stream} with part of the files committed), {n_files} files, 0 rows lost, 0 duplicated",
-        n_files = total_files
+        "{what}: {trials} trial(s), {kills} kill -9 while ingesting ({mid_stream} with part of the files committed), {total_files} files, 0 rows lost, 0 duplicated"
     );
 }

@@ -58,6 +58,8 @@ fn one_file_becomes_typed_rows_and_leaves_the_inbox() {
 fn two_hundred_files_at_once_land_exactly_once_in_few_commits() {
     let d = Dir::new("");
     let mut daemon = d.spawn();
+    // The files arrive while the daemon runs: wait until it watches (it creates the inbox).
+    daemon.wait_ready();
     let staging = d.path("staging");
     fs::create_dir_all(&staging).unwrap();
     let mut expected = Vec::new();
@@ -517,7 +519,7 @@ fn several_feeds_run_in_one_process() {
         list_names(&d.path("done-south")).is_empty(),
         "on_success = delete"
     );
-    assert!(list_names(&d.path("in/south")).is_empty());
+    assert!(waiting_in(&d.path("in/south")).is_empty());
     // Each feed commits under its own txn app id.
     let log =
         fs::read_to_string(d.path("lake/south/_delta_log/00000000000000000001.json")).unwrap();
@@ -651,4 +653,78 @@ fn a_crash_between_the_two_commits_loses_and_duplicates_nothing() {
     // And a third run changes nothing.
     d.run_once();
     assert_eq!(read_quarantine(&qdir).len(), 1);
+}
+
+/// Two daemons share one inbox (an NFS folder in production): each file is claimed by exactly
+/// one of them, and a daemon not configured for sharing refuses to watch that inbox.
+#[test]
+fn two_daemons_on_a_shared_inbox_take_each_file_once() {
+    let d = Dir::empty();
+    for name in ["a", "b", "loner"] {
+        fs::create_dir_all(d.path(name)).unwrap();
+        let shared = if name == "loner" {
+            String::new()
+        } else {
+            format!("instance = \"{name}\"\n")
+        };
+        let flag = if name == "loner" {
+            ""
+        } else {
+            "shared_inbox = true\n"
+        };
+        fs::write(
+            d.path(&format!("{name}/config.toml")),
+            format!(
+                "{shared}poll_interval = \"300ms\"\nsettle = \"200ms\"\nworkers = 2\n[http]\nenabled = false\n\
+                 [[feed]]\nname = \"sales\"\ninbox = \"../inbox\"\n{flag}table = \"../lake/sales\"\n\
+                 quarantine_table = \"../lake/_quarantine/sales\"\nprocessed = \"../processed\"\nrejected = \"../rejected\"\n"
+            ),
+        )
+        .unwrap();
+    }
+    fs::create_dir_all(d.inbox()).unwrap();
+    let mut a = d.spawn_with("a/config.toml");
+    let mut b = d.spawn_with("b/config.toml");
+    a.wait_ready();
+    b.wait_ready();
+
+    let staging = d.path("staging");
+    fs::create_dir_all(&staging).unwrap();
+    let mut expected = Vec::new();
+    for i in 0..200 {
+        let tag = format!("s{i}");
+        fs::write(staging.join(&tag), sales_csv(&tag, 10)).unwrap();
+        expected.extend(ids(&tag, 10));
+    }
+    for i in 0..200 {
+        let tag = format!("s{i}");
+        fs::rename(staging.join(&tag), d.inbox().join(format!("{tag}.csv"))).unwrap();
+    }
+    let done = wait_until(DEADLINE, || {
+        a.assert_alive();
+        b.assert_alive();
+        list_names(&d.path("processed")).len() >= 200 && read_rows(&d.table()).len() >= 2000
+    });
+    assert!(done, "timed out\n{}\n{}", a.log(), b.log());
+    assert_exactly_once(&read_rows(&d.table()), &expected);
+    let claims = d.inbox().join(".deltadrop-claims");
+    assert_eq!(list_names(&claims), vec!["a", "b"]);
+    assert!(list_names(&claims.join("a")).is_empty());
+    assert!(list_names(&claims.join("b")).is_empty());
+    let took = |log: String| log.matches("claimed ").count();
+    let (ta, tb) = (took(a.log()), took(b.log()));
+    assert_eq!(ta + tb, 200, "every file claimed once: a {ta}, b {tb}");
+    eprintln!("shared inbox: daemon a took {ta} files, b {tb}");
+
+    let out = d
+        .assert_cmd()
+        .args(["run", "--once", "--config", "loner/config.toml"])
+        .assert()
+        .code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(
+        err.contains("is shared (daemons a, b claim files from it")
+            && err.contains("shared_inbox = true"),
+        "{err}"
+    );
 }

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use deltalake::arrow::array::{
     Array, Decimal128Array, Int64Array, StringArray, TimestampMicrosecondArray,
 };
+use deltalake::logstore::object_store::ObjectStoreExt;
 use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 pub const HEADER: &str =
@@ -127,6 +128,16 @@ impl Dir {
 
     /// Starts `deltadrop run` in the background; its log goes to `daemon-N.log`.
     pub fn spawn(&self) -> Daemon {
+        self.spawn_with("config.toml")
+    }
+
+    /// Same, with another config file (relative to the folder).
+    pub fn spawn_with(&self, config: &str) -> Daemon {
+        self.spawn_env(config, &[])
+    }
+
+    /// Same, with extra environment variables.
+    pub fn spawn_env(&self, config: &str, env: &[(String, String)]) -> Daemon {
         let n = (0..)
             .find(|i| !self.root.join(format!("daemon-{i}.log")).exists())
             .unwrap_or(0);
@@ -134,7 +145,8 @@ impl Dir {
         let log = fs::File::create(&log_path).expect("log file");
         let child = self
             .cmd()
-            .args(["run", "--config", "config.toml"])
+            .args(["run", "--config", config])
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .env("RUST_LOG", "debug")
             .stdout(Stdio::null())
             .stderr(log)
@@ -147,7 +159,7 @@ impl Dir {
     }
 
     pub fn inbox_files(&self) -> Vec<String> {
-        list_names(&self.inbox())
+        waiting_in(&self.inbox())
     }
 
     pub fn rows(&self) -> Vec<Row> {
@@ -172,6 +184,13 @@ impl Dir {
         );
         rows
     }
+}
+
+/// What a user sees waiting in an inbox (the daemon's own lock and claim folder aside).
+pub fn waiting_in(inbox: &Path) -> Vec<String> {
+    let mut names = list_names(inbox);
+    names.retain(|n| n != ".deltadrop-inbox.lock" && n != ".deltadrop-claims");
+    names
 }
 
 pub fn list_names(dir: &Path) -> Vec<String> {
@@ -309,6 +328,40 @@ pub struct Row {
     pub ingested_at: i64,
 }
 
+/// The table at `url` (None if there is none yet).
+pub fn open_at(url: &url::Url, options: &HashMap<String, String>) -> Option<deltalake::DeltaTable> {
+    deltalake::azure::register_handlers(None);
+    deltalake::aws::register_handlers(None);
+    runtime()
+        .block_on(deltalake::open_table_with_storage_options(
+            url.clone(),
+            options.clone(),
+        ))
+        .ok()
+}
+
+/// The latest version of the table at `url`, and the txn version of each app id in it.
+pub fn txn_versions(
+    url: &url::Url,
+    options: &HashMap<String, String>,
+    app_ids: &[String],
+) -> (u64, Vec<Option<i64>>) {
+    let t = open_at(url, options).expect("table");
+    let rt = runtime();
+    let txns = app_ids
+        .iter()
+        .map(|id| {
+            rt.block_on(
+                t.snapshot()
+                    .expect("snapshot")
+                    .transaction_version(t.log_store().as_ref(), id),
+            )
+            .expect("txn version")
+        })
+        .collect();
+    (t.version().unwrap_or(0), txns)
+}
+
 pub fn table_version(dir: &Path) -> Option<u64> {
     let rt = runtime();
     rt.block_on(async {
@@ -328,8 +381,17 @@ fn runtime() -> tokio::runtime::Runtime {
 /// Every row of the table at its latest version, read through the Delta log (so only
 /// committed files count).
 pub fn read_rows(dir: &Path) -> Vec<Row> {
+    rows_of(read_batches(dir))
+}
+
+/// The same for a table at any URL, with its storage options (cloud credentials, endpoint).
+pub fn read_rows_at(url: &url::Url, options: &HashMap<String, String>) -> Vec<Row> {
+    rows_of(read_batches_at(url, options))
+}
+
+fn rows_of(batches: Vec<deltalake::arrow::record_batch::RecordBatch>) -> Vec<Row> {
     let mut rows = Vec::new();
-    for b in read_batches(dir) {
+    for b in batches {
         {
             let s = |name: &str| {
                 b.column_by_name(name)
@@ -447,8 +509,16 @@ pub struct QRow {
 
 /// The quarantine table's rows, sorted by file and line.
 pub fn read_quarantine(dir: &Path) -> Vec<QRow> {
+    quarantine_rows_of(read_batches(dir))
+}
+
+pub fn read_quarantine_at(url: &url::Url, options: &HashMap<String, String>) -> Vec<QRow> {
+    quarantine_rows_of(read_batches_at(url, options))
+}
+
+fn quarantine_rows_of(batches: Vec<deltalake::arrow::record_batch::RecordBatch>) -> Vec<QRow> {
     let mut out = Vec::new();
-    for b in read_batches(dir) {
+    for b in batches {
         let s = |name: &str| {
             b.column_by_name(name)
                 .and_then(|c| c.as_any().downcast_ref::<StringArray>().cloned())
@@ -485,30 +555,44 @@ pub fn read_quarantine(dir: &Path) -> Vec<QRow> {
 
 /// Every committed batch of the table at `dir`, as stored.
 pub fn read_batches(dir: &Path) -> Vec<deltalake::arrow::record_batch::RecordBatch> {
-    let rt = runtime();
-    let uris: Vec<String> = rt.block_on(async {
-        let Ok(url) = url::Url::from_directory_path(dir) else {
-            return vec![];
-        };
-        match deltalake::open_table(url).await {
-            Ok(t) => t.get_file_uris().map(|i| i.collect()).unwrap_or_default(),
-            Err(_) => vec![],
-        }
-    });
-    let mut out = Vec::new();
-    for uri in uris {
-        let path = url::Url::parse(&uri)
-            .ok()
-            .and_then(|u| u.to_file_path().ok())
-            .unwrap_or_else(|| PathBuf::from(&uri));
-        let file = fs::File::open(&path).expect("parquet file of a committed Add exists");
-        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-            .expect("parquet")
-            .build()
-            .expect("reader");
-        out.extend(reader.map(|b| b.expect("batch")));
+    match url::Url::from_directory_path(dir) {
+        Ok(url) => read_batches_at(&url, &HashMap::new()),
+        Err(_) => vec![],
     }
-    out
+}
+
+/// Reads every committed data file through the table's own object store, so local and cloud
+/// tables are read the same way. No table yet: no batches.
+pub fn read_batches_at(
+    url: &url::Url,
+    options: &HashMap<String, String>,
+) -> Vec<deltalake::arrow::record_batch::RecordBatch> {
+    let Some(t) = open_at(url, options) else {
+        return vec![];
+    };
+    let rt = runtime();
+    rt.block_on(async {
+        let paths: Vec<String> = t
+            .snapshot()
+            .map(|s| s.log_data().iter().map(|f| f.path().to_string()).collect())
+            .unwrap_or_default();
+        let store = t.object_store();
+        let mut out = Vec::new();
+        for p in paths {
+            let location = deltalake::Path::parse(&p).expect("data file path");
+            let got = store
+                .get(&location)
+                .await
+                .expect("parquet file of a committed Add exists");
+            let bytes = got.bytes().await.expect("parquet bytes");
+            let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
+                .expect("parquet")
+                .build()
+                .expect("reader");
+            out.extend(reader.map(|b| b.expect("batch")));
+        }
+        out
+    })
 }
 
 /// Every row of a table as column → displayed value (None for null), in no particular order.

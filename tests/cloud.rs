@@ -1,0 +1,254 @@
+//! Tables on Azure Blob storage, against a real Azurite (see `azurite.rs`). Ignored by default
+//! because Azurite comes from npm; `.ci/run` runs them with `cargo test --test cloud -- --ignored`.
+
+mod azurite;
+mod util;
+
+use std::collections::HashMap;
+use std::fs;
+use std::time::Duration;
+
+use azurite::Azurite;
+use util::*;
+
+fn table_url(test: &str) -> url::Url {
+    azurite::unique_url(test, "sales")
+}
+
+/// A daemon folder whose feed writes `table` on Azurite; checkpoints every 10 versions, so
+/// restarts and reads load tables through a checkpoint as long-lived tables do.
+fn cloud_dir(az: &Azurite, table: &url::Url, instance: Option<&str>) -> Dir {
+    let d = Dir::empty();
+    let instance = instance
+        .map(|i| format!("instance = \"{i}\"\n"))
+        .unwrap_or_default();
+    d.write_config(&format!(
+        "{instance}poll_interval = \"300ms\"\nsettle = \"200ms\"\nworkers = 2\n[http]\nenabled = false\n\
+         [[feed]]\nname = \"sales\"\ninbox = \"inbox\"\ntable = \"{table}\"\n\
+         checkpoint_interval = 10\n{}",
+        az.options_toml()
+    ));
+    fs::create_dir_all(d.inbox()).expect("inbox");
+    d
+}
+
+fn quarantine_url(table: &url::Url) -> url::Url {
+    table.join("_quarantine/sales/").expect("quarantine url")
+}
+
+/// Writes `n` files of `rows` rows tagged `<prefix><i>` outside the inbox, then renames them in
+/// one after the other (a burst); returns the expected sale ids.
+fn burst(d: &Dir, prefix: &str, n: usize, rows: usize) -> Vec<String> {
+    let staging = d.path("staging");
+    fs::create_dir_all(&staging).expect("staging");
+    let mut expected = Vec::new();
+    for i in 0..n {
+        let tag = format!("{prefix}{i}");
+        fs::write(staging.join(&tag), sales_csv(&tag, rows)).expect("write");
+        expected.extend(ids(&tag, rows));
+    }
+    for i in 0..n {
+        let tag = format!("{prefix}{i}");
+        fs::rename(staging.join(&tag), d.inbox().join(format!("{tag}.csv"))).expect("rename");
+    }
+    expected
+}
+
+fn wait_for_cloud_rows(
+    d: &Dir,
+    daemons: &mut [&mut Daemon],
+    table: &url::Url,
+    options: &HashMap<String, String>,
+    n: usize,
+) -> Vec<Row> {
+    let ok = wait_until(DEADLINE * 2, || {
+        for daemon in daemons.iter_mut() {
+            daemon.assert_alive();
+        }
+        d.inbox_files().is_empty() && read_rows_at(table, options).len() >= n
+    });
+    let rows = read_rows_at(table, options);
+    assert!(
+        ok,
+        "timed out: {} rows of {n}, inbox {:?}\n{}",
+        rows.len(),
+        d.inbox_files(),
+        daemons
+            .iter()
+            .map(|d| d.log())
+            .collect::<Vec<_>>()
+            .join("\n----\n")
+    );
+    rows
+}
+
+#[test]
+#[ignore = "needs Azurite (npm); .ci/run runs it"]
+fn azure_table_survives_kill_9_with_every_row_once() {
+    let az = Azurite::start();
+    let table = table_url("kill9");
+    let d = cloud_dir(&az, &table, None);
+    let mut expected = Vec::new();
+    // Kills at several moments of a burst: before, during and after commits to blob storage.
+    for (round, delay_ms) in [0u64, 60, 200, 500].into_iter().enumerate() {
+        let mut daemon = d.spawn_env("config.toml", &az.env());
+        daemon.wait_ready();
+        expected.extend(burst(&d, &format!("k{round}x"), 40, 25));
+        std::thread::sleep(Duration::from_millis(delay_ms)); // the kill instant, not a wait
+        daemon.kill9();
+    }
+    // A file with one bad row: the good row to the table, the bad one to the quarantine table.
+    fs::write(
+        d.inbox().join("bad.csv"),
+        format!("{HEADER}\nQ-1,2024-03-01T10:00:00Z,ST1,P1,1,12.3x,1.00,pix,C1\nQ-2,2024-03-01T10:00:00Z,ST1,P1,1,1.00,1.00,pix,C1\n"),
+    )
+    .expect("bad file");
+    expected.push("Q-2".into());
+    let mut daemon = d.spawn_env("config.toml", &az.env());
+    let rows = wait_for_cloud_rows(
+        &d,
+        &mut [&mut daemon],
+        &table,
+        &az.options(),
+        expected.len(),
+    );
+    assert_exactly_once(&rows, &expected);
+    let q = read_batches_at(&quarantine_url(&table), &az.options());
+    assert_eq!(q.iter().map(|b| b.num_rows()).sum::<usize>(), 1);
+    assert_eq!(list_names(&d.path("processed")).len(), 161);
+    assert!(daemon.terminate().success());
+}
+
+/// Three daemons, each with its own inbox (a store, a region), commit to one table at once:
+/// Delta's optimistic concurrency (put-if-absent on the commit blob) orders them, the losers
+/// read the winners' commits and retry, and each daemon's `txn` app id records its own count.
+#[test]
+#[ignore = "needs Azurite (npm); .ci/run runs it"]
+fn three_daemons_share_one_azure_table_without_losing_a_commit() {
+    let az = Azurite::start();
+    let table = table_url("fleet");
+    let names = ["store1", "store2", "store3"];
+    let dirs: Vec<Dir> = names
+        .iter()
+        .map(|n| cloud_dir(&az, &table, Some(n)))
+        .collect();
+    // The first one creates the table, so that three creates do not race for version 0.
+    let mut daemons: Vec<Daemon> = Vec::new();
+    for d in &dirs {
+        let mut daemon = d.spawn_env("config.toml", &az.env());
+        daemon.wait_ready();
+        daemons.push(daemon);
+    }
+    let mut expected = Vec::new();
+    // Files land in the three inboxes at the same time.
+    let handles: Vec<_> = dirs
+        .iter()
+        .zip(names)
+        .map(|(d, n)| {
+            let root = d.root.clone();
+            std::thread::spawn(move || {
+                let staging = root.join("staging");
+                fs::create_dir_all(&staging).expect("staging");
+                let mut ids_ = Vec::new();
+                for i in 0..200 {
+                    let tag = format!("{n}f{i}");
+                    fs::write(staging.join(&tag), sales_csv(&tag, 10)).expect("write");
+                    ids_.extend(ids(&tag, 10));
+                }
+                for i in 0..200 {
+                    let tag = format!("{n}f{i}");
+                    fs::rename(
+                        staging.join(&tag),
+                        root.join("inbox").join(format!("{tag}.csv")),
+                    )
+                    .expect("rename");
+                }
+                ids_
+            })
+        })
+        .collect();
+    for h in handles {
+        expected.extend(h.join().expect("dropper"));
+    }
+    let options = az.options();
+    let ok = wait_until(DEADLINE * 3, || {
+        for daemon in daemons.iter_mut() {
+            daemon.assert_alive();
+        }
+        dirs.iter().all(|d| d.inbox_files().is_empty())
+            && read_rows_at(&table, &options).len() >= expected.len()
+    });
+    let rows = read_rows_at(&table, &options);
+    assert!(
+        ok,
+        "timed out: {} rows of {}\n{}",
+        rows.len(),
+        expected.len(),
+        daemons
+            .iter()
+            .map(|d| d.log())
+            .collect::<Vec<_>>()
+            .join("\n----\n")
+    );
+    assert_exactly_once(&rows, &expected);
+
+    // No commit lost: each daemon's txn version in the table is the number of commits it
+    // logged, and the table's versions are exactly those commits (after version 0, the create).
+    let commits: Vec<i64> = daemons
+        .iter()
+        .map(|d| d.log().matches("committed version").count() as i64)
+        .collect();
+    let app_ids: Vec<String> = names
+        .iter()
+        .map(|n| format!("deltadrop-sales-{n}"))
+        .collect();
+    let (version, txns) = txn_versions(&table, &options, &app_ids);
+    for ((n, c), t) in names.iter().zip(&commits).zip(&txns) {
+        assert_eq!(*t, Some(*c), "{n}: txn in the table vs commits it logged");
+    }
+    assert_eq!(version as i64, commits.iter().sum::<i64>());
+    let conflicts: usize = daemons
+        .iter()
+        .map(|d| d.log().matches("taken by another writer").count())
+        .sum();
+    eprintln!(
+        "fleet: 3 daemons × 200 files → {} rows, table version {version}, commits per daemon {commits:?}, {conflicts} conflict(s) retried",
+        rows.len()
+    );
+    for mut daemon in daemons {
+        assert!(daemon.terminate().success());
+    }
+}
+
+/// Storage goes away mid-ingest and comes back: files wait in the inbox and are retried;
+/// nothing is lost or duplicated.
+#[test]
+#[ignore = "needs Azurite (npm); .ci/run runs it"]
+fn azure_storage_down_mid_ingest_is_retried_without_duplicates() {
+    let az = Azurite::start();
+    let table = table_url("outage");
+    let d = cloud_dir(&az, &table, None);
+    let mut daemon = d.spawn_env("config.toml", &az.env());
+    daemon.wait_ready();
+    let mut expected = burst(&d, "before", 20, 50);
+    az.stop();
+    expected.extend(burst(&d, "during", 20, 50));
+    // The daemon sees the outage (a failed commit) before the storage comes back.
+    let saw = wait_until(DEADLINE, || {
+        daemon.assert_alive();
+        daemon.log().contains("stay in the inbox and are retried")
+    });
+    assert!(saw, "no failed commit logged\n{}", daemon.log());
+    az.restart();
+    expected.extend(burst(&d, "after", 20, 50));
+    let rows = wait_for_cloud_rows(
+        &d,
+        &mut [&mut daemon],
+        &table,
+        &az.options(),
+        expected.len(),
+    );
+    assert_exactly_once(&rows, &expected);
+    assert_eq!(list_names(&d.path("processed")).len(), 60);
+    assert!(daemon.terminate().success());
+}
