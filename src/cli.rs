@@ -103,6 +103,28 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Maintain the tables now: compact small files (dataChange = false, so streaming readers
+    /// are not disturbed), vacuum files no reader needs, write a checkpoint and drop expired
+    /// log files. Safe while the daemon runs; the daemon also does it every
+    /// `maintenance_interval`.
+    Maintain {
+        /// The TOML config file (default: ./config.toml, else the built-in defaults).
+        #[arg(short, long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Which feed (default: every feed).
+        #[arg(long, value_name = "NAME")]
+        feed: Option<String>,
+        /// Compact from this many small files on (default: the feed's `compact_min_files`).
+        #[arg(long, value_name = "N")]
+        compact_min_files: Option<usize>,
+        /// Delete unreferenced files older than this (default: the feed's `vacuum_retention`).
+        /// Below the time a reader may still read an old version, that reader fails.
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        vacuum_retention: Option<std::time::Duration>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
     /// Validate the config and print the effective settings (exit 2 on error).
     Check {
         /// The TOML config file (default: ./config.toml, else the built-in defaults).
@@ -125,6 +147,22 @@ pub fn main() -> i32 {
             }
             e.exit_code()
         }
+    }
+}
+
+/// The feed named `name`, or every feed.
+fn select_feeds<'a>(
+    cfg: &'a Config,
+    name: Option<&str>,
+) -> Result<Vec<&'a config::FeedConfig>, Error> {
+    match name {
+        Some(n) => cfg
+            .feeds
+            .iter()
+            .find(|f| f.name == n)
+            .map(|f| vec![f])
+            .ok_or_else(|| Error::Usage(format!("no feed named '{n}' in the config"))),
+        None => Ok(cfg.feeds.iter().collect()),
     }
 }
 
@@ -169,12 +207,7 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
                 )?,
             };
             let mut f = match &feed {
-                Some(n) => cfg
-                    .feeds
-                    .iter()
-                    .find(|f| &f.name == n)
-                    .cloned()
-                    .ok_or_else(|| Error::Usage(format!("no feed named '{n}' in the config")))?,
+                Some(_) => select_feeds(&cfg, feed.as_deref())?[0].clone(),
                 None => cfg.feeds[0].clone(),
             };
             f.infer_rows = rows.max(1);
@@ -191,15 +224,7 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
             json,
         } => {
             let cfg = Config::discover(config.as_deref())?;
-            let feeds: Vec<_> = match &feed {
-                Some(n) => {
-                    let f = cfg.feeds.iter().find(|f| &f.name == n).ok_or_else(|| {
-                        Error::Usage(format!("no feed named '{n}' in the config"))
-                    })?;
-                    vec![f]
-                }
-                None => cfg.feeds.iter().collect(),
-            };
+            let feeds = select_feeds(&cfg, feed.as_deref())?;
             let mut reports = Vec::new();
             for f in feeds {
                 reports.push(crate::inspect::inspect(
@@ -236,6 +261,36 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
                 }
                 Err(e) => Err(Error::Stopped(e)),
             }
+        }
+        Command::Maintain {
+            config,
+            feed,
+            compact_min_files,
+            vacuum_retention,
+            json,
+        } => {
+            let cfg = Config::discover(config.as_deref())?;
+            let stop = std::sync::atomic::AtomicBool::new(false);
+            let mut all = Vec::new();
+            for f in select_feeds(&cfg, feed.as_deref())? {
+                let mut m = f.maintenance.clone();
+                if let Some(n) = compact_min_files {
+                    m.compact_min_files = n.max(2);
+                }
+                if let Some(r) = vacuum_retention {
+                    m.vacuum_retention = r;
+                }
+                for r in crate::maintain::maintain_feed(f, &m, &stop)? {
+                    if !json {
+                        println!("feed {}: {}", f.name, r.summary());
+                    }
+                    all.push(r);
+                }
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
+            }
+            Ok(0)
         }
         Command::Check { config } => {
             let cfg = Config::discover(config.as_deref())?;

@@ -121,6 +121,21 @@ struct RawFeed {
     /// its own folder before reading it.
     #[serde(default)]
     shared_inbox: bool,
+    /// How often the daemon maintains the table (compaction, vacuum, log cleanup); 0 = never.
+    #[serde(default = "default_maintenance_interval", with = "humantime_serde")]
+    maintenance_interval: Duration,
+    /// Compact once the table has at least this many small files.
+    #[serde(default = "default_compact_min_files")]
+    compact_min_files: usize,
+    /// Size compaction aims for; files under half of it are small.
+    #[serde(default = "default_target_file_bytes")]
+    target_file_bytes: u64,
+    /// Files no longer in the table are deleted once they are this old.
+    #[serde(default = "default_vacuum_retention", with = "humantime_serde")]
+    vacuum_retention: Duration,
+    /// Compaction sorts each new file by this column (min/max statistics then skip files).
+    #[serde(default)]
+    sort_by: Option<String>,
     #[serde(default)]
     on_bad_row: OnBadRow,
     #[serde(default)]
@@ -345,6 +360,22 @@ fn default_max_line_bytes() -> usize {
 fn default_quote() -> String {
     "\"".to_string()
 }
+fn default_maintenance_interval() -> Duration {
+    Duration::from_secs(600)
+}
+
+fn default_compact_min_files() -> usize {
+    50
+}
+
+fn default_target_file_bytes() -> u64 {
+    64 * 1024 * 1024
+}
+
+fn default_vacuum_retention() -> Duration {
+    Duration::from_secs(7 * 24 * 3600)
+}
+
 fn default_batch_rows() -> usize {
     8192
 }
@@ -394,6 +425,7 @@ pub struct FeedConfig {
     pub storage_options: StorageOptions,
     /// `Some(folder)`: the inbox is shared; files are claimed into this folder first.
     pub claim_dir: Option<PathBuf>,
+    pub maintenance: MaintenanceConfig,
     pub on_bad_row: OnBadRow,
     pub max_bad_rows: MaxBadRows,
     pub on_new_column: OnNewColumn,
@@ -404,6 +436,17 @@ pub struct FeedConfig {
     /// Larger files are rejected unread (0: no limit).
     pub max_file_bytes: u64,
     pub expectations: Vec<Expectation>,
+}
+
+/// Table maintenance: what `deltadrop maintain` does, and the daemon every `interval`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MaintenanceConfig {
+    /// Zero: the daemon never maintains (`deltadrop maintain` still does).
+    pub interval: Duration,
+    pub compact_min_files: usize,
+    pub target_file_bytes: u64,
+    pub vacuum_retention: Duration,
+    pub sort_by: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -725,6 +768,26 @@ impl Config {
             if csv.batch_rows == 0 || csv.batch_rows > 1_000_000 {
                 return Err(ctx("csv.batch_rows must be between 1 and 1000000".into()));
             }
+            if let Some(col) = &f.sort_by {
+                if !infer && schema.position(col).is_none() {
+                    return Err(ctx(format!("sort_by = '{col}': no such column")));
+                }
+            }
+            if f.compact_min_files < 2 {
+                return Err(ctx("compact_min_files must be at least 2".into()));
+            }
+            if f.target_file_bytes < 1024 * 1024 {
+                return Err(ctx(
+                    "target_file_bytes must be at least 1048576 (1 MiB)".into()
+                ));
+            }
+            let maintenance = MaintenanceConfig {
+                interval: f.maintenance_interval,
+                compact_min_files: f.compact_min_files,
+                target_file_bytes: f.target_file_bytes,
+                vacuum_retention: f.vacuum_retention,
+                sort_by: f.sort_by.clone(),
+            };
             let app_id = match &raw.instance {
                 Some(i) => format!("deltadrop-{}-{}", f.name, i),
                 None => format!("deltadrop-{}", f.name),
@@ -754,6 +817,7 @@ impl Config {
                 quarantine_url,
                 storage_options: StorageOptions(f.storage_options.into_iter().collect()),
                 claim_dir,
+                maintenance,
                 on_bad_row: f.on_bad_row,
                 max_bad_rows,
                 on_new_column: f.on_new_column,
@@ -850,6 +914,22 @@ impl Config {
             if let Some(dir) = &f.claim_dir {
                 s.push_str(&format!("  claims in:  {} (shared inbox)\n", dir.display()));
             }
+            let m = &f.maintenance;
+            s.push_str(&format!(
+                "  maintain:   {}, compact at {} small files into {} MiB{}, vacuum after {}\n",
+                if m.interval.is_zero() {
+                    "only by `deltadrop maintain`".to_string()
+                } else {
+                    format!("every {}", humantime::format_duration(m.interval))
+                },
+                m.compact_min_files,
+                m.target_file_bytes / (1024 * 1024),
+                m.sort_by
+                    .as_ref()
+                    .map(|c| format!(" sorted by {c}"))
+                    .unwrap_or_default(),
+                humantime::format_duration(m.vacuum_retention)
+            ));
             s.push_str(&format!(
                 "  bad rows:   {:?}, max {:?}\n",
                 f.on_bad_row, f.max_bad_rows

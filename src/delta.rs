@@ -54,6 +54,14 @@ pub enum DeltaError {
         table_txn: i64,
         state_txn: i64,
     },
+    #[error("table {url}: version {version} removed {path}, which this compaction also replaces; nothing was committed (the next run starts over)")]
+    Conflict {
+        url: String,
+        version: i64,
+        path: String,
+    },
+    #[error("table {url}: {message}")]
+    Maintenance { url: String, message: String },
     #[error("cannot start the tokio runtime: {0}")]
     Runtime(std::io::Error),
     #[error(transparent)]
@@ -229,19 +237,23 @@ pub enum CommitMsg {
 
 /// A Delta log this committer writes with the flat path: it tracks the version itself and
 /// reads other writers' commits only on a conflict.
-struct Log {
+pub(crate) struct Log {
     url: url::Url,
     log_store: LogStoreRef,
     /// The newest version known.
     version: i64,
+    /// Files the commit being written removes (compaction): another writer's commit that
+    /// removed one of them first makes ours invalid, so it is refused rather than retried.
+    pub(crate) removing: HashSet<String>,
 }
 
 impl Log {
-    fn new(table: &DeltaTable) -> Log {
+    pub(crate) fn new(table: &DeltaTable) -> Log {
         Log {
             url: table.table_url().clone(),
             log_store: table.log_store(),
             version: table.version().unwrap_or(0) as i64,
+            removing: HashSet::new(),
         }
     }
 
@@ -262,7 +274,7 @@ impl Log {
         self.commit_op(rt, actions, op, app_metadata, Some((app_id, txn)))
     }
 
-    fn commit_op(
+    pub(crate) fn commit_op(
         &mut self,
         rt: &tokio::runtime::Runtime,
         actions: Vec<Action>,
@@ -354,6 +366,19 @@ impl Log {
                         url: self.url.to_string(),
                         version: v,
                     })));
+                }
+                if let Some(path) = action
+                    .get("remove")
+                    .and_then(|r| r.get("path"))
+                    .and_then(Value::as_str)
+                {
+                    if self.removing.contains(path) {
+                        return Err(CommitError::Fatal(Box::new(DeltaError::Conflict {
+                            url: self.url.to_string(),
+                            version: v,
+                            path: path.to_string(),
+                        })));
+                    }
                 }
                 if let Some(t) = action.get("txn") {
                     if t.get("appId").and_then(Value::as_str) == Some(app_id)
@@ -1130,7 +1155,7 @@ pub fn crash_point(name: &str) {
 }
 
 /// `batch` with the columns of `target` in its order; columns it lacks are null.
-fn conform(
+pub(crate) fn conform(
     batch: RecordBatch,
     target: &deltalake::arrow::datatypes::SchemaRef,
 ) -> Result<RecordBatch, DeltaTableError> {
@@ -1307,7 +1332,7 @@ fn infer_from_first_file(
 }
 
 #[derive(Debug, thiserror::Error)]
-enum CommitError {
+pub(crate) enum CommitError {
     #[error("writing Parquet: {0}")]
     Write(Box<DeltaTableError>),
     #[error("writing the commit: {0}")]

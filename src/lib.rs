@@ -13,6 +13,7 @@ pub mod ingest;
 pub mod inspect;
 pub mod job;
 pub mod localfs;
+pub mod maintain;
 pub mod metrics;
 pub mod pool;
 pub mod quarantine;
@@ -335,7 +336,22 @@ pub fn run(cfg: &Config, opts: RunOptions, shutdown: Shutdown) -> Result<Summary
             cfg.feeds.len(),
             cfg.workers
         );
-        watcher.run(shutdown.rx.clone())
+        // Maintenance runs beside ingestion (its commits take the same flat path); the
+        // channel is never sent on: dropping its sender at shutdown wakes the threads.
+        let (wake_tx, wake_rx) = crossbeam_channel::bounded::<()>(0);
+        let maintainers: Vec<_> = cfg
+            .feeds
+            .iter()
+            .filter_map(|f| {
+                maintain::spawn_schedule(f.clone(), shutdown.flag.clone(), wake_rx.clone())
+            })
+            .collect();
+        let res = watcher.run(shutdown.rx.clone());
+        drop(wake_tx);
+        for m in maintainers {
+            let _ = m.join();
+        }
+        res
     };
     if !opts.once || shutdown.is_triggered() {
         log::info!("stopping: finishing in-flight commits");

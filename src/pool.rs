@@ -8,6 +8,7 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
+use deltalake::arrow::record_batch::RecordBatch;
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 
 use crate::config::FeedConfig;
@@ -23,6 +24,7 @@ pub const INLINE_MAX_BYTES: u64 = 2 * 1024 * 1024;
 
 /// The sink's answer when the daemon stops in the middle of a large file.
 const CANCELLED: &str = "cancelled: stopping";
+const ENCODER_STOPPED: &str = "the Parquet encoder stopped";
 
 pub struct PoolContext {
     pub feeds: Arc<Vec<FeedConfig>>,
@@ -291,16 +293,38 @@ impl Worker {
             return Err(IngestError::Sink("writer unavailable".into()));
         };
         let feed = &self.ctx.feeds[job.feed];
-        let parsed = ingest::parse_file(&job.path, feed, schema, ingested_at, |b| {
-            if cancel.load(Ordering::Relaxed) {
-                return Err(CANCELLED.into());
-            }
-            rt.block_on(writer.write(b))
-                .map_err(|e| format!("writing Parquet: {e}"))
+        // Parsing and Parquet encoding cost about the same; on their own threads, joined by a
+        // short queue of batches, they overlap and one large file gets two cores.
+        let (tx, rx) = crossbeam_channel::bounded::<RecordBatch>(4);
+        let (parsed, encoded) = std::thread::scope(|scope| {
+            let encoder = scope.spawn(move || -> Result<(), String> {
+                for b in rx {
+                    rt.block_on(writer.write(b))
+                        .map_err(|e| format!("writing Parquet: {e}"))?;
+                }
+                Ok(())
+            });
+            let parsed = ingest::parse_file(&job.path, feed, schema, ingested_at, |b| {
+                if cancel.load(Ordering::Relaxed) {
+                    return Err(CANCELLED.into());
+                }
+                // Fails only when the encoder stopped on an error, reported below.
+                tx.send(b).map_err(|_| ENCODER_STOPPED.to_string())
+            });
+            drop(tx);
+            let encoded = encoder
+                .join()
+                .unwrap_or_else(|_| Err("the Parquet encoder panicked".into()));
+            (parsed, encoded)
         });
-        let parsed = match parsed {
-            Err(IngestError::Sink(m)) if m == CANCELLED => Err(IngestError::Cancelled),
-            other => other,
+        let parsed = match (parsed, encoded) {
+            (Err(IngestError::Sink(m)), _) if m == CANCELLED => Err(IngestError::Cancelled),
+            (_, Err(e)) => Err(IngestError::Sink(e)),
+            (other, Ok(())) => other,
+        };
+        let (Some(rt), Some((_, writer))) = (self.rt.as_ref(), self.writers[job.feed].as_mut())
+        else {
+            return Err(IngestError::Sink("writer unavailable".into()));
         };
         let result = match parsed {
             Ok(summary) => rt

@@ -18,6 +18,7 @@ fn help_output_is_stable() {
         vec!["sniff", "--help"],
         vec!["inspect", "--help"],
         vec!["status", "--help"],
+        vec!["maintain", "--help"],
     ] {
         let out = assert_cmd::Command::new(bin())
             .args(&args)

@@ -1,0 +1,448 @@
+//! Maintain stage: keeps a feed's tables fast to read as they grow. Small files and a long log
+//! are what make Delta tables slow; this bin-packs small Parquet files into target-size ones,
+//! deletes files no reader needs any more, and writes a checkpoint (removing expired log files).
+//!
+//! Compaction commits `remove` + `add` actions with `dataChange = false` (operation OPTIMIZE):
+//! streaming readers (Spark `readStream`) skip such commits, so they never see a row twice. It
+//! goes through the same flat commit path as ingestion, concurrently with it: on a version
+//! conflict it reads the other commits, and gives up (committing nothing) if one of them
+//! removed a file it was replacing — another compaction got there first.
+
+use std::collections::{HashMap, HashSet};
+use std::future::IntoFuture;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use deltalake::arrow::compute::{concat_batches, sort_to_indices, take_record_batch};
+use deltalake::arrow::record_batch::RecordBatch;
+use deltalake::kernel::{Action, Remove};
+use deltalake::logstore::object_store::ObjectStoreExt;
+use deltalake::operations::vacuum::VacuumMode;
+use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use deltalake::protocol::DeltaOperation;
+use deltalake::writer::DeltaWriter;
+use deltalake::{DeltaTable, DeltaTableError};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::config::{FeedConfig, MaintenanceConfig, StorageOptions};
+use crate::delta::{self, CommitError, DeltaError, Log};
+
+/// At most this many bytes of small files are rewritten per table per run, so that one run
+/// stays short; the next run goes on.
+const MAX_BYTES_PER_RUN: u64 = 1024 * 1024 * 1024;
+
+/// What one maintenance run did to one table.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Report {
+    pub table: String,
+    /// Data files in the table before and after.
+    pub files_before: usize,
+    pub files_after: usize,
+    /// Small files replaced, the files that replaced them, and the bytes read to do it.
+    pub compacted: usize,
+    pub written: usize,
+    pub bytes_compacted: u64,
+    /// The compaction's commit, if there was one.
+    pub compaction_version: Option<i64>,
+    /// Why compaction did nothing, if it did nothing.
+    pub compaction_skipped: Option<String>,
+    /// Files deleted by vacuum (no longer in the table, older than the retention).
+    pub vacuumed: usize,
+    pub checkpoint_version: Option<i64>,
+    pub millis: u128,
+}
+
+impl Report {
+    pub fn summary(&self) -> String {
+        let compaction = match (&self.compaction_skipped, self.compaction_version) {
+            (Some(why), _) => format!("no compaction ({why})"),
+            (None, Some(v)) => format!(
+                "compacted {} small file(s) ({:.1} MB) into {} at version {v}",
+                self.compacted,
+                self.bytes_compacted as f64 / 1e6,
+                self.written
+            ),
+            (None, None) => "no compaction".to_string(),
+        };
+        format!(
+            "table {}: {compaction}; {} → {} data file(s); vacuum deleted {} file(s); checkpoint at version {}; {} ms",
+            self.table,
+            self.files_before,
+            self.files_after,
+            self.vacuumed,
+            self.checkpoint_version
+                .map(|v| v.to_string())
+                .unwrap_or_else(|| "-".into()),
+            self.millis
+        )
+    }
+}
+
+/// Maintains a feed's table and its quarantine table. `stop` is checked between steps; a run
+/// stopped half-way commits nothing of the step it was in.
+pub fn maintain_feed(
+    feed: &FeedConfig,
+    cfg: &MaintenanceConfig,
+    stop: &AtomicBool,
+) -> Result<Vec<Report>, DeltaError> {
+    let rt = delta::runtime()?;
+    let mut reports = Vec::new();
+    for (url, sort_by) in [
+        (&feed.table_url, cfg.sort_by.as_deref()),
+        (&feed.quarantine_url, None),
+    ] {
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        let Some(table) = rt.block_on(delta::open_existing(url, &feed.storage_options))? else {
+            continue;
+        };
+        reports.push(maintain_table(
+            &rt,
+            table,
+            &feed.storage_options,
+            cfg,
+            sort_by,
+            stop,
+        )?);
+    }
+    Ok(reports)
+}
+
+fn maintain_table(
+    rt: &tokio::runtime::Runtime,
+    table: DeltaTable,
+    options: &StorageOptions,
+    cfg: &MaintenanceConfig,
+    sort_by: Option<&str>,
+    stop: &AtomicBool,
+) -> Result<Report, DeltaError> {
+    let started = Instant::now();
+    let url = table.table_url().clone();
+    let err = |e: DeltaTableError| DeltaError::Maintenance {
+        url: url.to_string(),
+        message: e.to_string(),
+    };
+    let mut report = Report {
+        table: url.to_string(),
+        ..Report::default()
+    };
+    let files = data_files(&table).map_err(err)?;
+    report.files_before = files.len();
+    let bins = plan(&files, cfg);
+    if bins.is_empty() {
+        let small = files
+            .iter()
+            .filter(|f| f.size < cfg.target_file_bytes / 2)
+            .count();
+        report.compaction_skipped = Some(format!(
+            "{small} small file(s), compaction starts at {}",
+            cfg.compact_min_files
+        ));
+    } else if !stop.load(Ordering::SeqCst) {
+        compact(rt, &table, &bins, cfg, sort_by, stop, &mut report)?;
+    }
+
+    if stop.load(Ordering::SeqCst) {
+        report.millis = started.elapsed().as_millis();
+        return Ok(report);
+    }
+    let table = rt.block_on(delta::load(&url, options, None)).map_err(err)?;
+    report.vacuumed = vacuum(rt, table, cfg.vacuum_retention).map_err(err)?;
+
+    let table = rt.block_on(delta::load(&url, options, None)).map_err(err)?;
+    report.files_after = data_files(&table).map_err(err)?.len();
+    let version = table.version().unwrap_or(0) as i64;
+    rt.block_on(delta::checkpoint(&url, options, version))
+        .map_err(err)?;
+    report.checkpoint_version = Some(version);
+    report.millis = started.elapsed().as_millis();
+    Ok(report)
+}
+
+#[derive(Debug, Clone)]
+struct DataFile {
+    path: String,
+    size: u64,
+    modified: i64,
+}
+
+fn data_files(table: &DeltaTable) -> Result<Vec<DataFile>, DeltaTableError> {
+    Ok(table
+        .snapshot()?
+        .log_data()
+        .iter()
+        .map(|f| DataFile {
+            path: f.path().to_string(),
+            size: f.size().max(0) as u64,
+            modified: f.modification_time(),
+        })
+        .collect())
+}
+
+/// Bins of small files (under half the target size), oldest first so that rows that arrived
+/// together stay together, each bin up to the target size; single-file bins are dropped. Empty
+/// when there are fewer small files than `compact_min_files`.
+fn plan(files: &[DataFile], cfg: &MaintenanceConfig) -> Vec<Vec<DataFile>> {
+    let mut small: Vec<&DataFile> = files
+        .iter()
+        .filter(|f| f.size < cfg.target_file_bytes / 2)
+        .collect();
+    if small.len() < cfg.compact_min_files {
+        return Vec::new();
+    }
+    small.sort_by(|a, b| a.modified.cmp(&b.modified).then(a.path.cmp(&b.path)));
+    let mut bins: Vec<Vec<DataFile>> = Vec::new();
+    let mut bin: Vec<DataFile> = Vec::new();
+    let (mut bin_bytes, mut total) = (0u64, 0u64);
+    for f in small {
+        if total + f.size > MAX_BYTES_PER_RUN {
+            break;
+        }
+        if !bin.is_empty() && bin_bytes + f.size > cfg.target_file_bytes {
+            bins.push(std::mem::take(&mut bin));
+            bin_bytes = 0;
+        }
+        bin_bytes += f.size;
+        total += f.size;
+        bin.push(f.clone());
+    }
+    bins.push(bin);
+    bins.retain(|b| b.len() > 1);
+    bins
+}
+
+fn compact(
+    rt: &tokio::runtime::Runtime,
+    table: &DeltaTable,
+    bins: &[Vec<DataFile>],
+    cfg: &MaintenanceConfig,
+    sort_by: Option<&str>,
+    stop: &AtomicBool,
+    report: &mut Report,
+) -> Result<(), DeltaError> {
+    let url = table.table_url().clone();
+    let err = |e: DeltaTableError| DeltaError::Maintenance {
+        url: url.to_string(),
+        message: e.to_string(),
+    };
+    let schema = std::sync::Arc::new(delta::table_arrow_schema(table)?);
+    let store = table.object_store();
+    let mut writer = delta::writer_for(table)?;
+    let mut adds = Vec::new();
+    let mut removes = Vec::new();
+    let now = chrono::Utc::now().timestamp_millis();
+    for bin in bins {
+        if stop.load(Ordering::SeqCst) {
+            discard(rt, table, &adds);
+            return Ok(());
+        }
+        let mut batches = Vec::new();
+        for f in bin {
+            let location = deltalake::Path::parse(&f.path)
+                .map_err(|e| err(DeltaTableError::Generic(format!("{}: {e}", f.path))))?;
+            let bytes = rt
+                .block_on(async { store.get(&location).await?.bytes().await })
+                .map_err(|e| err(DeltaTableError::Generic(format!("reading {}: {e}", f.path))))?;
+            let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
+                .and_then(|b| b.build())
+                .map_err(|e| err(DeltaTableError::Generic(format!("{}: {e}", f.path))))?;
+            for b in reader {
+                let b = b.map_err(|e| err(DeltaTableError::Generic(format!("{}: {e}", f.path))))?;
+                // Files written before a column was added lack it: null there.
+                batches.push(delta::conform(b, &schema).map_err(err)?);
+            }
+            removes.push(Action::Remove(Remove {
+                path: f.path.clone(),
+                data_change: false,
+                deletion_timestamp: Some(now),
+                extended_file_metadata: Some(true),
+                partition_values: Some(HashMap::new()),
+                size: Some(f.size as i64),
+                tags: None,
+                deletion_vector: None,
+                base_row_id: None,
+                default_row_commit_version: None,
+            }));
+            report.bytes_compacted += f.size;
+        }
+        for b in sorted(batches, &schema, sort_by).map_err(err)? {
+            rt.block_on(writer.write(b)).map_err(err)?;
+        }
+        // One output file per bin (the writer also rolls at the target size).
+        adds.extend(rt.block_on(writer.flush()).map_err(err)?);
+        report.compacted += bin.len();
+    }
+    report.written = adds.len();
+    let mut actions: Vec<Action> = adds
+        .iter()
+        .cloned()
+        .map(|mut a| {
+            a.data_change = false;
+            Action::Add(a)
+        })
+        .collect();
+    actions.extend(removes);
+    let mut log = Log::new(table);
+    log.removing = bins
+        .iter()
+        .flatten()
+        .map(|f| f.path.clone())
+        .collect::<HashSet<_>>();
+    let meta: HashMap<String, serde_json::Value> = [(
+        "deltadrop.maintenance".to_string(),
+        json!({ "compacted": report.compacted, "written": report.written, "sortBy": sort_by }),
+    )]
+    .into_iter()
+    .collect();
+    let op = DeltaOperation::Optimize {
+        predicate: None,
+        target_size: cfg.target_file_bytes as i64,
+    };
+    match log.commit_op(rt, actions, op, meta, None) {
+        Ok(v) => {
+            report.compaction_version = Some(v);
+            Ok(())
+        }
+        Err(e) => {
+            discard(rt, table, &adds);
+            Err(match e {
+                CommitError::Fatal(e) => *e,
+                other => DeltaError::Maintenance {
+                    url: url.to_string(),
+                    message: format!("compaction commit: {other}"),
+                },
+            })
+        }
+    }
+}
+
+/// With a sort column, one bin's rows sorted by it (so each new file covers a narrow range of
+/// it and readers skip files by their min/max statistics); else the batches as they are.
+fn sorted(
+    batches: Vec<RecordBatch>,
+    schema: &deltalake::arrow::datatypes::SchemaRef,
+    sort_by: Option<&str>,
+) -> Result<Vec<RecordBatch>, DeltaTableError> {
+    let Some(col) = sort_by else {
+        return Ok(batches);
+    };
+    let generic = |e: deltalake::arrow::error::ArrowError| DeltaTableError::Generic(e.to_string());
+    let all = concat_batches(schema, &batches).map_err(generic)?;
+    drop(batches);
+    let Some(key) = all.column_by_name(col) else {
+        return Ok(vec![all]);
+    };
+    let idx = sort_to_indices(key, None, None).map_err(generic)?;
+    Ok(vec![take_record_batch(&all, &idx).map_err(generic)?])
+}
+
+/// Deletes Parquet files written for a compaction that was not committed (best effort: a full
+/// vacuum finds any left over once they are older than the retention).
+fn discard(rt: &tokio::runtime::Runtime, table: &DeltaTable, adds: &[deltalake::kernel::Add]) {
+    let store = table.object_store();
+    for a in adds {
+        if let Ok(p) = deltalake::Path::parse(&a.path) {
+            let _ = rt.block_on(store.delete(&p));
+        }
+    }
+}
+
+/// Deletes files no longer in the table (removed by compaction, or orphaned by a failed
+/// write) once older than `retention`; returns how many.
+fn vacuum(
+    rt: &tokio::runtime::Runtime,
+    table: DeltaTable,
+    retention: Duration,
+) -> Result<usize, DeltaTableError> {
+    let retention = chrono::Duration::from_std(retention)
+        .map_err(|e| DeltaTableError::Generic(format!("vacuum retention: {e}")))?;
+    // Below the table's own minimum (delta.deletedFileRetentionDuration, 7 days by default)
+    // only on purpose: the retention was set lower in the config or on the command line.
+    let (_, metrics) = rt.block_on(
+        table
+            .vacuum()
+            .with_retention_period(retention)
+            .with_enforce_retention_duration(false)
+            .with_mode(VacuumMode::Full)
+            .into_future(),
+    )?;
+    Ok(metrics.files_deleted.len())
+}
+
+/// The daemon's maintenance thread for one feed: runs every `interval` until `stop`.
+pub fn spawn_schedule(
+    feed: FeedConfig,
+    stop: std::sync::Arc<AtomicBool>,
+    wake: crossbeam_channel::Receiver<()>,
+) -> Option<std::thread::JoinHandle<()>> {
+    let interval = feed.maintenance.interval;
+    if interval.is_zero() {
+        return None;
+    }
+    std::thread::Builder::new()
+        .name(format!("maintain-{}", feed.name))
+        .spawn(move || loop {
+            // Woken early only by shutdown: the channel closes.
+            match wake.recv_timeout(interval) {
+                Err(crossbeam_channel::RecvTimeoutError::Timeout)
+                    if !stop.load(Ordering::SeqCst) => {}
+                _ => return,
+            }
+            match maintain_feed(&feed, &feed.maintenance, &stop) {
+                Ok(reports) => {
+                    for r in reports {
+                        log::info!("feed {}: maintenance: {}", feed.name, r.summary());
+                    }
+                }
+                Err(e) => log::warn!("feed {}: maintenance: {e}", feed.name),
+            }
+        })
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f(path: &str, mb: u64, modified: i64) -> DataFile {
+        DataFile {
+            path: path.into(),
+            size: mb * 1024 * 1024,
+            modified,
+        }
+    }
+
+    fn cfg(min: usize) -> MaintenanceConfig {
+        MaintenanceConfig {
+            interval: Duration::ZERO,
+            compact_min_files: min,
+            target_file_bytes: 10 * 1024 * 1024,
+            vacuum_retention: Duration::ZERO,
+            sort_by: None,
+        }
+    }
+
+    #[test]
+    fn small_files_are_binned_oldest_first_up_to_the_target() {
+        let files = vec![
+            f("big", 9, 0),
+            f("a", 4, 1),
+            f("b", 4, 2),
+            f("c", 4, 3),
+            f("d", 1, 4),
+            f("e", 4, 5),
+        ];
+        let bins: Vec<Vec<String>> = plan(&files, &cfg(3))
+            .into_iter()
+            .map(|b| b.into_iter().map(|f| f.path).collect())
+            .collect();
+        // 9 MB is not small (half of 10 MB is the line); a bin stops before 10 MB.
+        assert_eq!(bins, vec![vec!["a", "b"], vec!["c", "d", "e"]]);
+        assert!(
+            plan(&files, &cfg(6)).is_empty(),
+            "fewer small files than the minimum"
+        );
+    }
+}
