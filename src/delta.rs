@@ -221,6 +221,11 @@ pub fn writer_for(table: &DeltaTable) -> Result<RecordBatchWriter, DeltaError> {
         .set_created_by(format!("deltadrop {}", env!("CARGO_PKG_VERSION")))
         .set_compression(deltalake::parquet::basic::Compression::SNAPPY)
         .set_max_row_group_row_count(Some(256 * 1024))
+        // A column with many distinct values (ids, timestamps) is interned into a dictionary
+        // until the dictionary reaches this size, then written plain; at the 1 MiB default that
+        // wasted interning was a fifth of the CPU time of a large file (perf, BENCHMARKS.md).
+        // Columns with few distinct values (stores, products, prices) stay well under it.
+        .set_dictionary_page_size_limit(128 * 1024)
         .build();
     Ok(RecordBatchWriter::for_table(table)
         .map_err(table_err(table.table_url()))?
@@ -437,6 +442,14 @@ impl Committer {
     ) -> Result<Option<Committer>, DeltaError> {
         let rt = runtime()?;
         let url = feed.table_url.clone();
+        let create = |schema: &TableSchema| {
+            rt.block_on(open_or_create(
+                &url,
+                &feed.storage_options,
+                &feed.name,
+                &schema.arrow(),
+            ))
+        };
         let (table, schema) = if feed.infer {
             match rt.block_on(open_existing(&url, &feed.storage_options))? {
                 Some(t) => {
@@ -453,13 +466,7 @@ impl Committer {
                     let Some(schema) = infer_from_first_file(&feed, shutdown)? else {
                         return Ok(None);
                     };
-                    let t = rt.block_on(open_or_create(
-                        &url,
-                        &feed.storage_options,
-                        &feed.name,
-                        &schema.arrow(),
-                    ))?;
-                    (t, schema)
+                    (create(&schema)?, schema)
                 }
             }
         } else {
@@ -470,13 +477,7 @@ impl Committer {
                     schema = grown_schema(&schema, &table_arrow_schema(&t)?);
                 }
             }
-            let t = rt.block_on(open_or_create(
-                &url,
-                &feed.storage_options,
-                &feed.name,
-                &schema.arrow(),
-            ))?;
-            (t, schema)
+            (create(&schema)?, schema)
         };
         let writer = writer_for(&table)?;
         let q_table = rt.block_on(open_or_create(

@@ -282,13 +282,7 @@ impl StateLock {
     pub fn acquire(state_dir: &Path) -> Result<StateLock, StateError> {
         create_private_dir(state_dir)?;
         let path = state_dir.join("lock");
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(io(&path))?;
+        let file = open_lock_file(&path)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(fs::TryLockError::WouldBlock) => {
@@ -304,6 +298,18 @@ impl StateLock {
     }
 }
 
+/// Opens (creating) a file whose only use is to hold a lock: its content is never truncated
+/// on open, so a holder's pid stays readable.
+fn open_lock_file(path: &Path) -> Result<File, StateError> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(io(path))
+}
+
 /// Held on an inbox while a daemon watches it: exclusive for a daemon that owns the inbox,
 /// shared for daemons that claim files from a shared inbox (`shared_inbox = true`). So two
 /// owners, or an owner and a sharer, cannot watch one inbox; sharers can. (On NFS these are
@@ -317,13 +323,7 @@ impl InboxLock {
 
     pub fn acquire(inbox: &Path, shared: bool) -> Result<InboxLock, StateError> {
         let path = inbox.join(Self::FILE);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(io(&path))?;
+        let file = open_lock_file(&path)?;
         let res = if shared {
             file.try_lock_shared()
         } else {

@@ -80,3 +80,8 @@ def main():
 
 if __name__ == "__main__":
     main()
+    # deltalake 1.6.6 + pyarrow 26 sometimes abort at interpreter exit ("terminate called without
+    # an active exception", delta-rs issue #2184), after the work is done: skip the teardown.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
