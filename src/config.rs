@@ -313,7 +313,7 @@ fn default_settle() -> Duration {
     Duration::from_secs(1)
 }
 fn default_debounce() -> Duration {
-    Duration::from_millis(10)
+    Duration::from_millis(2)
 }
 fn default_true() -> bool {
     true
@@ -572,7 +572,7 @@ impl Config {
                 raw.poll_interval
             )));
         }
-        if raw.debounce.is_zero() || raw.debounce > Duration::from_secs(60) {
+        if raw.debounce < Duration::from_millis(1) || raw.debounce > Duration::from_secs(60) {
             return Err(invalid(format!(
                 "debounce = {:?}: must be between 1ms and 60s",
                 raw.debounce
