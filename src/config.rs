@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use url::Url;
 
-use crate::schema::{ColumnSpec, TableSchema};
+use crate::schema::{ColType, ColumnSpec, TableSchema};
 
 /// The commented example shipped at the top of the repository; also the built-in default.
 pub const EXAMPLE: &str = include_str!("../config.toml.example");
@@ -136,6 +136,9 @@ struct RawFeed {
     /// Compaction sorts each new file by this column (min/max statistics then skip files).
     #[serde(default)]
     sort_by: Option<String>,
+    /// Partition the table by a column, or by `date(<timestamp column>)`.
+    #[serde(default)]
+    partition_by: Option<String>,
     #[serde(default)]
     on_bad_row: OnBadRow,
     #[serde(default)]
@@ -609,7 +612,11 @@ impl Config {
                 return Err(invalid(format!("two feeds are named '{}'", f.name)));
             }
             let ctx = |m: String| invalid(format!("feed '{}': {m}", f.name));
-            let (schema, infer) = resolve_schema(&f).map_err(&ctx)?;
+            let (mut schema, infer) = resolve_schema(&f).map_err(&ctx)?;
+            if let Some(spec) = &f.partition_by {
+                schema.partition =
+                    Some(resolve_partition(spec, &schema, infer, f.on_new_column).map_err(&ctx)?);
+            }
             let inbox = normalize(&base_dir.join(&f.inbox));
             if !inboxes.insert(inbox.clone()) {
                 return Err(ctx(format!(
@@ -914,6 +921,16 @@ impl Config {
             if let Some(dir) = &f.claim_dir {
                 s.push_str(&format!("  claims in:  {} (shared inbox)\n", dir.display()));
             }
+            if let Some(p) = &f.schema.partition {
+                s.push_str(&format!(
+                    "  partition:  {}{}\n",
+                    p.column,
+                    p.date_of
+                        .as_ref()
+                        .map(|c| format!(" = UTC date of {c} (derived)"))
+                        .unwrap_or_default()
+                ));
+            }
             let m = &f.maintenance;
             s.push_str(&format!(
                 "  maintain:   {}, compact at {} small files into {} MiB{}, vacuum after {}\n",
@@ -1179,13 +1196,21 @@ fn resolve_schema(f: &RawFeed) -> Result<(TableSchema, bool), String> {
         }
         let rescued = f.on_new_column == OnNewColumn::Rescue;
         // With infer, these columns are hints: they override what inference finds.
-        return Ok((TableSchema { columns, rescued }, f.schema == "infer"));
+        return Ok((
+            TableSchema {
+                columns,
+                rescued,
+                partition: None,
+            },
+            f.schema == "infer",
+        ));
     }
     match f.schema.as_str() {
         "infer" => Ok((
             TableSchema {
                 columns: vec![],
                 rescued: f.on_new_column == OnNewColumn::Rescue,
+                partition: None,
             },
             true,
         )),
@@ -1197,6 +1222,60 @@ fn resolve_schema(f: &RawFeed) -> Result<(TableSchema, bool), String> {
             s.rescued = f.on_new_column == OnNewColumn::Rescue;
             Ok((s, false))
         }
+    }
+}
+
+/// `partition_by = "col"` (a string, integer, date or bool column) or `"date(col)"` (a timestamp
+/// column's UTC date, in a derived column `col_date`).
+fn resolve_partition(
+    spec: &str,
+    schema: &TableSchema,
+    infer: bool,
+    on_new_column: OnNewColumn,
+) -> Result<crate::schema::Partition, String> {
+    if infer || on_new_column == OnNewColumn::Add {
+        return Err(format!(
+            "partition_by = '{spec}' needs a fixed schema (schema = \"sales\" or columns), not schema = \"infer\" or on_new_column = \"add\""
+        ));
+    }
+    let spec = spec.trim();
+    let find = |name: &str| {
+        schema
+            .columns
+            .iter()
+            .find(|c| c.name == name)
+            .ok_or_else(|| format!("partition_by = '{spec}': no column '{name}'"))
+    };
+    if let Some(inner) = spec.strip_prefix("date(").and_then(|r| r.strip_suffix(')')) {
+        let source = find(inner.trim())?;
+        if source.ty != ColType::Timestamp {
+            return Err(format!(
+                "partition_by = '{spec}': '{}' is {}, date() takes a timestamp column",
+                source.name, source.ty
+            ));
+        }
+        let column = format!("{}_date", source.name);
+        if schema.position(&column).is_some() {
+            return Err(format!(
+                "partition_by = '{spec}': the derived column '{column}' is already a column"
+            ));
+        }
+        return Ok(crate::schema::Partition {
+            column,
+            date_of: Some(source.name.clone()),
+        });
+    }
+    let c = find(spec)?;
+    match c.ty {
+        ColType::String | ColType::Int32 | ColType::Int64 | ColType::Date | ColType::Bool => {
+            Ok(crate::schema::Partition {
+                column: c.name.clone(),
+                date_of: None,
+            })
+        }
+        other => Err(format!(
+            "partition_by = '{spec}': a {other} column would make one partition per value; use date(...) for timestamps"
+        )),
     }
 }
 
@@ -1444,6 +1523,39 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(err.contains(needle), "{toml}: {err}");
+        }
+    }
+
+    #[test]
+    fn partition_by_takes_a_column_or_the_date_of_a_timestamp() {
+        let feed = |extra: &str| {
+            Config::from_toml(
+                &format!("[[feed]]\nname = \"a\"\n{extra}\n"),
+                Path::new("/x"),
+                None,
+            )
+        };
+        let p = feed("partition_by = \"date(sold_at)\"").unwrap().feeds[0]
+            .schema
+            .partition
+            .clone()
+            .unwrap();
+        assert_eq!(p.column, "sold_at_date");
+        assert_eq!(p.date_of.as_deref(), Some("sold_at"));
+        let p = feed("partition_by = \"store_id\"").unwrap().feeds[0]
+            .schema
+            .partition
+            .clone()
+            .unwrap();
+        assert_eq!((p.column.as_str(), p.date_of), ("store_id", None));
+        for (extra, needle) in [
+            ("partition_by = \"date(store_id)\"", "date() takes a timestamp column"),
+            ("partition_by = \"total\"", "one partition per value"),
+            ("partition_by = \"nope\"", "no column 'nope'"),
+            ("schema = \"infer\"\npartition_by = \"x\"", "needs a fixed schema"),
+        ] {
+            let err = feed(extra).unwrap_err().to_string();
+            assert!(err.contains(needle), "{extra}: {err}");
         }
     }
 

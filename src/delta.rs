@@ -96,6 +96,7 @@ pub async fn open_or_create(
     options: &StorageOptions,
     name: &str,
     ours: &deltalake::arrow::datatypes::Schema,
+    partition_by: &[String],
 ) -> Result<DeltaTable, DeltaError> {
     let table = match open_existing(url, options).await? {
         Some(t) => t,
@@ -108,6 +109,7 @@ pub async fn open_or_create(
                 .with_location(url.to_string())
                 .with_table_name(name.to_string())
                 .with_columns(kernel.fields().cloned())
+                .with_partition_columns(partition_by.to_vec())
                 // Ignore: if someone else created it meanwhile, use theirs (checked below).
                 .with_save_mode(SaveMode::Ignore)
                 .with_storage_options(options.0.clone())
@@ -117,7 +119,20 @@ pub async fn open_or_create(
         }
     };
     let theirs = table_arrow_schema(&table)?;
-    let problems = schema::incompatibilities(ours, &theirs);
+    let mut problems = schema::incompatibilities(ours, &theirs);
+    let partitioned_by = table
+        .snapshot()
+        .map_err(table_err(url))?
+        .metadata()
+        .partition_columns()
+        .to_vec();
+    if partitioned_by != partition_by {
+        problems.push(format!(
+            "the table is partitioned by [{}], the feed by [{}] (partition_by)",
+            partitioned_by.join(", "),
+            partition_by.join(", ")
+        ));
+    }
     if !problems.is_empty() {
         return Err(DeltaError::IncompatibleSchema {
             url: url.to_string(),
@@ -157,14 +172,6 @@ pub async fn open_existing(
             url: url.to_string(),
             message: e.to_string(),
         })?;
-    if !snapshot.metadata().partition_columns().is_empty() {
-        return Err(DeltaError::IncompatibleSchema {
-            url: url.to_string(),
-            problems: vec![
-                "the table is partitioned; this build writes unpartitioned tables".into(),
-            ],
-        });
-    }
     Ok(Some(table))
 }
 
@@ -448,6 +455,7 @@ impl Committer {
                 &feed.storage_options,
                 &feed.name,
                 &schema.arrow(),
+                &schema.partition_columns(),
             ))
         };
         let (table, schema) = if feed.infer {
@@ -485,6 +493,7 @@ impl Committer {
             &feed.storage_options,
             &format!("{}_quarantine", feed.name),
             &quarantine_schema(),
+            &[],
         ))?;
         let quarantine = Quarantine {
             writer: writer_for(&q_table)?,
@@ -1203,6 +1212,7 @@ fn grown_schema(config: &TableSchema, table: &deltalake::arrow::datatypes::Schem
             })
             .collect(),
         rescued: config.rescued,
+        partition: config.partition.clone(),
     }
 }
 

@@ -166,6 +166,8 @@ struct DataFile {
     path: String,
     size: u64,
     modified: i64,
+    /// Partition column → value as the log writes it (None: null).
+    partition: HashMap<String, Option<String>>,
 }
 
 fn data_files(table: &DeltaTable) -> Result<Vec<DataFile>, DeltaTableError> {
@@ -177,38 +179,45 @@ fn data_files(table: &DeltaTable) -> Result<Vec<DataFile>, DeltaTableError> {
             path: f.path().to_string(),
             size: f.size().max(0) as u64,
             modified: f.modification_time(),
+            partition: f.partition_values_map(),
         })
         .collect())
 }
 
-/// Bins of small files (under half the target size), oldest first so that rows that arrived
-/// together stay together, each bin up to the target size; single-file bins are dropped. Empty
-/// when there are fewer small files than `compact_min_files`.
+/// Bins of small files (under half the target size) within one partition, oldest first so
+/// that rows that arrived together stay together, each bin up to the target size; single-file
+/// bins are dropped. A partition with fewer small files than `compact_min_files` is left alone.
 fn plan(files: &[DataFile], cfg: &MaintenanceConfig) -> Vec<Vec<DataFile>> {
-    let mut small: Vec<&DataFile> = files
-        .iter()
-        .filter(|f| f.size < cfg.target_file_bytes / 2)
-        .collect();
-    if small.len() < cfg.compact_min_files {
-        return Vec::new();
+    let mut partitions: std::collections::BTreeMap<Vec<(String, Option<String>)>, Vec<&DataFile>> =
+        Default::default();
+    for f in files.iter().filter(|f| f.size < cfg.target_file_bytes / 2) {
+        let mut key: Vec<_> = f.partition.clone().into_iter().collect();
+        key.sort();
+        partitions.entry(key).or_default().push(f);
     }
-    small.sort_by(|a, b| a.modified.cmp(&b.modified).then(a.path.cmp(&b.path)));
     let mut bins: Vec<Vec<DataFile>> = Vec::new();
-    let mut bin: Vec<DataFile> = Vec::new();
-    let (mut bin_bytes, mut total) = (0u64, 0u64);
-    for f in small {
-        if total + f.size > MAX_BYTES_PER_RUN {
-            break;
+    let mut total = 0u64;
+    for (_, mut small) in partitions {
+        if small.len() < cfg.compact_min_files {
+            continue;
         }
-        if !bin.is_empty() && bin_bytes + f.size > cfg.target_file_bytes {
-            bins.push(std::mem::take(&mut bin));
-            bin_bytes = 0;
+        small.sort_by(|a, b| a.modified.cmp(&b.modified).then(a.path.cmp(&b.path)));
+        let mut bin: Vec<DataFile> = Vec::new();
+        let mut bin_bytes = 0u64;
+        for f in small {
+            if total + f.size > MAX_BYTES_PER_RUN {
+                break;
+            }
+            if !bin.is_empty() && bin_bytes + f.size > cfg.target_file_bytes {
+                bins.push(std::mem::take(&mut bin));
+                bin_bytes = 0;
+            }
+            bin_bytes += f.size;
+            total += f.size;
+            bin.push(f.clone());
         }
-        bin_bytes += f.size;
-        total += f.size;
-        bin.push(f.clone());
+        bins.push(bin);
     }
-    bins.push(bin);
     bins.retain(|b| b.len() > 1);
     bins
 }
@@ -250,7 +259,10 @@ fn compact(
                 .map_err(|e| err(DeltaTableError::Generic(format!("{}: {e}", f.path))))?;
             for b in reader {
                 let b = b.map_err(|e| err(DeltaTableError::Generic(format!("{}: {e}", f.path))))?;
-                // Files written before a column was added lack it: null there.
+                // Files written before a column was added lack it: null there. Partition values
+                // live in the log, not in the file: put them back so that the writer files the
+                // rows under the same partition.
+                let b = with_partition_values(b, &schema, &f.partition).map_err(err)?;
                 batches.push(delta::conform(b, &schema).map_err(err)?);
             }
             removes.push(Action::Remove(Remove {
@@ -258,7 +270,7 @@ fn compact(
                 data_change: false,
                 deletion_timestamp: Some(now),
                 extended_file_metadata: Some(true),
-                partition_values: Some(HashMap::new()),
+                partition_values: Some(f.partition.clone()),
                 size: Some(f.size as i64),
                 tags: None,
                 deletion_vector: None,
@@ -316,6 +328,32 @@ fn compact(
             })
         }
     }
+}
+
+/// `batch` (read from a data file) with its partition columns added back, each filled with
+/// the file's partition value, typed as in the table's `schema`.
+fn with_partition_values(
+    batch: RecordBatch,
+    schema: &deltalake::arrow::datatypes::SchemaRef,
+    partition: &HashMap<String, Option<String>>,
+) -> Result<RecordBatch, DeltaTableError> {
+    if partition.is_empty() {
+        return Ok(batch);
+    }
+    let generic = |e: deltalake::arrow::error::ArrowError| DeltaTableError::Generic(e.to_string());
+    let mut fields: Vec<_> = batch.schema().fields().iter().cloned().collect();
+    let mut columns = batch.columns().to_vec();
+    for (name, value) in partition {
+        let Ok(field) = schema.field_with_name(name) else {
+            continue;
+        };
+        let text =
+            deltalake::arrow::array::StringArray::from(vec![value.as_deref(); batch.num_rows()]);
+        columns.push(deltalake::arrow::compute::cast(&text, field.data_type()).map_err(generic)?);
+        fields.push(std::sync::Arc::new(field.clone()));
+    }
+    let with = std::sync::Arc::new(deltalake::arrow::datatypes::Schema::new(fields));
+    RecordBatch::try_new(with, columns).map_err(generic)
 }
 
 /// With a sort column, one bin's rows sorted by it (so each new file covers a narrow range of
@@ -411,6 +449,7 @@ mod tests {
             path: path.into(),
             size: mb * 1024 * 1024,
             modified,
+            partition: HashMap::new(),
         }
     }
 

@@ -140,11 +140,22 @@ impl ColumnSpec {
 }
 
 /// The data columns of a feed, in table order. Lineage columns are appended by [`Self::arrow`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TableSchema {
     pub columns: Vec<ColumnSpec>,
     /// Whether the table has a `_rescued_data` column (`on_new_column = "rescue"`).
     pub rescued: bool,
+    /// The table's partition column (`partition_by`), if any.
+    pub partition: Option<Partition>,
+}
+
+/// The one column a table is partitioned by: a data column, or (`date(col)`) a column
+/// deltadrop derives from a timestamp column — its UTC date — placed after the data columns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Partition {
+    pub column: String,
+    /// `Some(timestamp column)` for a derived date column.
+    pub date_of: Option<String>,
 }
 
 impl TableSchema {
@@ -160,6 +171,7 @@ impl TableSchema {
         use ColType::*;
         TableSchema {
             rescued: false,
+            partition: None,
             columns: vec![
                 ColumnSpec::new("sale_id", String, false),
                 ColumnSpec::new("sold_at", Timestamp, false),
@@ -195,6 +207,13 @@ impl TableSchema {
             .iter()
             .map(|c| Field::new(&c.name, c.ty.arrow(), c.nullable))
             .collect();
+        if let Some((p, source)) = self.derived_partition() {
+            fields.push(Field::new(
+                &p.column,
+                ColType::Date.arrow(),
+                source.nullable,
+            ));
+        }
         if self.rescued {
             fields.push(Field::new(RESCUED, DataType::Utf8, true));
         }
@@ -223,7 +242,26 @@ impl TableSchema {
                 )),
             }
         }
-        Ok(TableSchema { columns, rescued })
+        Ok(TableSchema {
+            columns,
+            rescued,
+            partition: None,
+        })
+    }
+
+    /// A derived partition column and the data column it comes from.
+    pub fn derived_partition(&self) -> Option<(&Partition, &ColumnSpec)> {
+        let p = self.partition.as_ref()?;
+        let source = self
+            .columns
+            .iter()
+            .find(|c| Some(&c.name) == p.date_of.as_ref())?;
+        Some((p, source))
+    }
+
+    /// The table's partition columns (none, or one).
+    pub fn partition_columns(&self) -> Vec<String> {
+        self.partition.iter().map(|p| p.column.clone()).collect()
     }
 
     pub fn position(&self, name: &str) -> Option<usize> {

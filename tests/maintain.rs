@@ -124,3 +124,95 @@ fn the_daemon_compacts_beside_ingestion_without_losing_a_row() {
     );
     assert!(daemon.terminate().success());
 }
+
+/// `partition_by = "date(sold_at)"`: rows land under one folder per UTC date, each data file's
+/// partition value matches its rows, and compaction bins within a partition, never across.
+#[test]
+fn a_table_partitioned_by_date_lands_in_date_folders_and_compacts_per_partition() {
+    let d = Dir::with_feed(
+        "[http]\nenabled = false\n",
+        "partition_by = \"date(sold_at)\"\nmax_files_per_commit = 1\n",
+    );
+    let mut expected = Vec::new();
+    for i in 0..30 {
+        let tag = format!("p{i}");
+        // Three rows a file: sold on March 1st, 2nd and 3rd (see sales_csv).
+        d.write_in_place(&format!("{tag}.csv"), sales_csv(&tag, 3).as_bytes());
+        expected.extend(ids(&tag, 3));
+    }
+    d.run_once();
+    let before = sorted_rows(&d.table());
+    assert_exactly_once(&before, &expected);
+    let days = ["2024-03-01", "2024-03-02", "2024-03-03"];
+    for day in days {
+        let dir = d.table().join(format!("sold_at_date={day}"));
+        assert_eq!(parquet_on_disk(&dir), 30, "{}", dir.display());
+    }
+    let check_partitions = || {
+        let t = open_at(
+            &url::Url::from_directory_path(d.table()).unwrap(),
+            &Default::default(),
+        )
+        .unwrap();
+        let snapshot = t.snapshot().unwrap();
+        assert_eq!(snapshot.metadata().partition_columns(), &["sold_at_date"]);
+        let mut n = 0;
+        for f in snapshot.log_data().iter() {
+            let day = f.partition_values_map()["sold_at_date"].clone().unwrap();
+            let path = d.table().join(f.path().as_ref());
+            for r in rows_of_file(&path) {
+                let date = chrono::DateTime::from_timestamp_micros(r)
+                    .unwrap()
+                    .format("%Y-%m-%d")
+                    .to_string();
+                assert_eq!(date, day, "{}", path.display());
+                n += 1;
+            }
+        }
+        n
+    };
+    assert_eq!(check_partitions(), 90);
+
+    let report = d.json(&[
+        "maintain",
+        "--config",
+        "config.toml",
+        "--compact-min-files",
+        "2",
+        "--vacuum-retention",
+        "0s",
+        "--json",
+    ]);
+    assert_eq!(report[0]["compacted"], 90, "{report:#}");
+    assert_eq!(report[0]["files_after"], 3, "one file per date\n{report:#}");
+    for day in days {
+        let dir = d.table().join(format!("sold_at_date={day}"));
+        assert_eq!(parquet_on_disk(&dir), 1, "{}", dir.display());
+    }
+    assert_eq!(sorted_rows(&d.table()), before);
+    assert_eq!(check_partitions(), 90);
+}
+
+/// The sold_at values (microseconds) of one Parquet file.
+fn rows_of_file(path: &Path) -> Vec<i64> {
+    use deltalake::arrow::array::TimestampMicrosecondArray;
+    use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let file = fs::File::open(path).unwrap();
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut out = Vec::new();
+    for b in reader {
+        let b = b.unwrap();
+        let c = b
+            .column_by_name("sold_at")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<TimestampMicrosecondArray>()
+            .unwrap()
+            .clone();
+        out.extend(c.values().iter().copied());
+    }
+    out
+}

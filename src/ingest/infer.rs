@@ -114,7 +114,7 @@ pub fn sniff(path: &Path, feed: &FeedConfig, try_locales: bool) -> Result<Sniffe
         locale: best.1,
         schema: TableSchema {
             columns: best.0,
-            rescued: false,
+            ..TableSchema::default()
         },
         rows_sampled: rows.len(),
     })

@@ -23,8 +23,9 @@ use std::time::SystemTime;
 use arrow_csv::reader::Decoder;
 use arrow_csv::ReaderBuilder;
 use deltalake::arrow::array::{
-    Array, ArrayRef, BooleanArray, Decimal128Array, Float64Array, Int32Array, Int64Array,
-    RecordBatch, StringArray, StringBuilder, TimestampMicrosecondBuilder,
+    Array, ArrayRef, BooleanArray, Date32Array, Decimal128Array, Float64Array, Int32Array,
+    Int64Array, RecordBatch, StringArray, StringBuilder, TimestampMicrosecondArray,
+    TimestampMicrosecondBuilder,
 };
 use deltalake::arrow::compute::filter_record_batch;
 use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -771,6 +772,9 @@ impl<S: FnMut(RecordBatch) -> Result<(), String>> FileParse<'_, S> {
                 self.name, fail.column, fail.message
             )));
         }
+        if let Some((_, source)) = self.schema.derived_partition() {
+            columns.push(date_of(&columns, self.schema, &source.name)?);
+        }
         if self.schema.rescued {
             columns.push(self.rescued_column(text));
         }
@@ -974,6 +978,24 @@ fn locate(rows: &Rows<'_>, d: &Dialect, wanted: Vec<usize>) -> Vec<(u64, String)
 /// The type names used in messages and `sniff` output.
 pub fn type_name(t: &ColType) -> String {
     t.to_string()
+}
+
+/// The UTC date of each value of timestamp column `source` (a derived partition column).
+fn date_of(
+    columns: &[ArrayRef],
+    schema: &TableSchema,
+    source: &str,
+) -> Result<ArrayRef, IngestError> {
+    const MICROS_PER_DAY: i64 = 86_400_000_000;
+    let ts = schema
+        .position(source)
+        .and_then(|i| columns.get(i))
+        .and_then(|c| c.as_any().downcast_ref::<TimestampMicrosecondArray>())
+        .ok_or_else(|| {
+            IngestError::Sink(format!("internal: {source} is not a timestamp column"))
+        })?;
+    let days: Date32Array = ts.unary(|us| us.div_euclid(MICROS_PER_DAY) as i32);
+    Ok(Arc::new(days))
 }
 
 #[cfg(test)]
