@@ -1549,10 +1549,16 @@ mod tests {
             .unwrap();
         assert_eq!((p.column.as_str(), p.date_of), ("store_id", None));
         for (extra, needle) in [
-            ("partition_by = \"date(store_id)\"", "date() takes a timestamp column"),
+            (
+                "partition_by = \"date(store_id)\"",
+                "date() takes a timestamp column",
+            ),
             ("partition_by = \"total\"", "one partition per value"),
             ("partition_by = \"nope\"", "no column 'nope'"),
-            ("schema = \"infer\"\npartition_by = \"x\"", "needs a fixed schema"),
+            (
+                "schema = \"infer\"\npartition_by = \"x\"",
+                "needs a fixed schema",
+            ),
         ] {
             let err = feed(extra).unwrap_err().to_string();
             assert!(err.contains(needle), "{extra}: {err}");
