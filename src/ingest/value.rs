@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use chrono::{NaiveDate, NaiveDateTime, TimeZone};
+use chrono::{Datelike, NaiveDate, NaiveDateTime, TimeZone};
 use deltalake::arrow::array::{
     Array, ArrayRef, ArrowPrimitiveType, BooleanBuilder, PrimitiveArray, PrimitiveBuilder,
     StringArray, StringBuilder,
@@ -205,8 +205,17 @@ fn primitive<T: ArrowPrimitiveType>(
 }
 
 fn is_null_token(raw: &str, opts: &ValueOptions) -> bool {
-    let t = raw.trim();
+    let t = trim(raw);
     opts.null_values.iter().any(|n| n == t)
+}
+
+/// `str::trim`, without its Unicode scan for the common value that starts and ends with a
+/// visible ASCII character (profiled: the scan was 4% of parsing a large file).
+fn trim(s: &str) -> &str {
+    match (s.as_bytes().first(), s.as_bytes().last()) {
+        (Some(a), Some(z)) if a.is_ascii_graphic() && z.is_ascii_graphic() => s,
+        _ => s.trim(),
+    }
 }
 
 /// The trimmed value, or None for a null token (empty, NULL, ...).
@@ -214,7 +223,7 @@ fn cell<'a>(text: &'a StringArray, i: usize, opts: &ValueOptions) -> Option<&'a 
     if text.is_null(i) {
         return None;
     }
-    let s = text.value(i).trim();
+    let s = trim(text.value(i));
     // Null tokens are short: skip the comparisons for ordinary values.
     if s.is_empty()
         || (s.len() <= opts.longest_null_value && opts.null_values.iter().any(|n| n == s))
@@ -394,6 +403,13 @@ pub fn parse_date(s: &str, formats: &[String]) -> Option<i32> {
 /// Microseconds since the epoch, UTC. `epoch_s`/`epoch_ms` formats read numbers; a value
 /// without a zone is a local time of `tz`.
 pub fn parse_timestamp(s: &str, formats: &[String], tz: &chrono_tz::Tz) -> Option<i64> {
+    // The shape most exports write, `YYYY-MM-DDTHH:MM:SSZ`, read directly (the general parser
+    // below costs several times more per value; profiled on a large file).
+    if formats.is_empty() || formats.iter().any(|f| f == "iso") {
+        if let Some(us) = parse_iso_utc_seconds(s) {
+            return Some(us);
+        }
+    }
     for f in formats {
         match f.as_str() {
             "epoch_s" => return s.parse::<i64>().ok()?.checked_mul(1_000_000),
@@ -428,6 +444,34 @@ pub fn parse_timestamp(s: &str, formats: &[String], tz: &chrono_tz::Tz) -> Optio
     } else {
         local_to_utc(utc.naive_utc(), tz)
     }
+}
+
+/// Exactly `YYYY-MM-DDTHH:MM:SSZ` (or a space for the `T`): microseconds since the epoch.
+/// Anything else (fractions, offsets, no zone, an impossible date): None, for the full parser.
+fn parse_iso_utc_seconds(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() != 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !(b[10] == b'T' || b[10] == b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+        || b[19] != b'Z'
+    {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        b[r].iter().try_fold(0u32, |acc, c| {
+            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+        })
+    };
+    let date = NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)?;
+    let (h, m, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if h > 23 || m > 59 || sec > 59 {
+        return None;
+    }
+    let days = i64::from(date.num_days_from_ce()) - 719_163; // days from 0001-01-01 to 1970-01-01
+    Some(((days * 24 + i64::from(h)) * 60 + i64::from(m)) * 60_000_000 + i64::from(sec) * 1_000_000)
 }
 
 fn has_zone(s: &str) -> bool {
@@ -504,6 +548,41 @@ mod tests {
             .feeds[0]
             .values
             .clone()
+    }
+
+    #[test]
+    fn the_fast_timestamp_path_agrees_with_the_general_parser() {
+        let utc = chrono_tz::UTC;
+        for s in [
+            "2024-03-01T14:05:00Z",
+            "1970-01-01 00:00:00Z",
+            "1969-12-31T23:59:59Z",
+            "2024-02-29T23:59:59Z",
+            "0001-01-01T00:00:00Z",
+            "9999-12-31T23:59:59Z",
+        ] {
+            let fast = parse_iso_utc_seconds(s);
+            let general = arrow_cast::parse::string_to_datetime(&chrono::Utc, s)
+                .map(|d| d.timestamp_micros())
+                .ok();
+            assert_eq!(fast, general, "{s}");
+            assert!(fast.is_some(), "{s}");
+            assert_eq!(parse_timestamp(s, &[], &utc), fast);
+        }
+        // Not this shape, or impossible: left to the general parser (which rejects these).
+        for s in [
+            "2024-02-30T00:00:00Z",
+            "2024-03-01T24:00:00Z",
+            "2024-03-01T14:05:00+00:00",
+            "2024-03-01T14:05:00.5Z",
+            "2024-3-01T14:05:00Z",
+            "2024-03-01T14:05:0xZ",
+        ] {
+            assert_eq!(parse_iso_utc_seconds(s), None, "{s}");
+        }
+        assert_eq!(trim("  a b "), "a b");
+        assert_eq!(trim("ab"), "ab");
+        assert_eq!(trim("\u{a0}x"), "x");
     }
 
     #[test]
