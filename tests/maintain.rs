@@ -19,6 +19,21 @@ fn parquet_on_disk(table: &Path) -> usize {
         .unwrap_or(0)
 }
 
+/// `deltadrop maintain` compacting from two small files on and vacuuming at once (nothing
+/// else reads these tables); its JSON report.
+fn compact_everything_now(d: &Dir) -> serde_json::Value {
+    d.json(&[
+        "maintain",
+        "--config",
+        "config.toml",
+        "--compact-min-files",
+        "2",
+        "--vacuum-retention",
+        "0s",
+        "--json",
+    ])
+}
+
 fn sorted_rows(table: &Path) -> Vec<Row> {
     let mut rows = read_rows(table);
     rows.sort_by(|a, b| a.sale_id.cmp(&b.sale_id));
@@ -40,16 +55,7 @@ fn maintain_after_2000_tiny_commits_compacts_and_keeps_every_row() {
     assert_exactly_once(&before, &expected);
     assert_eq!(parquet_on_disk(&d.table()), 2000);
 
-    let report = d.json(&[
-        "maintain",
-        "--config",
-        "config.toml",
-        "--compact-min-files",
-        "2",
-        "--vacuum-retention",
-        "0s",
-        "--json",
-    ]);
+    let report = compact_everything_now(&d);
     let main = &report[0];
     assert_eq!(main["files_before"], 2000, "{report:#}");
     assert_eq!(main["compacted"], 2000, "{report:#}");
@@ -173,16 +179,7 @@ fn a_table_partitioned_by_date_lands_in_date_folders_and_compacts_per_partition(
     };
     assert_eq!(check_partitions(), 90);
 
-    let report = d.json(&[
-        "maintain",
-        "--config",
-        "config.toml",
-        "--compact-min-files",
-        "2",
-        "--vacuum-retention",
-        "0s",
-        "--json",
-    ]);
+    let report = compact_everything_now(&d);
     assert_eq!(report[0]["compacted"], 90, "{report:#}");
     assert_eq!(report[0]["files_after"], 3, "one file per date\n{report:#}");
     for day in days {
