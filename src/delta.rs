@@ -148,18 +148,7 @@ pub async fn open_existing(
     url: &url::Url,
     options: &StorageOptions,
 ) -> Result<Option<DeltaTable>, DeltaError> {
-    if url.scheme() == "file" {
-        if let Ok(path) = url.to_file_path() {
-            std::fs::create_dir_all(&path).map_err(|e| {
-                table_err(url)(DeltaTableError::Generic(format!(
-                    "cannot create folder {}: {e}",
-                    path.display()
-                )))
-            })?;
-            crate::localfs::check_table_folder(&path)
-                .map_err(|message| table_err(url)(DeltaTableError::Generic(message)))?;
-        }
-    }
+    local_folder(url)?;
     let table = match load(url, options, None).await {
         Ok(t) => t,
         Err(DeltaTableError::NotATable(_)) => return Ok(None),
@@ -173,6 +162,33 @@ pub async fn open_existing(
             message: e.to_string(),
         })?;
     Ok(Some(table))
+}
+
+/// A local table's folder, created if missing (None for a cloud table).
+fn local_folder(url: &url::Url) -> Result<Option<std::path::PathBuf>, DeltaError> {
+    let Some(path) = (url.scheme() == "file")
+        .then(|| url.to_file_path().ok())
+        .flatten()
+    else {
+        return Ok(None);
+    };
+    std::fs::create_dir_all(&path).map_err(|e| {
+        table_err(url)(DeltaTableError::Generic(format!(
+            "cannot create folder {}: {e}",
+            path.display()
+        )))
+    })?;
+    Ok(Some(path))
+}
+
+/// Before a committer's first write to a local table: the folder must take hard links (see
+/// `localfs`). Once per table and start, not on every open (maintenance opens tables too).
+fn check_writable_folder(url: &url::Url) -> Result<(), DeltaError> {
+    match local_folder(url)? {
+        Some(path) => crate::localfs::check_table_folder(&path)
+            .map_err(|message| table_err(url)(DeltaTableError::Generic(message))),
+        None => Ok(()),
+    }
 }
 
 /// Loads the table at `url` (at `version`, or the newest) with the feed's storage options.
@@ -449,6 +465,8 @@ impl Committer {
     ) -> Result<Option<Committer>, DeltaError> {
         let rt = runtime()?;
         let url = feed.table_url.clone();
+        check_writable_folder(&url)?;
+        check_writable_folder(&feed.quarantine_url)?;
         let create = |schema: &TableSchema| {
             rt.block_on(open_or_create(
                 &url,
@@ -1416,12 +1434,16 @@ pub async fn checkpoint(
     options: &StorageOptions,
     version: i64,
 ) -> Result<(), DeltaTableError> {
-    let table = load(url, options, Some(version)).await?;
-    deltalake::checkpoints::create_checkpoint(&table, None).await?;
+    checkpoint_table(&load(url, options, Some(version)).await?).await
+}
+
+/// The same for a table already loaded at the version to checkpoint.
+pub async fn checkpoint_table(table: &DeltaTable) -> Result<(), DeltaTableError> {
+    deltalake::checkpoints::create_checkpoint(table, None).await?;
     if deltalake::table::config::TablePropertiesExt::enable_expired_log_cleanup(
         table.snapshot()?.table_config(),
     ) {
-        deltalake::checkpoints::cleanup_metadata(&table, None).await?;
+        deltalake::checkpoints::cleanup_metadata(table, None).await?;
     }
     Ok(())
 }

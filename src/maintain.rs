@@ -148,15 +148,15 @@ fn maintain_table(
         report.millis = started.elapsed().as_millis();
         return Ok(report);
     }
+    // Loaded again: the compaction was committed through the flat path, past this snapshot.
     let table = rt.block_on(delta::load(&url, options, None)).map_err(err)?;
-    report.vacuumed = vacuum(rt, table, cfg.vacuum_retention).map_err(err)?;
-
-    let table = rt.block_on(delta::load(&url, options, None)).map_err(err)?;
+    // Vacuum hands back the table as of its own last commit: that is what gets counted and
+    // checkpointed, without loading it a third time.
+    let (table, vacuumed) = vacuum(rt, table, cfg.vacuum_retention).map_err(err)?;
+    report.vacuumed = vacuumed;
     report.files_after = data_files(&table).map_err(err)?.len();
-    let version = table.version().unwrap_or(0) as i64;
-    rt.block_on(delta::checkpoint(&url, options, version))
-        .map_err(err)?;
-    report.checkpoint_version = Some(version);
+    rt.block_on(delta::checkpoint_table(&table)).map_err(err)?;
+    report.checkpoint_version = Some(table.version().unwrap_or(0) as i64);
     report.millis = started.elapsed().as_millis();
     Ok(report)
 }
@@ -388,17 +388,17 @@ fn discard(rt: &tokio::runtime::Runtime, table: &DeltaTable, adds: &[deltalake::
 }
 
 /// Deletes files no longer in the table (removed by compaction, or orphaned by a failed
-/// write) once older than `retention`; returns how many.
+/// write) once older than `retention`; returns the table after it and how many.
 fn vacuum(
     rt: &tokio::runtime::Runtime,
     table: DeltaTable,
     retention: Duration,
-) -> Result<usize, DeltaTableError> {
+) -> Result<(DeltaTable, usize), DeltaTableError> {
     let retention = chrono::Duration::from_std(retention)
         .map_err(|e| DeltaTableError::Generic(format!("vacuum retention: {e}")))?;
     // Below the table's own minimum (delta.deletedFileRetentionDuration, 7 days by default)
     // only on purpose: the retention was set lower in the config or on the command line.
-    let (_, metrics) = rt.block_on(
+    let (table, metrics) = rt.block_on(
         table
             .vacuum()
             .with_retention_period(retention)
@@ -406,7 +406,7 @@ fn vacuum(
             .with_mode(VacuumMode::Full)
             .into_future(),
     )?;
-    Ok(metrics.files_deleted.len())
+    Ok((table, metrics.files_deleted.len()))
 }
 
 /// The daemon's maintenance thread for one feed: runs every `interval` until `stop`.

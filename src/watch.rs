@@ -60,7 +60,12 @@ pub fn has_feed_extension(feed: &FeedConfig, name: &str) -> bool {
 /// The data files waiting in a feed's inbox — regular files (symlinks not followed) with a
 /// data file name — sorted by name. Quiet: for counts and look-ups, not for dispatch.
 pub fn inbox_files(feed: &FeedConfig) -> Vec<PathBuf> {
-    let Ok(rd) = std::fs::read_dir(&feed.inbox) else {
+    data_files_in(&feed.inbox, feed)
+}
+
+/// The same for any folder of the feed's (its inbox, or its claim folder in a shared inbox).
+fn data_files_in(dir: &Path, feed: &FeedConfig) -> Vec<PathBuf> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
     let mut files: Vec<PathBuf> = rd
@@ -397,17 +402,9 @@ impl Watcher {
         // Files this daemon claimed from a shared inbox but has not finished (a crash or a
         // transient failure): they are complete and ours, so they go first.
         if let Some(dir) = &f.claim_dir {
-            if let Ok(rd) = std::fs::read_dir(dir) {
-                for entry in rd.flatten() {
-                    let path = entry.path();
-                    let name = entry.file_name();
-                    let ours = entry.file_type().map(|t| t.is_file()).unwrap_or(false)
-                        && name
-                            .to_str()
-                            .is_some_and(|n| !is_temp_name(n) && has_feed_extension(f, n));
-                    if let (true, Some((size, _))) = (ours, file_stamp(&path)) {
-                        out.push((path, (size, None)));
-                    }
+            for path in data_files_in(dir, f) {
+                if let Some((size, _)) = file_stamp(&path) {
+                    out.push((path, (size, None)));
                 }
             }
         }
