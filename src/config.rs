@@ -456,6 +456,9 @@ pub struct MaintenanceConfig {
 pub struct CsvConfig {
     /// None: sniffed from each file's first lines (`delimiter = "auto"`).
     pub delimiter: Option<u8>,
+    /// No `delimiter` in the config: the default holds unless it finds a single column that
+    /// another delimiter splits (see `ingest::choose_delimiter`).
+    pub delimiter_is_default: bool,
     pub header: bool,
     pub quote: u8,
     pub escape: Option<u8>,
@@ -664,6 +667,7 @@ impl Config {
             };
             let csv = CsvConfig {
                 delimiter,
+                delimiter_is_default: f.csv.delimiter.is_none(),
                 header: f.csv.header,
                 quote: one_byte("csv.quote", &f.csv.quote).map_err(&ctx)?,
                 escape: match &f.csv.escape {

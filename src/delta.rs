@@ -1306,8 +1306,16 @@ fn infer_from_first_file(
     shutdown: &crate::Shutdown,
 ) -> Result<Option<TableSchema>, DeltaError> {
     let mut said = false;
+    // Files no schema can be inferred from, as they were when tried: said once, not every round.
+    let mut tried = std::collections::HashSet::new();
     loop {
         for p in crate::watch::inbox_files(feed) {
+            let seen = std::fs::metadata(&p).map(|m| (m.len(), m.modified().ok()));
+            if let Ok(seen) = seen {
+                if tried.contains(&(p.clone(), seen)) {
+                    continue;
+                }
+            }
             match crate::ingest::infer::sniff(&p, feed, false) {
                 Ok(s) => {
                     let mut schema = s.schema;
@@ -1338,11 +1346,16 @@ fn infer_from_first_file(
                     );
                     return Ok(Some(schema));
                 }
-                Err(e) => log::warn!(
-                    "feed {}: cannot infer a schema from {}: {e}",
-                    feed.name,
-                    p.display()
-                ),
+                Err(e) => {
+                    log::warn!(
+                        "feed {}: cannot infer a schema from {}: {e}",
+                        feed.name,
+                        p.display()
+                    );
+                    if let Ok(seen) = seen {
+                        tried.insert((p, seen));
+                    }
+                }
             }
         }
         if !said {

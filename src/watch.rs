@@ -82,6 +82,72 @@ fn data_files_in(dir: &Path, feed: &FeedConfig) -> Vec<PathBuf> {
     files
 }
 
+/// A file whose name is not UTF-8 (uploads from Windows or old SFTP clients name files in
+/// windows-1252 or latin-1) cannot be named in the table, the log or the state: once it has
+/// been quiet for the settle time it is renamed in the inbox to its windows-1252 reading
+/// ("relat\xf3rio.csv" → "relatório.csv") and taken under that name. Returns the new path;
+/// None when the file is not (yet) to be taken.
+fn utf8_name(feed: &FeedConfig, path: &Path, settle: Duration) -> Option<PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    let raw = path.file_name()?.as_bytes();
+    let (decoded, _, _) = encoding_rs::WINDOWS_1252.decode(raw);
+    // Decoded control characters (C1 bytes) would make a name no one can type.
+    let name: String = decoded
+        .chars()
+        .map(|c| if c.is_control() { '_' } else { c })
+        .collect();
+    if is_temp_name(&name) || !has_feed_extension(feed, &name) {
+        return None;
+    }
+    let quiet = std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age >= settle);
+    if !quiet {
+        return None;
+    }
+    let dir = path.parent()?;
+    // A hard link never replaces a file of that name (a rename would): the first free name
+    // gets the link, then the old name goes.
+    let mut last = None;
+    for n in 1u32..100 {
+        let target = match n {
+            1 => dir.join(&name),
+            n => dir.join(format!("{n}-{name}")),
+        };
+        match std::fs::hard_link(path, &target) {
+            Ok(()) => {
+                if let Err(e) = std::fs::remove_file(path) {
+                    // Both names now hold the file: keep the old one, take it next round.
+                    let _ = std::fs::remove_file(&target);
+                    last = Some(e);
+                    break;
+                }
+                log::warn!(
+                    "feed {}: file name {:?} is not UTF-8: renamed to {} to ingest it",
+                    feed.name,
+                    path.file_name().unwrap_or_default(),
+                    target.display()
+                );
+                return Some(target);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => {
+                last = Some(e);
+                break;
+            }
+        }
+    }
+    log::warn!(
+        "feed {}: file name {:?} is not UTF-8 and cannot be renamed ({}): rename it to take it",
+        feed.name,
+        path.file_name().unwrap_or_default(),
+        last.map_or_else(|| "no free name".to_string(), |e| e.to_string())
+    );
+    None
+}
+
 fn wanted(feed: &FeedConfig, path: &Path) -> bool {
     let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
         log::debug!("ignoring {}: name is not valid UTF-8", path.display());
@@ -290,7 +356,7 @@ impl Watcher {
     pub fn dispatch_all_once(&mut self, shutdown: &Receiver<()>) -> Result<usize, WatchError> {
         let mut n = 0;
         for feed in 0..self.feeds.len() {
-            for (path, _) in self.list(feed)? {
+            for (path, _) in self.list(feed, Duration::ZERO)? {
                 if self.dispatch(feed, path, shutdown) {
                     n += 1;
                 }
@@ -367,8 +433,9 @@ impl Watcher {
         Ok(())
     }
 
-    /// Lists eligible regular files of a feed's inbox, oldest first.
-    fn list(&self, feed: FeedId) -> Result<Vec<(PathBuf, Stamp)>, WatchError> {
+    /// Lists eligible regular files of a feed's inbox, oldest first. A name that is not UTF-8
+    /// is renamed once the file has been quiet for `quiet` (see `utf8_name`).
+    fn list(&self, feed: FeedId, quiet: Duration) -> Result<Vec<(PathBuf, Stamp)>, WatchError> {
         let f = &self.feeds[feed];
         let rd = std::fs::read_dir(&f.inbox).map_err(|source| WatchError::Inbox {
             path: f.inbox.clone(),
@@ -376,7 +443,14 @@ impl Watcher {
         })?;
         let mut out = Vec::new();
         for entry in rd.flatten() {
-            let path = entry.path();
+            let mut path = entry.path();
+            if entry.file_name().to_str().is_none() && entry.file_type().is_ok_and(|t| t.is_file())
+            {
+                match utf8_name(f, &path, quiet) {
+                    Some(renamed) => path = renamed,
+                    None => continue,
+                }
+            }
             match entry.file_type() {
                 Ok(t) if t.is_dir() => {
                     log::debug!("ignoring {}: subfolders are not scanned", path.display());
@@ -414,7 +488,7 @@ impl Watcher {
 
     fn scan_all(&mut self, shutdown: &Receiver<()>) -> Result<(), WatchError> {
         for feed in 0..self.feeds.len() {
-            let files = match self.list(feed) {
+            let files = match self.list(feed, self.settle) {
                 Ok(f) => f,
                 // A vanished or unreadable inbox is logged, not fatal: it may come back.
                 Err(e) => {

@@ -472,3 +472,41 @@ fn hostile_inputs_each_end_clearly_and_nothing_is_lost() {
     assert!(daemon.terminate().success());
     let _ = Path::new("");
 }
+
+/// A file name that is not UTF-8 (windows-1252 bytes from an old SFTP client or an SMB share)
+/// is renamed to its windows-1252 reading once quiet and loaded; a file already holding that
+/// name is never replaced.
+#[test]
+fn a_name_that_is_not_utf8_is_renamed_and_loaded() {
+    use std::os::unix::ffi::OsStrExt;
+    let d = Dir::with_feed("", "");
+    fs::create_dir_all(d.inbox()).unwrap();
+    let mut daemon = d.spawn();
+    daemon.wait_ready();
+    d.drop_file("relatório.csv", &sales_csv("utf8", 2));
+    let latin1 = d
+        .inbox()
+        .join(std::ffi::OsStr::from_bytes(b"relat\xf3rio.csv"));
+    fs::write(&latin1, sales_csv("latin1", 3)).unwrap();
+    d.wait_for_rows(5, &mut daemon);
+    let mut loaded: Vec<String> = d.rows().into_iter().map(|r| r.sale_id).collect();
+    loaded.sort();
+    assert_eq!(loaded, [ids("latin1", 3), ids("utf8", 2)].concat());
+    // Files are archived right after their commit: wait for both.
+    assert!(
+        wait_until(DEADLINE, || list_names(&d.path("processed")).len() == 2),
+        "{:?}",
+        list_names(&d.path("processed"))
+    );
+    let processed = list_names(&d.path("processed"));
+    assert!(
+        processed.iter().all(|n| n.contains("relatório")),
+        "{processed:?}"
+    );
+    assert!(
+        daemon.log().contains("is not UTF-8: renamed to"),
+        "{}",
+        daemon.log()
+    );
+    assert!(d.inbox_files().is_empty());
+}

@@ -173,6 +173,73 @@ fn schema_inference_fixes_types_at_table_creation() {
     assert_eq!(q[0].column.as_deref(), Some("amount"));
 }
 
+/// Exports repeat headers ("Name" for customer and seller), leave one empty, or use characters
+/// Delta refuses: every column still gets a name, every value lands under it, and a second
+/// file with the same header matches the same columns.
+#[test]
+fn repeated_empty_and_odd_headers_keep_every_value() {
+    let d = Dir::with_feed("", "schema = \"infer\"");
+    let header = "id,Name,,name,\"Unit Price ($)\",Name\n";
+    d.drop_file(
+        "first.csv",
+        &format!("{header}1,Ana,x,Bia,1.50,Cid\n2,Edu,y,Fai,2.25,Gil\n"),
+    );
+    d.run_once();
+    let names: Vec<String> = table_schema(&d.table())
+        .into_iter()
+        .map(|(c, _)| c)
+        .filter(|c| !c.starts_with('_'))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "id",
+            "Name",
+            "column_3",
+            "name_2",
+            "unit_price__$_",
+            "Name_3"
+        ]
+    );
+    d.drop_file("second.csv", &format!("{header}3,Hal,z,Ivo,3.00,Jon\n"));
+    d.run_once();
+    let rows = rows_by(&d.table(), "id");
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows["1"]["Name"], v("Ana"));
+    assert_eq!(rows["1"]["column_3"], v("x"));
+    assert_eq!(rows["1"]["name_2"], v("Bia"));
+    assert_eq!(rows["2"]["unit_price__$_"], v("2.25"));
+    assert_eq!(rows["3"]["Name_3"], v("Jon"));
+    assert_eq!(rows["3"]["column_3"], v("z"));
+    assert!(list_names(&d.path("rejected")).is_empty());
+}
+
+/// With no delimiter in the config, a ';' or tab export dropped into a ',' feed loads (the
+/// default splits its header into one column, another delimiter splits it consistently); a
+/// delimiter the config names is taken at its word.
+#[test]
+fn an_unconfigured_delimiter_follows_the_file() {
+    let d = Dir::with_feed("", "");
+    d.drop_file("semi.csv", &sales_csv("semi", 3).replace(',', ";"));
+    d.drop_file("tab.csv", &sales_csv("tab", 2).replace(',', "\t"));
+    d.drop_file("comma.csv", &sales_csv("comma", 1));
+    let log = d.run_once();
+    assert_eq!(d.rows().len(), 6, "{log}");
+    assert!(
+        log.contains("semi.csv: delimiter ';' sniffed: the default ',' finds a single column"),
+        "{log}"
+    );
+
+    let strict = Dir::with_feed("", "[feed.csv]\ndelimiter = \",\"");
+    strict.drop_file("semi.csv", &sales_csv("semi", 3).replace(',', ";"));
+    strict.run_once();
+    assert!(strict.rows().is_empty());
+    assert_eq!(
+        list_names(&strict.path("rejected")),
+        ["semi.csv", "semi.csv.error.txt"]
+    );
+}
+
 #[test]
 fn inference_hints_override_a_column() {
     let d = Dir::with_feed(

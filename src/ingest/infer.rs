@@ -30,14 +30,12 @@ pub fn sniff(path: &Path, feed: &FeedConfig, try_locales: bool) -> Result<Sniffe
     let mut win = Window::new(text);
     win.fill_to(64 * 1024)?;
     let (excel_sep, skip) = super::excel_sep_line(&win.buf);
-    let delimiter = match (excel_sep, feed.csv.delimiter) {
-        (Some(d), _) => d,
-        (None, Some(d)) => d,
-        (None, None) => {
-            split::sniff_delimiter(&win.buf[skip..win.buf.len().min(64 * 1024)], feed.csv.quote)
-                .unwrap_or(b',')
-        }
-    };
+    let delimiter = super::choose_delimiter(
+        &name,
+        &win.buf[skip..win.buf.len().min(64 * 1024)],
+        excel_sep,
+        &feed.csv,
+    );
     let d = Dialect {
         delimiter,
         quote: feed.csv.quote,
@@ -91,12 +89,10 @@ pub fn sniff(path: &Path, feed: &FeedConfig, try_locales: bool) -> Result<Sniffe
     {
         width -= 1;
     }
-    let names: Vec<String> = (0..width)
-        .map(|i| match header.get(i) {
-            Some(h) if !h.is_empty() => super::column_name_for(h),
-            _ => format!("column_{}", i + 1),
-        })
+    let padded: Vec<String> = (0..width)
+        .map(|i| header.get(i).cloned().unwrap_or_default())
         .collect();
+    let names = super::header_names(&padded);
 
     let mut best = (infer_columns(&names, &rows, &feed.values), None);
     if try_locales {
@@ -157,11 +153,21 @@ pub fn infer_type(values: &[&str], opts: &ValueOptions) -> ColType {
         return ColType::String;
     }
     let all = |f: &dyn Fn(&str) -> bool| values.iter().all(|v| f(v));
-    // Booleans need a word: a column of 0/1 is a number.
+    // Booleans need a word: a column of 0/1 is a number. Single letters (y, n, s, t, f) are
+    // codes as often as booleans: they count only when both truth values appear.
     if all(&|v| value::parse_bool(v, opts).is_some())
         && values.iter().any(|v| v.parse::<f64>().is_err())
     {
-        return ColType::Bool;
+        let word = values.iter().any(|v| v.trim().chars().count() > 1);
+        let both = values
+            .iter()
+            .any(|v| value::parse_bool(v, opts) == Some(true))
+            && values
+                .iter()
+                .any(|v| value::parse_bool(v, opts) == Some(false));
+        if word || both {
+            return ColType::Bool;
+        }
     }
     // Identifiers with leading zeros (CEP, codes) stay strings.
     let leading_zero = values
@@ -180,9 +186,21 @@ pub fn infer_type(values: &[&str], opts: &ValueOptions) -> ColType {
                     let digits = x.unsigned_abs().to_string();
                     let trailing_zeros = digits.bytes().rev().take_while(|b| *b == b'0').count();
                     let s = 18usize.saturating_sub(trailing_zeros.min(18));
-                    scale = scale.max(s);
+                    // As written, too: "1.50" is a two-decimal column even if no sampled
+                    // value needs the second digit.
+                    let written = v
+                        .trim()
+                        .rsplit_once(opts.decimal_separator)
+                        .map(|(_, f)| f.bytes().take_while(u8::is_ascii_digit).count())
+                        .unwrap_or(0);
+                    scale = scale.max(s).max(written);
                     int_digits = int_digits.max(digits.len().saturating_sub(18));
                 }
+            }
+            // A sample of 1.5 and 2.5 does not mean the next file has no 1.25: fractions get
+            // two decimals at least (money), so that such a row is not quarantined.
+            if scale > 0 {
+                scale = scale.max(2);
             }
             if scale <= 6 {
                 let precision = (int_digits + scale).clamp(18, 38) as u8;
@@ -286,7 +304,27 @@ mod tests {
                 scale: 2
             }
         );
+        for sample in [&["1.5", "2.5"][..], &["1.50", "2"][..]] {
+            assert_eq!(
+                infer_type(sample, &o),
+                ColType::Decimal {
+                    precision: 18,
+                    scale: 2
+                },
+                "{sample:?}"
+            );
+        }
+        assert_eq!(
+            infer_type(&["0.125", "1"], &o),
+            ColType::Decimal {
+                precision: 18,
+                scale: 3
+            }
+        );
         assert_eq!(infer_type(&["true", "false"], &o), ColType::Bool);
+        assert_eq!(infer_type(&["true"], &o), ColType::Bool);
+        assert_eq!(infer_type(&["Y", "N", "Y"], &o), ColType::Bool);
+        assert_eq!(infer_type(&["y", "y"], &o), ColType::String);
         assert_eq!(infer_type(&["0", "1"], &o), ColType::Int64);
         assert_eq!(infer_type(&["2024-01-02", "2024-02-03"], &o), ColType::Date);
         assert_eq!(

@@ -121,15 +121,12 @@ pub fn parse_file(
     }
     // Excel writes a first line `sep=;` to name the delimiter: it wins, and is no record.
     let (excel_sep, skip) = excel_sep_line(&win.buf);
-    let delimiter = match (excel_sep, feed.csv.delimiter) {
-        (Some(d), _) => d,
-        (None, Some(d)) => d,
-        (None, None) => split::sniff_delimiter(
-            &win.buf[skip..win.buf.len().min(SNIFF_BYTES)],
-            feed.csv.quote,
-        )
-        .unwrap_or(b','),
-    };
+    let delimiter = choose_delimiter(
+        &name,
+        &win.buf[skip..win.buf.len().min(SNIFF_BYTES)],
+        excel_sep,
+        &feed.csv,
+    );
     let dialect = Dialect {
         delimiter,
         quote: feed.csv.quote,
@@ -203,6 +200,51 @@ fn looks_binary(sample: &[u8]) -> bool {
         .filter(|b| **b < 0x20 && !matches!(**b, b'\t' | b'\n' | b'\r' | 0x0c))
         .count();
     control * 100 > sample.len()
+}
+
+/// The delimiter of a file, from its first bytes (after any `sep=` line): Excel's `sep=` hint
+/// wins, then the configured delimiter; `auto` sniffs. When the config names none, the default
+/// (',', or ';' for pt-BR) holds unless it finds a single column in the first record that
+/// another delimiter splits: a tab- or ';'-separated export dropped into a default feed then
+/// loads, instead of being rejected or — with `schema = "infer"` — becoming a table of one
+/// mashed column.
+pub(crate) fn choose_delimiter(
+    name: &str,
+    sample: &[u8],
+    excel_sep: Option<u8>,
+    csv: &crate::config::CsvConfig,
+) -> u8 {
+    if let Some(d) = excel_sep {
+        return d;
+    }
+    let Some(configured) = csv.delimiter else {
+        return split::sniff_delimiter(sample, csv.quote).unwrap_or(b',');
+    };
+    if !csv.delimiter_is_default {
+        return configured;
+    }
+    let d = Dialect {
+        delimiter: configured,
+        quote: csv.quote,
+        escape: csv.escape,
+        comment: csv.comment,
+    };
+    let first = split::split(sample, 0, 1, &d, None, 1, true, csv.max_line_bytes);
+    if first.records.first().is_some_and(|r| r.fields.len() > 1) {
+        return configured;
+    }
+    match split::sniff_delimiter(sample, csv.quote) {
+        Some(found) if found != configured => {
+            log::info!(
+                "{name}: delimiter {:?} sniffed: the default {:?} finds a single column \
+                 (set [feed.csv] delimiter to fix one)",
+                found as char,
+                configured as char
+            );
+            found
+        }
+        _ => configured,
+    }
 }
 
 /// `sep=X` on the first line (Excel's delimiter hint): (X, bytes of that line).
@@ -338,6 +380,33 @@ pub fn column_name_for(header: &str) -> String {
     }
 }
 
+/// The column names a header row gives: each usable as a Delta column name
+/// (`column_name_for`), an empty one named by its position (`column_3`), and a repeated one —
+/// which Delta refuses, case-insensitively — made unique with a suffix, so that the second
+/// `Name` of an export is `Name_2`. Inference names columns this way and ingestion matches
+/// headers this way, so the two always agree.
+pub fn header_names(header: &[String]) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    header
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let base = if h.trim().is_empty() {
+                format!("column_{}", i + 1)
+            } else {
+                column_name_for(h)
+            };
+            let mut name = base.clone();
+            let mut k = 2;
+            while !seen.insert(name.to_lowercase()) {
+                name = format!("{base}_{k}");
+                k += 1;
+            }
+            name
+        })
+        .collect()
+}
+
 /// Reads the header record and matches it to the schema; returns the plan, the offset of the
 /// first data byte and its physical line.
 fn read_header(
@@ -391,14 +460,12 @@ fn read_header(
     let file_columns: Vec<String> = rec.fields.iter().map(|f| f.trim().to_string()).collect();
     let mut source = vec![None; schema.columns.len()];
     let mut unknown = Vec::new();
+    let keys = header_names(&file_columns);
+    let find = |n: &str| schema.columns.iter().position(|c| c.name == n);
     for (i, col) in file_columns.iter().enumerate() {
         // Exact name first; a header also matches the column name infer/sniff made of it.
-        let folded = column_name_for(col);
-        let pos = schema
-            .columns
-            .iter()
-            .position(|c| &c.name == col)
-            .or_else(|| schema.columns.iter().position(|c| c.name == folded))
+        let pos = find(col)
+            .or_else(|| find(&keys[i]))
             .or_else(|| match feed.header_match {
                 HeaderMatch::Exact => None,
                 HeaderMatch::Insensitive => {
@@ -406,6 +473,13 @@ fn read_header(
                     schema.columns.iter().position(|c| fold_name(&c.name) == k)
                 }
             });
+        // A repeated header takes the column named after its place (`Name_2`) if there is one.
+        let pos = match pos {
+            Some(t) if source[t].is_some() => {
+                find(&keys[i]).filter(|k| source[*k].is_none()).or(pos)
+            }
+            other => other,
+        };
         match pos {
             Some(t) if source[t].is_some() => {
                 return Err(IngestError::Reject(format!(
@@ -429,7 +503,7 @@ fn read_header(
         .collect();
     if !unknown.is_empty() && missing.is_empty() && feed.on_new_column == OnNewColumn::Add {
         return Err(IngestError::NewColumns(
-            unknown.iter().map(|i| file_columns[*i].clone()).collect(),
+            unknown.iter().map(|i| keys[*i].clone()).collect(),
         ));
     }
     let reject_unknown = !unknown.is_empty() && feed.on_new_column == OnNewColumn::Reject;
@@ -1017,5 +1091,13 @@ mod tests {
         assert_eq!(fold_name("DATA DA VENDA"), "data_da_venda");
         assert_eq!(column_name_for("Valor (R$)"), "valor__r$_");
         assert_eq!(column_name_for("ID"), "ID");
+        let header: Vec<String> = ["a", "", "A", "a_2", "x y", "a"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            header_names(&header),
+            ["a", "column_2", "A_2", "a_2_2", "x_y", "a_3"]
+        );
     }
 }
