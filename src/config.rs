@@ -1180,9 +1180,7 @@ fn resolve_schema(f: &RawFeed) -> Result<(TableSchema, bool), String> {
             if !names.insert(c.name.clone()) {
                 return Err(format!("column '{}' is listed twice", c.name));
             }
-            if c.name.starts_with('_')
-                && ["_source_file", "_ingested_at", "_rescued_data"].contains(&c.name.as_str())
-            {
+            if crate::schema::RESERVED.contains(&c.name.as_str()) {
                 return Err(format!(
                     "column name '{}' is reserved for deltadrop",
                     c.name

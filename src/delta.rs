@@ -1332,6 +1332,30 @@ fn infer_from_first_file(
                             *c = h.clone();
                         }
                     }
+                    // A header Delta cannot take as a schema is the file's fault, not the
+                    // table's: the file is rejected and the next one is tried.
+                    let kernel: Result<StructType, _> = schema.arrow().as_ref().try_into_kernel();
+                    if let Err(e) = kernel {
+                        let reason = format!(
+                            "{}: its header cannot be a Delta schema: {e}",
+                            crate::job::file_name(&p)
+                        );
+                        match crate::quarantine::reject(
+                            &p,
+                            &feed.rejected,
+                            &reason,
+                            feed.ready_marker.as_deref(),
+                        ) {
+                            Ok(to) => log::warn!(
+                                "feed {}: rejected {} → {}: {reason}",
+                                feed.name,
+                                p.display(),
+                                to.display()
+                            ),
+                            Err(e) => log::warn!("feed {}: {reason}; {e}", feed.name),
+                        }
+                        continue;
+                    }
                     log::info!(
                         "feed {}: schema inferred from {} ({} rows sampled): {}",
                         feed.name,

@@ -13,6 +13,8 @@ pub const SOURCE_FILE: &str = "_source_file";
 pub const INGESTED_AT: &str = "_ingested_at";
 /// With `on_new_column = "rescue"`: the file's unknown columns of a row, as a JSON object.
 pub const RESCUED: &str = "_rescued_data";
+/// Column names deltadrop writes itself: no data column may take them.
+pub const RESERVED: [&str; 3] = [SOURCE_FILE, INGESTED_AT, RESCUED];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ColType {

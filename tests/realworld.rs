@@ -173,22 +173,21 @@ fn schema_inference_fixes_types_at_table_creation() {
     assert_eq!(q[0].column.as_deref(), Some("amount"));
 }
 
-/// Exports repeat headers ("Name" for customer and seller), leave one empty, or use characters
-/// Delta refuses: every column still gets a name, every value lands under it, and a second
-/// file with the same header matches the same columns.
+/// Exports repeat headers ("Name" for customer and seller), leave one empty, use characters
+/// Delta refuses or a name deltadrop writes itself: every column still gets a name, every
+/// value lands under it, and a second file with the same header matches the same columns.
 #[test]
 fn repeated_empty_and_odd_headers_keep_every_value() {
     let d = Dir::with_feed("", "schema = \"infer\"");
-    let header = "id,Name,,name,\"Unit Price ($)\",Name\n";
+    let header = "id,Name,,name,\"Unit Price ($)\",Name,_source_file\n";
     d.drop_file(
         "first.csv",
-        &format!("{header}1,Ana,x,Bia,1.50,Cid\n2,Edu,y,Fai,2.25,Gil\n"),
+        &format!("{header}1,Ana,x,Bia,1.50,Cid,erp\n2,Edu,y,Fai,2.25,Gil,erp\n"),
     );
     d.run_once();
     let names: Vec<String> = table_schema(&d.table())
         .into_iter()
         .map(|(c, _)| c)
-        .filter(|c| !c.starts_with('_'))
         .collect();
     assert_eq!(
         names,
@@ -198,10 +197,13 @@ fn repeated_empty_and_odd_headers_keep_every_value() {
             "column_3",
             "name_2",
             "unit_price__$_",
-            "Name_3"
+            "Name_3",
+            "_source_file_2",
+            "_source_file",
+            "_ingested_at"
         ]
     );
-    d.drop_file("second.csv", &format!("{header}3,Hal,z,Ivo,3.00,Jon\n"));
+    d.drop_file("second.csv", &format!("{header}3,Hal,z,Ivo,3.00,Jon,erp\n"));
     d.run_once();
     let rows = rows_by(&d.table(), "id");
     assert_eq!(rows.len(), 3);
@@ -211,6 +213,8 @@ fn repeated_empty_and_odd_headers_keep_every_value() {
     assert_eq!(rows["2"]["unit_price__$_"], v("2.25"));
     assert_eq!(rows["3"]["Name_3"], v("Jon"));
     assert_eq!(rows["3"]["column_3"], v("z"));
+    assert_eq!(rows["3"]["_source_file_2"], v("erp"));
+    assert_eq!(rows["3"]["_source_file"], v("second.csv"));
     assert!(list_names(&d.path("rejected")).is_empty());
 }
 

@@ -383,10 +383,14 @@ pub fn column_name_for(header: &str) -> String {
 /// The column names a header row gives: each usable as a Delta column name
 /// (`column_name_for`), an empty one named by its position (`column_3`), and a repeated one —
 /// which Delta refuses, case-insensitively — made unique with a suffix, so that the second
-/// `Name` of an export is `Name_2`. Inference names columns this way and ingestion matches
+/// `Name` of an export is `Name_2` (and a `_source_file` column of the file, whose name is
+/// deltadrop's own, `_source_file_2`). Inference names columns this way and ingestion matches
 /// headers this way, so the two always agree.
 pub fn header_names(header: &[String]) -> Vec<String> {
-    let mut seen = std::collections::HashSet::new();
+    let mut seen: std::collections::HashSet<String> = crate::schema::RESERVED
+        .iter()
+        .map(|r| r.to_string())
+        .collect();
     header
         .iter()
         .enumerate()
@@ -1099,5 +1103,7 @@ mod tests {
             header_names(&header),
             ["a", "column_2", "A_2", "a_2_2", "x_y", "a_3"]
         );
+        let lineage = vec!["_source_file".to_string(), "_Ingested_At".to_string()];
+        assert_eq!(header_names(&lineage), ["_source_file_2", "_Ingested_At_2"]);
     }
 }
