@@ -47,6 +47,8 @@ pub enum DeltaError {
     Protocol { url: String, message: String },
     #[error("table {url}: version {version} written by another writer changed the table's metadata or protocol; restart deltadrop so that it checks the new schema")]
     MetadataChanged { url: String, version: i64 },
+    #[error("table {url}: its log has no version {version} any more (was the table folder deleted or replaced while deltadrop ran?); nothing more is written to it and the files in flight stay in the inbox; to start a new table there, move the state folder away and restart")]
+    LogGone { url: String, version: i64 },
     #[error("table {url}: its txn version for app id '{app_id}' is {table_txn}, lower than the {state_txn} this daemon's state recorded; the table was restored or replaced — move the state folder away to start over")]
     TxnWentBack {
         url: String,
@@ -322,6 +324,7 @@ impl Log {
             },
         );
         let bytes = data.get_bytes().map_err(CommitError::commit)?;
+        self.check_log_is_there()?;
         let mut conflicts = 0;
         loop {
             let attempt = self.version + 1;
@@ -363,6 +366,43 @@ impl Log {
                 Err(e) => return Err(CommitError::Ambiguous(Box::new(e))),
             }
         }
+    }
+
+    /// A local table whose folder was deleted (or swapped) under a running daemon would take
+    /// our next commit as the only file of a new log — a table no reader can open, with the
+    /// rows in it counted as loaded. A log that lacks the newest version we know and has
+    /// nothing newer is not ours any more. A stat per commit: local tables only (a cloud table
+    /// would pay a request per commit for it).
+    fn check_log_is_there(&self) -> Result<(), CommitError> {
+        if self.url.scheme() != "file" || self.version < 0 {
+            return Ok(());
+        }
+        let Ok(dir) = self.url.to_file_path() else {
+            return Ok(());
+        };
+        let log_dir = dir.join("_delta_log");
+        if log_dir.join(format!("{:020}.json", self.version)).exists() {
+            return Ok(());
+        }
+        // Other writers' log cleanup may have removed it (a daemon idle for a month beside
+        // busy ones): then the log has moved on past it, which catching up handles.
+        let newest = std::fs::read_dir(&log_dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name();
+                let digits = name.to_str()?.get(..20)?;
+                digits.parse::<i64>().ok()
+            })
+            .max();
+        if newest.is_some_and(|v| v >= self.version) {
+            return Ok(());
+        }
+        Err(CommitError::Fatal(Box::new(DeltaError::LogGone {
+            url: self.url.to_string(),
+            version: self.version,
+        })))
     }
 
     /// Reads commits after `self.version`. Returns the version holding our (`app_id`, `txn`),

@@ -205,3 +205,25 @@ fn an_unreadable_file_is_rejected_with_the_reason() {
     );
     assert_exactly_once(&d.rows(), &ids("ok", 3));
 }
+
+/// The table folder deleted under a running daemon: its next commit would be the only file of
+/// a new log — a table no reader opens, with the file counted as loaded. The commit is
+/// refused, the file stays in the inbox, and the daemon stops with the reason (exit 1).
+#[test]
+fn a_table_deleted_under_the_daemon_is_not_written_to() {
+    let d = Dir::new("[http]\nenabled = false");
+    let mut daemon = d.spawn();
+    d.drop_file("first.csv", &sales_csv("first", 3));
+    d.wait_for_rows(3, &mut daemon);
+    fs::remove_dir_all(d.table()).unwrap();
+    d.drop_file("second.csv", &sales_csv("second", 2));
+    let status = daemon.wait_exit();
+    let log = daemon.log();
+    assert_eq!(status.code(), Some(1), "{log}");
+    assert!(log.contains("its log has no version 1 any more"), "{log}");
+    assert_eq!(d.inbox_files(), ["second.csv"]);
+    let commits = fs::read_dir(d.table().join("_delta_log"))
+        .map(|rd| rd.count())
+        .unwrap_or(0);
+    assert_eq!(commits, 0, "nothing was written to the new folder's log");
+}

@@ -244,6 +244,19 @@ impl Daemon {
         }
     }
 
+    /// Waits (up to the deadline) for the daemon to exit by itself; returns its exit status.
+    pub fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let c = self.child.as_mut().expect("running");
+        let mut status = None;
+        let exited = wait_until(DEADLINE, || {
+            status = c.try_wait().ok().flatten();
+            status.is_some()
+        });
+        assert!(exited, "deltadrop did not exit\n{}", self.log());
+        self.child = None;
+        status.expect("exit status")
+    }
+
     /// SIGTERM, then wait for the exit code.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         let mut c = self.child.take().expect("running");

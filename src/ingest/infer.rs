@@ -173,7 +173,10 @@ pub fn infer_type(values: &[&str], opts: &ValueOptions) -> ColType {
     let leading_zero = values
         .iter()
         .any(|v| v.len() > 1 && v.starts_with('0') && v.bytes().all(|b| b.is_ascii_digit()));
-    if !leading_zero && all(&|v| value::parse_int(v, opts).is_some()) {
+    // "2.0" reads as the integer 2, but a column written with decimals (a float column of a
+    // pandas export) will bring 2.5 next: inferred as a decimal, not an integer.
+    let written_with_decimals = values.iter().any(|v| v.contains(opts.decimal_separator));
+    if !leading_zero && !written_with_decimals && all(&|v| value::parse_int(v, opts).is_some()) {
         return ColType::Int64;
     }
     if !leading_zero {
@@ -319,6 +322,13 @@ mod tests {
             ColType::Decimal {
                 precision: 18,
                 scale: 3
+            }
+        );
+        assert_eq!(
+            infer_type(&["1.0", "2.0"], &o),
+            ColType::Decimal {
+                precision: 18,
+                scale: 2
             }
         );
         assert_eq!(infer_type(&["true", "false"], &o), ColType::Bool);
