@@ -10,6 +10,8 @@
 #    table must match the CSVs after each; `deltadrop maintain` then compacts the table (an OPTIMIZE
 #    commit, dataChange = false); the job is stopped, one more file is dropped and an --available-now
 #    run from the same checkpoint must add exactly that file — not the compacted rows again.
+# 3. azure: the same site as 1 with both tables on a real Azurite (scripts/azurite.sh), read back by Spark
+#    through abfs:// with hadoop-azure (fetched like the Delta jars) and checked the same way.
 # Installs pyspark, delta-spark and the Delta jars on first use (scripts/lib/spark-env.sh).
 # About 3–4 minutes on 2 cores once the cache is warm.
 set -euo pipefail
@@ -24,13 +26,14 @@ source "$here/lib/spark-env.sh"
 py=$DELTADROP_PY
 
 work=$(mktemp -d)
-daemon_pid='' report_pid=''
+daemon_pid='' report_pid='' azurite_dir=''
 # Each background process is stopped by its own id; the report job leads its own process group
 # (setsid) so its JVM child goes with it.
 cleanup() {
   local rc=$?
   if [[ -n "$report_pid" ]]; then kill -TERM -- "-$report_pid" 2>/dev/null || true; fi
   if [[ -n "$daemon_pid" ]]; then kill -TERM "$daemon_pid" 2>/dev/null || true; fi
+  if [[ -n "$azurite_dir" ]]; then "$here/azurite.sh" stop "$azurite_dir" 2>/dev/null || true; fi
   wait 2>/dev/null || true
   if [[ $rc -ne 0 && -z "${KEEP_SITE:-}" ]]; then
     for log in "$work"/stream/daemon.log "$work"/stream/report*.log; do
@@ -119,4 +122,18 @@ wait_for "$site/processed/sales-23-00001.csv" 60 "wave 3's committed file"
   --label "restart --available-now" || fail "gold table after the restart"
 t_stream=$((SECONDS - t1))
 
-echo "spark-check OK: read ${t_read} s, stream ${t_stream} s, total $((SECONDS - t0)) s"
+# --- 3. azure -----------------------------------------------------------------------------------------
+t2=$SECONDS
+azurite_dir="$work/azurite"
+exports=$("$here/azurite.sh" start "$azurite_dir") || fail "starting Azurite"
+eval "$exports"
+deltadrop_spark_azure_jars || fail "fetching hadoop-azure"
+# The table URL only: the emulator and its key come from the environment azurite.sh exported.
+"$here/interop/make-site.sh" "$bin" "$work/azure" 'table = "az://lake/sales"' \
+  || fail "deltadrop run --once onto Azurite"
+abfs="abfs://lake@$AZURE_STORAGE_ACCOUNT_NAME.dfs.core.windows.net"
+"$py" "$here/interop/spark_check.py" "$abfs/sales" "$abfs/_quarantine/sales" "$work/azure/expected" \
+  || fail "Spark read check on Azurite"
+t_azure=$((SECONDS - t2))
+
+echo "spark-check OK: read ${t_read} s, stream ${t_stream} s, azure ${t_azure} s, total $((SECONDS - t0)) s"

@@ -20,6 +20,9 @@
 # serve, and keep the jar's Spark major.minor equal to pyspark's.
 DELTADROP_PY_REQS="deltalake==1.6.6 pyarrow==26.0.1 polars==2.1.0 pyspark==4.2.0 delta-spark==4.4.0"
 DELTADROP_DELTA_JAR="io.delta:delta-spark_4.2_2.13:4.4.0"
+# The abfs:// filesystem for reading tables on Azure (Azurite in the check): the Hadoop version pyspark
+# ships (hadoop-client-api 3.5.0); wasb:// is gone from it.
+DELTADROP_AZURE_JAR="org.apache.hadoop:hadoop-azure:3.5.0"
 # Artifacts whose classes pyspark ships under another artifact name: RoaringBitmap 1.x contains the old
 # `shims` classes, jcl-over-slf4j provides commons-logging's API.
 DELTADROP_JARS_PROVIDED_ELSEWHERE="shims commons-logging"
@@ -144,6 +147,24 @@ deltadrop_spark_env() {
     *":$here/interop:"*) ;;
     *) export PYTHONPATH="$here/interop${PYTHONPATH:+:$PYTHONPATH}" ;;
   esac
+}
+
+# After deltadrop_spark_env: adds hadoop-azure and its dependencies (cached like the Delta jars) to
+# DELTADROP_SPARK_JARS, for a session that reads abfs:// tables.
+deltadrop_spark_azure_jars() {
+  local cache=${DELTADROP_CACHE:-$HOME/.cache/deltadrop} dir spark_jars lock_fd rc=0 jar
+  dir="$cache/spark-azure-jars"
+  spark_jars=$("$DELTADROP_PY" -c 'import os, pyspark; print(os.path.join(os.path.dirname(pyspark.__file__), "jars"))') \
+    || return 1
+  exec {lock_fd}>"$cache/.spark-env.lock" || return 1
+  flock "$lock_fd" || { exec {lock_fd}>&-; return 1; }
+  _deltadrop_jars "$DELTADROP_AZURE_JAR" "$dir" "$spark_jars" || rc=1
+  exec {lock_fd}>&-
+  [[ $rc -eq 0 ]] || return 1
+  for jar in "$dir"/*.jar; do
+    DELTADROP_SPARK_JARS+=${DELTADROP_SPARK_JARS:+,}$jar
+  done
+  export DELTADROP_SPARK_JARS
 }
 
 if [[ -z "${DELTADROP_SPARK_ENV_NO_AUTO:-}" ]]; then
