@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
-    #[error("state {path}: {source}")]
+    #[error("state {path}: {source}{}", gone_hint(source))]
     Io {
         path: PathBuf,
         source: std::io::Error,
@@ -28,6 +28,15 @@ pub enum StateError {
     Locked { path: PathBuf },
     #[error("inbox {} is watched by another deltadrop (lock {}); run one daemon per inbox, or set `shared_inbox = true` and a unique `instance` on every daemon that shares it", .inbox.display(), .lock.display())]
     InboxBusy { inbox: PathBuf, lock: PathBuf },
+}
+
+/// A state file's folder missing under a running daemon means someone deleted it: say so.
+fn gone_hint(e: &std::io::Error) -> &'static str {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        " (was the state folder deleted while deltadrop ran? files stay in the inbox; restart deltadrop to recreate it)"
+    } else {
+        ""
+    }
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StateError + '_ {
