@@ -44,8 +44,8 @@ echo "latency: $lat_files × 1000 rows, one at a time" >&2
 site="$out/latency"; setup "$site"
 "$here/gen-sales.sh" -n "$lat_files" -r 1000 -s 7 -o "$site/staging" 2>/dev/null
 start "$site"
-lat=$(python3 "$here/bench/latency.py" latency --staging "$site/staging" --inbox "$site/inbox" \
-  --processed "$site/processed" --table "$site/lake/sales")
+lat=$(python3 "$here/bench/drops.py" latency --staging "$site/staging" --inbox "$site/inbox" \
+  --table "$site/lake/sales" --poll-ms 0.2)
 stop
 echo "$lat" >&2
 
@@ -53,8 +53,8 @@ echo "burst: $burst_files × 100 rows at once" >&2
 site="$out/burst"; setup "$site"
 "$here/gen-sales.sh" -n "$burst_files" -r 100 -s 8 -o "$site/staging" 2>/dev/null
 start "$site"
-burst=$(python3 "$here/bench/latency.py" burst --staging "$site/staging" --inbox "$site/inbox" \
-  --processed "$site/processed" --table "$site/lake/sales" --rows 100)
+burst=$(python3 "$here/bench/drops.py" burst --staging "$site/staging" --inbox "$site/inbox" \
+  --table "$site/lake/sales" --rows-per-file 100)
 rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
 stop
 echo "$burst" >&2

@@ -13,8 +13,8 @@ burst:   every staged file is renamed in at once; the clock stops when the commi
          all their rows (numRecords of the Add actions in each new `<version>.json`), i.e. when every
          row is visible to a reader.
 Both wait first for version 0 (each contender creates the table at start), then drop --warmup files
-(default 1) one at a time, untimed. Prints one JSON object.
-Shares its polling and percentile helpers with latency.py (deltadrop's own latency benchmark).
+(default 1) one at a time, untimed. Prints one JSON object. scripts/bench-latency.sh (deltadrop alone)
+uses it too.
 """
 import argparse
 import json
@@ -23,7 +23,24 @@ import statistics
 import sys
 import time
 
-from latency import latest_version, pct, wait_for
+
+def wait_for(pred, timeout, step):
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not committed within {timeout} s")
+        time.sleep(step)
+
+
+def pct(xs, p):
+    xs = sorted(xs)
+    k = max(0, min(len(xs) - 1, int(round(p / 100.0 * len(xs) + 0.5)) - 1))
+    return xs[k]
+
+
+def latest_version(log):
+    vs = [int(n[:20]) for n in os.listdir(log) if n.endswith(".json") and n[:20].isdigit()]
+    return max(vs) if vs else -1
 
 
 def commit_path(log, version):
@@ -67,13 +84,19 @@ def latency(args):
         # A pause between drops, so each file is its own commit and the contender is idle when the
         # next one lands (what one-at-a-time drops look like in production).
         time.sleep(args.gap_ms / 1000.0)
+    window = min(200, len(lat))
     return {
         "files": len(lat),
         "p50_ms": round(statistics.median(lat), 2),
+        "p90_ms": round(pct(lat, 90), 2),
         "p99_ms": round(pct(lat, 99), 2),
         "max_ms": round(max(lat), 2),
         "mean_ms": round(statistics.mean(lat), 2),
         "last_version": version,
+        # Flat commit cost: the first and last windows of a long run should match.
+        "window": window,
+        "p50_first_ms": round(statistics.median(lat[:window]), 2),
+        "p50_last_ms": round(statistics.median(lat[-window:]), 2),
         "ms": [round(x, 3) for x in lat],
     }
 
