@@ -114,30 +114,51 @@ EOF
   rm -rf "$dest.old" "$work"
 }
 
+# Prints the jars folder of the pyspark that python $1 imports.
+_deltadrop_pyspark_jars() {
+  "$1" -c 'import os, pyspark; print(os.path.join(os.path.dirname(pyspark.__file__), "jars"))'
+}
+
+# Runs a command holding the cache's lock ($1 is the cache): two scripts sourcing this at once (a check
+# and a benchmark) must not pip-install into one venv, or swap one jar folder, together.
+_deltadrop_locked() {
+  local cache=$1 lock_fd rc=0
+  shift
+  exec {lock_fd}>"$cache/.spark-env.lock" || return 1
+  flock "$lock_fd" || { exec {lock_fd}>&-; return 1; }
+  "$@" || rc=1
+  exec {lock_fd}>&-
+  return "$rc"
+}
+
+# The venv, then the Delta jars beside what its pyspark ships.
+_deltadrop_install() {
+  local venv=$1 jars_dir=$2 spark_jars
+  _deltadrop_venv "$venv" || return 1
+  spark_jars=$(_deltadrop_pyspark_jars "$venv/bin/python") && [[ -d "$spark_jars" ]] \
+    || { echo "spark-env: pyspark's jars folder not found" >&2; return 1; }
+  _deltadrop_jars "$DELTADROP_DELTA_JAR" "$jars_dir" "$spark_jars"
+}
+
+# Prints the jars of folder $1, comma-separated (for spark.jars).
+_deltadrop_jar_list() {
+  local jar list=""
+  for jar in "$1"/*.jar; do
+    list+=${list:+,}$jar
+  done
+  printf '%s' "$list"
+}
+
 deltadrop_spark_env() {
   local cache=${DELTADROP_CACHE:-$HOME/.cache/deltadrop}
-  local venv="$cache/venv" jars_dir="$cache/spark-jars" here lock_fd rc=0 spark_jars jar list=""
+  local venv="$cache/venv" jars_dir="$cache/spark-jars" here list
   here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd) || return 1
   mkdir -p "$cache" || return 1
   command -v java >/dev/null || { echo "spark-env: Spark needs java (17+) on PATH" >&2; return 1; }
   command -v mvn >/dev/null || { echo "spark-env: the Delta jars are fetched with mvn, which is not on PATH" >&2; return 1; }
   command -v flock >/dev/null || { echo "spark-env: flock (util-linux) is not on PATH" >&2; return 1; }
-  # Two scripts sourcing this at once (a check and a benchmark) must not pip-install into one venv together.
-  exec {lock_fd}>"$cache/.spark-env.lock" || return 1
-  flock "$lock_fd" || { exec {lock_fd}>&-; return 1; }
-  _deltadrop_venv "$venv" || rc=1
-  if [[ $rc -eq 0 ]]; then
-    spark_jars=$("$venv/bin/python" -c 'import os, pyspark; print(os.path.join(os.path.dirname(pyspark.__file__), "jars"))') \
-      && [[ -d "$spark_jars" ]] || { echo "spark-env: pyspark's jars folder not found" >&2; rc=1; }
-  fi
-  if [[ $rc -eq 0 ]]; then
-    _deltadrop_jars "$DELTADROP_DELTA_JAR" "$jars_dir" "$spark_jars" || rc=1
-  fi
-  exec {lock_fd}>&-
-  [[ $rc -eq 0 ]] || return 1
-  for jar in "$jars_dir"/*.jar; do
-    list+=${list:+,}$jar
-  done
+  _deltadrop_locked "$cache" _deltadrop_install "$venv" "$jars_dir" || return 1
+  list=$(_deltadrop_jar_list "$jars_dir")
   export DELTADROP_CACHE=$cache DELTADROP_VENV=$venv DELTADROP_PY="$venv/bin/python"
   export DELTADROP_SPARK_JARS_DIR=$jars_dir DELTADROP_SPARK_JARS=$list
   export PYSPARK_PYTHON="$venv/bin/python" PYSPARK_DRIVER_PYTHON="$venv/bin/python"
@@ -152,18 +173,10 @@ deltadrop_spark_env() {
 # After deltadrop_spark_env: adds hadoop-azure and its dependencies (cached like the Delta jars) to
 # DELTADROP_SPARK_JARS, for a session that reads abfs:// tables.
 deltadrop_spark_azure_jars() {
-  local cache=${DELTADROP_CACHE:-$HOME/.cache/deltadrop} dir spark_jars lock_fd rc=0 jar
-  dir="$cache/spark-azure-jars"
-  spark_jars=$("$DELTADROP_PY" -c 'import os, pyspark; print(os.path.join(os.path.dirname(pyspark.__file__), "jars"))') \
-    || return 1
-  exec {lock_fd}>"$cache/.spark-env.lock" || return 1
-  flock "$lock_fd" || { exec {lock_fd}>&-; return 1; }
-  _deltadrop_jars "$DELTADROP_AZURE_JAR" "$dir" "$spark_jars" || rc=1
-  exec {lock_fd}>&-
-  [[ $rc -eq 0 ]] || return 1
-  for jar in "$dir"/*.jar; do
-    DELTADROP_SPARK_JARS+=${DELTADROP_SPARK_JARS:+,}$jar
-  done
+  local dir="$DELTADROP_CACHE/spark-azure-jars" spark_jars
+  spark_jars=$(_deltadrop_pyspark_jars "$DELTADROP_PY") || return 1
+  _deltadrop_locked "$DELTADROP_CACHE" _deltadrop_jars "$DELTADROP_AZURE_JAR" "$dir" "$spark_jars" || return 1
+  DELTADROP_SPARK_JARS+=",$(_deltadrop_jar_list "$dir")"
   export DELTADROP_SPARK_JARS
 }
 
