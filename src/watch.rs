@@ -6,7 +6,7 @@
 //! settle time. The poll runs even with events on: it covers filesystems without events and
 //! anything the events missed (queue overflow).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -173,6 +173,41 @@ fn wanted(feed: &FeedConfig, path: &Path) -> bool {
     true
 }
 
+/// A name that says "data for this feed" (a data file's extension, not a temp name).
+fn looks_like_data(feed: &FeedConfig, path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| !is_temp_name(n) && has_feed_extension(feed, n))
+}
+
+/// Why a regular file that `wanted` refused will stay in the inbox for good: another extension
+/// (an .xlsx export, a README). None for what is expected there and taken care of: temp and
+/// hidden names, ready markers, files waiting for their marker.
+fn never_taken(feed: &FeedConfig, path: &Path) -> Option<String> {
+    let name = path.file_name()?.to_str()?;
+    if is_temp_name(name) || has_feed_extension(feed, name) {
+        return None;
+    }
+    if feed
+        .ready_marker
+        .as_deref()
+        .is_some_and(|m| name.ends_with(m))
+    {
+        return None;
+    }
+    let lower = name.to_ascii_lowercase();
+    if [".xlsx", ".xls", ".xlsm", ".ods"]
+        .iter()
+        .any(|e| lower.ends_with(e))
+    {
+        return Some("a spreadsheet, not CSV: save it as CSV (UTF-8) and drop that".into());
+    }
+    Some(format!(
+        "not a .{} file (the feed's `extensions`)",
+        feed.extensions.join("/.")
+    ))
+}
+
 /// With `ready_marker`, an event on `x.csv.done` is about `x.csv`.
 fn data_path(feed: &FeedConfig, path: PathBuf) -> PathBuf {
     if let (Some(m), Some(name)) = (
@@ -226,6 +261,8 @@ pub struct Watcher {
     signals_tx: Sender<Signal>,
     /// Files waiting to settle: last (size, mtime) seen.
     settling: HashMap<PathBuf, Settling>,
+    /// Per feed: files in the inbox that will never be taken, already warned about.
+    never_taken: Vec<HashSet<PathBuf>>,
     /// When to look at a path again.
     timers: BTreeMap<Instant, Vec<(FeedId, PathBuf)>>,
     debouncer: Option<Debouncer<RecommendedWatcher, NoCache>>,
@@ -252,6 +289,7 @@ impl Watcher {
             signals_rx,
             signals_tx,
             settling: HashMap::new(),
+            never_taken: vec![HashSet::new(); cfg.feeds.len()],
             timers: BTreeMap::new(),
             debouncer: None,
             stopping,
@@ -435,13 +473,15 @@ impl Watcher {
 
     /// Lists eligible regular files of a feed's inbox, oldest first. A name that is not UTF-8
     /// is renamed once the file has been quiet for `quiet` (see `utf8_name`).
-    fn list(&self, feed: FeedId, quiet: Duration) -> Result<Vec<(PathBuf, Stamp)>, WatchError> {
+    fn list(&mut self, feed: FeedId, quiet: Duration) -> Result<Vec<(PathBuf, Stamp)>, WatchError> {
         let f = &self.feeds[feed];
         let rd = std::fs::read_dir(&f.inbox).map_err(|source| WatchError::Inbox {
             path: f.inbox.clone(),
             source,
         })?;
         let mut out = Vec::new();
+        // Files that sit in the inbox but will never be taken, and why.
+        let mut never: Vec<(PathBuf, String)> = Vec::new();
         for entry in rd.flatten() {
             let mut path = entry.path();
             if entry.file_name().to_str().is_none() && entry.file_type().is_ok_and(|t| t.is_file())
@@ -456,17 +496,28 @@ impl Watcher {
                     log::debug!("ignoring {}: subfolders are not scanned", path.display());
                     continue;
                 }
+                Ok(t) if t.is_symlink() => {
+                    if looks_like_data(f, &path) {
+                        never.push((path, "a symbolic link: links are never followed (move or copy the file itself in)".to_string()));
+                    }
+                    continue;
+                }
                 Ok(t) if !t.is_file() => {
-                    log::debug!(
-                        "ignoring {}: not a regular file (symlink, FIFO, socket…)",
-                        path.display()
-                    );
+                    if looks_like_data(f, &path) {
+                        never.push((
+                            path,
+                            "not a regular file (FIFO, socket or device)".to_string(),
+                        ));
+                    }
                     continue;
                 }
                 Err(_) => continue,
                 Ok(_) => {}
             }
             if !wanted(f, &path) {
+                if let Some(why) = never_taken(f, &path) {
+                    never.push((path, why));
+                }
                 continue;
             }
             if let Some(stamp) = file_stamp(&path) {
@@ -483,7 +534,24 @@ impl Watcher {
             }
         }
         out.sort_by(|a, b| a.1 .1.cmp(&b.1 .1).then_with(|| a.0.cmp(&b.0)));
+        self.say_never_taken(feed, never);
         Ok(out)
+    }
+
+    /// A file left in the inbox for good (a .xlsx, a symlink) is said once, not at every poll,
+    /// and again only if it goes and comes back.
+    fn say_never_taken(&mut self, feed: FeedId, never: Vec<(PathBuf, String)>) {
+        let before = std::mem::take(&mut self.never_taken[feed]);
+        for (path, why) in never {
+            if !before.contains(&path) {
+                log::warn!(
+                    "feed {}: ignoring {}: {why}",
+                    self.feeds[feed].name,
+                    path.display()
+                );
+            }
+            self.never_taken[feed].insert(path);
+        }
     }
 
     fn scan_all(&mut self, shutdown: &Receiver<()>) -> Result<(), WatchError> {

@@ -510,3 +510,37 @@ fn a_name_that_is_not_utf8_is_renamed_and_loaded() {
     );
     assert!(d.inbox_files().is_empty());
 }
+
+/// Files that will never be taken are named once each — not at every poll — with what to do:
+/// a spreadsheet, a file of another extension, a symbolic link.
+#[test]
+fn files_never_taken_are_named_once() {
+    let d = Dir::new("[http]\nenabled = false");
+    let inbox = d.inbox();
+    fs::create_dir_all(&inbox).unwrap();
+    fs::write(inbox.join("report.xlsx"), b"PK\x03\x04").unwrap();
+    fs::write(inbox.join("notes.txt"), b"notes").unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", inbox.join("link.csv")).unwrap();
+    // A temp name: the daemon notes it at debug level on every poll, which counts the polls.
+    fs::write(inbox.join("up.csv.tmp"), b"").unwrap();
+    let mut daemon = d.spawn();
+    assert!(
+        wait_until(DEADLINE, || daemon
+            .log()
+            .matches("ignoring up.csv.tmp")
+            .count()
+            >= 3),
+        "{}",
+        daemon.log()
+    );
+    let log = daemon.log();
+    for (name, why) in [
+        ("report.xlsx", "a spreadsheet, not CSV: save it as CSV"),
+        ("notes.txt", "not a .csv/.csv.gz/.csv.zst file"),
+        ("link.csv", "a symbolic link: links are never followed"),
+    ] {
+        let said = format!("{}: {why}", inbox.join(name).display());
+        assert_eq!(log.matches(&said).count(), 1, "{name}\n{log}");
+    }
+    daemon.assert_alive();
+}
