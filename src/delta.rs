@@ -497,11 +497,11 @@ impl Committer {
     /// Opens (or creates) the tables and settles what a previous run left unfinished: an intent
     /// whose commit landed has its files archived (and its quarantine rows committed if they
     /// were not); one that did not is dropped (its files are still in the inbox).
+    /// None: `schema = "infer"`, no table yet, and no file in the inbox to infer one from.
     pub fn start(
         feed: FeedConfig,
         state: FeedState,
         tracker: Tracker,
-        shutdown: &crate::Shutdown,
     ) -> Result<Option<Committer>, DeltaError> {
         let rt = runtime()?;
         let url = feed.table_url.clone();
@@ -529,7 +529,7 @@ impl Committer {
                     (t, schema)
                 }
                 None => {
-                    let Some(schema) = infer_from_first_file(&feed, shutdown)? else {
+                    let Some(schema) = infer_from_first_file(&feed)? else {
                         return Ok(None);
                     };
                     (create(&schema)?, schema)
@@ -1339,102 +1339,73 @@ fn txn_version(
     .map_err(table_err(url))
 }
 
-/// `schema = "infer"` with no table yet: wait for the first file in the inbox and infer the
-/// schema from it. None if the daemon is stopped meanwhile.
-fn infer_from_first_file(
-    feed: &FeedConfig,
-    shutdown: &crate::Shutdown,
-) -> Result<Option<TableSchema>, DeltaError> {
-    let mut said = false;
-    // Files no schema can be inferred from, as they were when tried: said once, not every round.
-    let mut tried = std::collections::HashSet::new();
-    loop {
-        for p in crate::watch::inbox_files(feed) {
-            let seen = std::fs::metadata(&p).map(|m| (m.len(), m.modified().ok()));
-            if let Ok(seen) = seen {
-                if tried.contains(&(p.clone(), seen)) {
+/// `schema = "infer"` with no table yet: infers the schema from the first file in the inbox a
+/// schema can be inferred from. None when there is none yet: the feed waits (see `run`) while
+/// the other feeds run.
+fn infer_from_first_file(feed: &FeedConfig) -> Result<Option<TableSchema>, DeltaError> {
+    for p in crate::watch::inbox_files(feed) {
+        match crate::ingest::infer::sniff(&p, feed, false) {
+            Ok(s) => {
+                let mut schema = s.schema;
+                schema.rescued = feed.schema.rescued;
+                // Per-column hints from the config override what inference found.
+                let fold = crate::ingest::fold_name;
+                for c in schema.columns.iter_mut() {
+                    if let Some(h) = feed
+                        .schema
+                        .columns
+                        .iter()
+                        .find(|h| h.name == c.name || fold(&h.name) == fold(&c.name))
+                    {
+                        *c = h.clone();
+                    }
+                }
+                // A header Delta cannot take as a schema is the file's fault, not the
+                // table's: the file is rejected and the next one is tried.
+                let kernel: Result<StructType, _> = schema.arrow().as_ref().try_into_kernel();
+                if let Err(e) = kernel {
+                    let reason = format!(
+                        "{}: its header cannot be a Delta schema: {e}",
+                        crate::job::file_name(&p)
+                    );
+                    match crate::quarantine::reject(
+                        &p,
+                        &feed.rejected,
+                        &reason,
+                        feed.ready_marker.as_deref(),
+                    ) {
+                        Ok(to) => log::warn!(
+                            "feed {}: rejected {} → {}: {reason}",
+                            feed.name,
+                            p.display(),
+                            to.display()
+                        ),
+                        Err(e) => log::warn!("feed {}: {reason}; {e}", feed.name),
+                    }
                     continue;
                 }
+                log::info!(
+                    "feed {}: schema inferred from {} ({} rows sampled): {}",
+                    feed.name,
+                    p.display(),
+                    s.rows_sampled,
+                    schema
+                        .columns
+                        .iter()
+                        .map(|c| format!("{} {}", c.name, c.ty))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                return Ok(Some(schema));
             }
-            match crate::ingest::infer::sniff(&p, feed, false) {
-                Ok(s) => {
-                    let mut schema = s.schema;
-                    schema.rescued = feed.schema.rescued;
-                    // Per-column hints from the config override what inference found.
-                    let fold = crate::ingest::fold_name;
-                    for c in schema.columns.iter_mut() {
-                        if let Some(h) = feed
-                            .schema
-                            .columns
-                            .iter()
-                            .find(|h| h.name == c.name || fold(&h.name) == fold(&c.name))
-                        {
-                            *c = h.clone();
-                        }
-                    }
-                    // A header Delta cannot take as a schema is the file's fault, not the
-                    // table's: the file is rejected and the next one is tried.
-                    let kernel: Result<StructType, _> = schema.arrow().as_ref().try_into_kernel();
-                    if let Err(e) = kernel {
-                        let reason = format!(
-                            "{}: its header cannot be a Delta schema: {e}",
-                            crate::job::file_name(&p)
-                        );
-                        match crate::quarantine::reject(
-                            &p,
-                            &feed.rejected,
-                            &reason,
-                            feed.ready_marker.as_deref(),
-                        ) {
-                            Ok(to) => log::warn!(
-                                "feed {}: rejected {} → {}: {reason}",
-                                feed.name,
-                                p.display(),
-                                to.display()
-                            ),
-                            Err(e) => log::warn!("feed {}: {reason}; {e}", feed.name),
-                        }
-                        continue;
-                    }
-                    log::info!(
-                        "feed {}: schema inferred from {} ({} rows sampled): {}",
-                        feed.name,
-                        p.display(),
-                        s.rows_sampled,
-                        schema
-                            .columns
-                            .iter()
-                            .map(|c| format!("{} {}", c.name, c.ty))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    );
-                    return Ok(Some(schema));
-                }
-                Err(e) => {
-                    log::warn!(
-                        "feed {}: cannot infer a schema from {}: {e}",
-                        feed.name,
-                        p.display()
-                    );
-                    if let Ok(seen) = seen {
-                        tried.insert((p, seen));
-                    }
-                }
-            }
-        }
-        if !said {
-            log::info!(
-                "feed {}: schema = \"infer\" and no table yet: waiting for a first file in {}",
+            Err(e) => log::warn!(
+                "feed {}: cannot infer a schema from {}: {e}",
                 feed.name,
-                feed.inbox.display()
-            );
-            said = true;
+                p.display()
+            ),
         }
-        if shutdown.is_triggered() {
-            return Ok(None);
-        }
-        std::thread::sleep(std::time::Duration::from_millis(200));
     }
+    Ok(None)
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -189,6 +189,17 @@ pub struct Summary {
     pub transient_failures: u64,
 }
 
+impl Summary {
+    fn add(&mut self, o: &Summary) {
+        self.files_committed += o.files_committed;
+        self.rows_committed += o.rows_committed;
+        self.rows_quarantined += o.rows_quarantined;
+        self.files_rejected += o.files_rejected;
+        self.files_duplicate += o.files_duplicate;
+        self.transient_failures += o.transient_failures;
+    }
+}
+
 /// Creates a folder if missing; an existing one is used as it is (never emptied).
 pub fn ensure_dir(path: &Path) -> Result<(), Error> {
     std::fs::create_dir_all(path)
@@ -237,18 +248,152 @@ pub fn run(cfg: &Config, opts: RunOptions, shutdown: Shutdown) -> Result<Summary
         .iter()
         .map(|f| InboxLock::acquire(&f.inbox, f.claim_dir.is_some()))
         .collect::<Result<Vec<_>, _>>()?;
-    let tracker = Tracker::default();
+    let mut total = Summary::default();
+    loop {
+        let tracker = Tracker::default();
+        // Committers start first: they settle what a previous run left before any file is
+        // taken. A feed with `schema = "infer"`, no table and no file yet waits aside: the
+        // others run meanwhile, and its first file restarts the pipeline with it.
+        let mut committers = Vec::with_capacity(cfg.feeds.len());
+        let mut ready = Vec::new();
+        let mut waiting = Vec::new();
+        for f in &cfg.feeds {
+            let state = FeedState::open(&cfg.state_dir, &f.name)?;
+            match Committer::start(f.clone(), state, tracker.clone())? {
+                Some(c) => {
+                    committers.push(c);
+                    ready.push(f.clone());
+                }
+                None => waiting.push(f.clone()),
+            }
+        }
+        for f in &waiting {
+            if opts.once {
+                log::info!(
+                    "feed {}: schema = \"infer\", no table yet and no file in {} to infer one from: nothing to do",
+                    f.name,
+                    f.inbox.display()
+                );
+            } else {
+                log::info!(
+                    "feed {}: schema = \"infer\" and no table yet: waiting for a first file in {} (the other feeds run meanwhile)",
+                    f.name,
+                    f.inbox.display()
+                );
+            }
+        }
+        let round_cfg = Config {
+            feeds: ready,
+            ..cfg.clone()
+        };
+        let round = Shutdown::default();
+        let first_file = Arc::new(AtomicBool::new(false));
+        let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(0);
+        let helpers = [
+            forward_shutdown(&shutdown, &round, done_rx.clone()),
+            (!opts.once && !waiting.is_empty()).then(|| {
+                watch_for_first_files(waiting, &round, first_file.clone(), done_rx.clone())
+            }),
+        ];
+        let result = if round_cfg.feeds.is_empty() {
+            // Nothing to run until a first file arrives (or the daemon is stopped).
+            if !opts.once {
+                let _ = round.rx.recv();
+            }
+            Ok(Summary::default())
+        } else {
+            run_round(&round_cfg, opts, committers, tracker, round.clone())
+        };
+        drop(done_tx);
+        for h in helpers.into_iter().flatten() {
+            let _ = h.join();
+        }
+        total.add(&result?);
+        if opts.once || shutdown.is_triggered() || !first_file.load(Ordering::SeqCst) {
+            return Ok(total);
+        }
+        log::info!(
+            "a first file arrived for a feed without a table: restarting the pipeline with it"
+        );
+    }
+}
 
-    // Committers start first: they settle what a previous run left before any file is taken.
-    let mut committers = Vec::with_capacity(cfg.feeds.len());
-    for f in &cfg.feeds {
-        let state = FeedState::open(&cfg.state_dir, &f.name)?;
-        match Committer::start(f.clone(), state, tracker.clone(), &shutdown)? {
-            Some(c) => committers.push(c),
-            // Stopped while waiting for a first file to infer a schema from.
-            None => return Ok(Summary::default()),
+/// Triggers `round` when `outer` is: the daemon's stop reaches the pipeline of the moment.
+fn forward_shutdown(
+    outer: &Shutdown,
+    round: &Shutdown,
+    done: Receiver<()>,
+) -> Option<std::thread::JoinHandle<()>> {
+    let (outer, round) = (outer.clone(), round.clone());
+    std::thread::Builder::new()
+        .name("shutdown".into())
+        .spawn(move || {
+            if outer.is_triggered() {
+                round.trigger();
+                return;
+            }
+            crossbeam_channel::select! {
+                recv(outer.rx) -> _ => round.trigger(),
+                recv(done) -> _ => {}
+            }
+        })
+        .ok()
+}
+
+/// Polls the inboxes of feeds that wait for a first file (`schema = "infer"`, no table): when a
+/// data file appears (or one changes), stops the pipeline of the moment so that it restarts
+/// with that feed. Files there already were tried (none gave a schema) and are left alone.
+fn watch_for_first_files(
+    feeds: Vec<config::FeedConfig>,
+    round: &Shutdown,
+    fired: Arc<AtomicBool>,
+    done: Receiver<()>,
+) -> std::thread::JoinHandle<()> {
+    let round = round.clone();
+    let snapshot = |feeds: &[config::FeedConfig]| {
+        feeds
+            .iter()
+            .flat_map(watch::inbox_files)
+            .map(|p| {
+                let stamp = std::fs::metadata(&p)
+                    .map(|m| (m.len(), m.modified().ok()))
+                    .ok();
+                (p, stamp)
+            })
+            .collect::<std::collections::HashSet<_>>()
+    };
+    let before = snapshot(&feeds);
+    let spawned = std::thread::Builder::new()
+        .name("first-file".into())
+        .spawn(move || loop {
+            crossbeam_channel::select! {
+                recv(done) -> _ => return,
+                default(std::time::Duration::from_millis(200)) => {}
+            }
+            if snapshot(&feeds).iter().any(|f| !before.contains(f)) {
+                fired.store(true, Ordering::SeqCst);
+                round.trigger();
+                return;
+            }
+        });
+    match spawned {
+        Ok(h) => h,
+        // Without the thread the feed waits for the next start; the others run on.
+        Err(e) => {
+            log::error!("cannot watch for first files: {e}");
+            std::thread::spawn(|| {})
         }
     }
+}
+
+/// One pipeline over the feeds that have a table: watcher → pool → committers, until `shutdown`.
+fn run_round(
+    cfg: &Config,
+    opts: RunOptions,
+    mut committers: Vec<Committer>,
+    tracker: Tracker,
+    shutdown: Shutdown,
+) -> Result<Summary, Error> {
     let board: job::Board = Arc::new(std::sync::RwLock::new(
         committers
             .iter()

@@ -526,6 +526,64 @@ fn several_feeds_run_in_one_process() {
     assert!(log.contains("\"appId\":\"deltadrop-south\""), "{log}");
 }
 
+/// A feed with `schema = "infer"` and no file yet waits aside: the other feeds run meanwhile
+/// (the whole daemon used to wait for it, and `--once` never returned), and its first file
+/// starts it while the daemon runs.
+#[test]
+fn a_feed_waiting_to_infer_its_schema_does_not_hold_the_others() {
+    let d = Dir::empty();
+    d.write_config(
+        "poll_interval = \"300ms\"\nsettle = \"200ms\"\n[http]\nenabled = false\n\
+         [[feed]]\nname = \"sales\"\ninbox = \"in/sales\"\ntable = \"lake/sales\"\n\
+         [[feed]]\nname = \"seen\"\ninbox = \"in/seen\"\ntable = \"lake/seen\"\nschema = \"infer\"\n",
+    );
+    let drop_into = |inbox: &str, name: &str, text: &str| {
+        let dir = d.path(inbox);
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join(format!(".{name}.tmp")), text).unwrap();
+        fs::rename(dir.join(format!(".{name}.tmp")), dir.join(name)).unwrap();
+    };
+    drop_into("in/sales", "a.csv", &sales_csv("a", 3));
+    let log = d.run_once();
+    assert!(
+        log.contains("feed seen: schema = \"infer\", no table yet and no file"),
+        "{log}"
+    );
+    assert_exactly_once(&read_rows(&d.path("lake/sales")), &ids("a", 3));
+
+    let mut daemon = d.spawn();
+    daemon.wait_ready();
+    drop_into("in/sales", "b.csv", &sales_csv("b", 2));
+    let sales = |n: usize| wait_until(DEADLINE, || read_rows(&d.path("lake/sales")).len() == n);
+    assert!(sales(5), "{}", daemon.log());
+    drop_into("in/seen", "first.csv", "id,amount\n1,2.50\n2,3.75\n");
+    let seen = wait_until(DEADLINE, || {
+        daemon.assert_alive();
+        d.path("lake/seen/_delta_log").exists() && read_rows_loose(&d, "lake/seen") == 2
+    });
+    assert!(seen, "{}", daemon.log());
+    assert_eq!(
+        rows_by(&d.path("lake/seen"), "id")["2"]["amount"].as_deref(),
+        Some("3.75")
+    );
+    assert!(
+        daemon.log().contains("restarting the pipeline"),
+        "{}",
+        daemon.log()
+    );
+    // Both feeds run on after the restart.
+    drop_into("in/sales", "c.csv", &sales_csv("c", 2));
+    drop_into("in/seen", "second.csv", "id,amount\n3,1.00\n");
+    assert!(sales(7), "{}", daemon.log());
+    assert!(wait_until(DEADLINE, || read_rows_loose(&d, "lake/seen") == 3));
+    assert!(daemon.terminate().success());
+}
+
+/// Rows of a table with any schema (read_rows wants the sales columns).
+fn read_rows_loose(d: &Dir, table: &str) -> usize {
+    rows_by(&d.path(table), "id").len()
+}
+
 /// One bad value costs one row: good rows land, the bad one goes to the quarantine table with
 /// its physical line, raw text and reason, in the same exactly-once step.
 #[test]

@@ -187,7 +187,12 @@ pub fn infer_type(values: &[&str], opts: &ValueOptions) -> ColType {
             for v in values {
                 if let Ok(x) = value::parse_decimal_locale(v, 38, 18, opts) {
                     let digits = x.unsigned_abs().to_string();
-                    let trailing_zeros = digits.bytes().rev().take_while(|b| *b == b'0').count();
+                    // Zero has no significant decimals ("0.0" must not read as 17 of them).
+                    let trailing_zeros = if x == 0 {
+                        18
+                    } else {
+                        digits.bytes().rev().take_while(|b| *b == b'0').count()
+                    };
                     let s = 18usize.saturating_sub(trailing_zeros.min(18));
                     // As written, too: "1.50" is a two-decimal column even if no sampled
                     // value needs the second digit.
@@ -322,6 +327,13 @@ mod tests {
             ColType::Decimal {
                 precision: 18,
                 scale: 3
+            }
+        );
+        assert_eq!(
+            infer_type(&["1.09", "0.0", "0"], &o),
+            ColType::Decimal {
+                precision: 18,
+                scale: 2
             }
         );
         assert_eq!(
