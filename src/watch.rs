@@ -116,14 +116,18 @@ fn utf8_name(feed: &FeedConfig, path: &Path, settle: Duration) -> Option<PathBuf
             1 => dir.join(&name),
             n => dir.join(format!("{n}-{name}")),
         };
-        match std::fs::hard_link(path, &target) {
+        let moved = match std::fs::hard_link(path, &target) {
+            Ok(()) => std::fs::remove_file(path).inspect_err(|_| {
+                // Both names would hold the file: keep the old one, try again next round.
+                let _ = std::fs::remove_file(&target);
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            // No hard links here (SMB, some FUSE mounts): a rename to a name seen free.
+            Err(e) if !target.exists() => std::fs::rename(path, &target).map_err(|_| e),
+            Err(e) => Err(e),
+        };
+        match moved {
             Ok(()) => {
-                if let Err(e) = std::fs::remove_file(path) {
-                    // Both names now hold the file: keep the old one, take it next round.
-                    let _ = std::fs::remove_file(&target);
-                    last = Some(e);
-                    break;
-                }
                 log::warn!(
                     "feed {}: file name {:?} is not UTF-8: renamed to {} to ingest it",
                     feed.name,
@@ -132,7 +136,6 @@ fn utf8_name(feed: &FeedConfig, path: &Path, settle: Duration) -> Option<PathBuf
                 );
                 return Some(target);
             }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => {
                 last = Some(e);
                 break;

@@ -157,6 +157,10 @@ def main():
         print(f"spark-check: MISMATCH: {e}", file=sys.stderr)
         sys.exit(1)
     finally:
+        if "://" in table:
+            # Close the cached abfs:// filesystems now, while the store is up: left to the JVM's
+            # exit hook, they outlive the Azurite the check stops and time out with a stack trace.
+            spark._jvm.org.apache.hadoop.fs.FileSystem.closeAll()
         spark.stop()
     print(f"spark {spark_version}{' on ' + table if '://' in table else ''}: sales {n} rows ({nulls} null customer_id, sum(total) {total}), "
           f"{version + 1} versions in history, {proto}; quarantine {q} row, {qversion + 1} versions, {qproto}: OK")
