@@ -911,10 +911,14 @@ impl Config {
             s.push_str(&format!("  app id:     {}\n", f.app_id));
             s.push_str(&format!(
                 "  csv:        delimiter {}, quote {:?}, header {}\n",
-                f.csv
-                    .delimiter
-                    .map(|d| format!("{:?}", d as char))
-                    .unwrap_or_else(|| "auto".into()),
+                match (f.csv.delimiter, f.csv.delimiter_is_default) {
+                    (None, _) => "auto".to_string(),
+                    (Some(d), false) => format!("{:?}", d as char),
+                    (Some(d), true) => format!(
+                        "{:?} (default; sniffed when it finds one column)",
+                        d as char
+                    ),
+                },
                 f.csv.quote as char,
                 f.csv.header
             ));
