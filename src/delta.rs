@@ -17,7 +17,7 @@ use std::time::Instant;
 use crossbeam_channel::{Receiver, Sender};
 use deltalake::arrow::record_batch::RecordBatch;
 use deltalake::kernel::engine::arrow_conversion::{TryIntoArrow, TryIntoKernel};
-use deltalake::kernel::transaction::{CommitData, TransactionError, PROTOCOL};
+use deltalake::kernel::transaction::{CommitData, CommitProperties, TransactionError, PROTOCOL};
 use deltalake::kernel::{Action, Add, MetadataExt, StructType, Transaction};
 use deltalake::logstore::{CommitOrBytes, LogStoreRef};
 use deltalake::operations::create::CreateBuilder;
@@ -107,16 +107,25 @@ pub async fn open_or_create(
                 .try_into_kernel()
                 .map_err(|e| table_err(url)(DeltaTableError::Generic(format!("schema: {e}"))))?;
             log::info!("creating Delta table {url}");
-            CreateBuilder::new()
+            let created = CreateBuilder::new()
                 .with_location(url.to_string())
                 .with_table_name(name.to_string())
                 .with_columns(kernel.fields().cloned())
                 .with_partition_columns(partition_by.to_vec())
-                // Ignore: if someone else created it meanwhile, use theirs (checked below).
+                // Ignore: if someone else created it before our look, use theirs (checked below).
                 .with_save_mode(SaveMode::Ignore)
+                // Someone creating it between our look and our write (two daemons starting at
+                // once) wins version 0; with retries deltalake would then commit our creation
+                // again as version 1 — a second metadata commit that every writer must refuse.
+                .with_commit_properties(CommitProperties::default().with_max_retries(0))
                 .with_storage_options(options.0.clone())
-                .await
-                .map_err(table_err(url))?;
+                .await;
+            if let Err(e) = created {
+                if open_existing(url, options).await?.is_none() {
+                    return Err(table_err(url)(e));
+                }
+                log::info!("table {url} was created by another writer meanwhile: using it");
+            }
             load(url, options, None).await.map_err(table_err(url))?
         }
     };
