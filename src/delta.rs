@@ -1377,19 +1377,8 @@ fn infer_from_first_file(feed: &FeedConfig) -> Result<Option<TableSchema>, Delta
                         "{}: its header cannot be a Delta schema: {e}",
                         crate::job::file_name(&p)
                     );
-                    match crate::quarantine::reject(
-                        &p,
-                        &feed.rejected,
-                        &reason,
-                        feed.ready_marker.as_deref(),
-                    ) {
-                        Ok(to) => log::warn!(
-                            "feed {}: rejected {} → {}: {reason}",
-                            feed.name,
-                            p.display(),
-                            to.display()
-                        ),
-                        Err(e) => log::warn!("feed {}: {reason}; {e}", feed.name),
+                    if let Err(e) = crate::quarantine::reject_logged(feed, &p, &reason) {
+                        log::warn!("feed {}: {reason}; {e}", feed.name);
                     }
                     continue;
                 }

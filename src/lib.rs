@@ -291,9 +291,11 @@ pub fn run(cfg: &Config, opts: RunOptions, shutdown: Shutdown) -> Result<Summary
         let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(0);
         let helpers = [
             forward_shutdown(&shutdown, &round, done_rx.clone()),
-            (!opts.once && !waiting.is_empty()).then(|| {
-                watch_for_first_files(waiting, &round, first_file.clone(), done_rx.clone())
-            }),
+            (!opts.once && !waiting.is_empty())
+                .then(|| {
+                    watch_for_first_files(waiting, &round, first_file.clone(), done_rx.clone())
+                })
+                .flatten(),
         ];
         let result = if round_cfg.feeds.is_empty() {
             // Nothing to run until a first file arrives (or the daemon is stopped).
@@ -343,27 +345,26 @@ fn forward_shutdown(
 /// Polls the inboxes of feeds that wait for a first file (`schema = "infer"`, no table): when a
 /// data file appears (or one changes), stops the pipeline of the moment so that it restarts
 /// with that feed. Files there already were tried (none gave a schema) and are left alone.
+/// None if the thread cannot start: the feed then waits for the next start, the others run on.
 fn watch_for_first_files(
     feeds: Vec<config::FeedConfig>,
     round: &Shutdown,
     fired: Arc<AtomicBool>,
     done: Receiver<()>,
-) -> std::thread::JoinHandle<()> {
+) -> Option<std::thread::JoinHandle<()>> {
     let round = round.clone();
     let snapshot = |feeds: &[config::FeedConfig]| {
         feeds
             .iter()
             .flat_map(watch::inbox_files)
             .map(|p| {
-                let stamp = std::fs::metadata(&p)
-                    .map(|m| (m.len(), m.modified().ok()))
-                    .ok();
+                let stamp = watch::file_stamp(&p);
                 (p, stamp)
             })
             .collect::<std::collections::HashSet<_>>()
     };
     let before = snapshot(&feeds);
-    let spawned = std::thread::Builder::new()
+    std::thread::Builder::new()
         .name("first-file".into())
         .spawn(move || loop {
             crossbeam_channel::select! {
@@ -375,15 +376,9 @@ fn watch_for_first_files(
                 round.trigger();
                 return;
             }
-        });
-    match spawned {
-        Ok(h) => h,
-        // Without the thread the feed waits for the next start; the others run on.
-        Err(e) => {
-            log::error!("cannot watch for first files: {e}");
-            std::thread::spawn(|| {})
-        }
-    }
+        })
+        .inspect_err(|e| log::error!("cannot watch for first files: {e}"))
+        .ok()
 }
 
 /// One pipeline over the feeds that have a table: watcher → pool → committers, until `shutdown`.

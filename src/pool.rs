@@ -241,15 +241,15 @@ impl Worker {
         let columns: Vec<ColumnSpec> = names
             .iter()
             .map(|n| {
-                let name = crate::ingest::column_name_for(n);
+                // `n` is already the column name the header gives (`ingest::header_names`).
                 let ty = sniffed
                     .schema
                     .columns
                     .iter()
-                    .find(|c| c.name == name)
+                    .find(|c| &c.name == n)
                     .map(|c| c.ty)
                     .unwrap_or(ColType::String);
-                ColumnSpec::new(&name, ty, true)
+                ColumnSpec::new(n, ty, true)
             })
             .collect();
         let (done, answer) = crossbeam_channel::bounded(1);
@@ -346,19 +346,8 @@ impl Worker {
 /// Moves a file that cannot be ingested to `rejected/`; if even that fails, retries later.
 fn reject(ctx: &PoolContext, feed: &FeedConfig, job: &FileJob, reason: &str) {
     let tracker = &ctx.tracker;
-    match quarantine::reject(
-        &job.path,
-        &feed.rejected,
-        reason,
-        feed.ready_marker.as_deref(),
-    ) {
-        Ok(to) => {
-            log::warn!(
-                "feed {}: rejected {} → {}: {reason}",
-                feed.name,
-                job.name(),
-                to.display()
-            );
+    match quarantine::reject_logged(feed, &job.path, reason) {
+        Ok(_) => {
             tracker
                 .stats()
                 .files_rejected

@@ -112,6 +112,22 @@ pub fn reject(
     Ok(target)
 }
 
+/// `reject` into the feed's `rejected/`, and the warning that says where the file went and why.
+pub fn reject_logged(
+    feed: &crate::config::FeedConfig,
+    path: &Path,
+    reason: &str,
+) -> Result<PathBuf, QuarantineError> {
+    let to = reject(path, &feed.rejected, reason, feed.ready_marker.as_deref())?;
+    log::warn!(
+        "feed {}: rejected {} → {}: {reason}",
+        feed.name,
+        file_name(path),
+        to.display()
+    );
+    Ok(to)
+}
+
 pub fn error_file_for(target: &Path) -> PathBuf {
     let mut name = target.as_os_str().to_owned();
     name.push(".error.txt");

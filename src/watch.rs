@@ -57,6 +57,11 @@ pub fn has_feed_extension(feed: &FeedConfig, name: &str) -> bool {
     })
 }
 
+/// A data file's name for this feed: its extension, and not a temp or hidden name.
+fn is_data_name(feed: &FeedConfig, name: &str) -> bool {
+    !is_temp_name(name) && has_feed_extension(feed, name)
+}
+
 /// The data files waiting in a feed's inbox — regular files (symlinks not followed) with a
 /// data file name — sorted by name. Quiet: for counts and look-ups, not for dispatch.
 pub fn inbox_files(feed: &FeedConfig) -> Vec<PathBuf> {
@@ -74,7 +79,7 @@ fn data_files_in(dir: &Path, feed: &FeedConfig) -> Vec<PathBuf> {
         .filter(|e| {
             e.file_name()
                 .to_str()
-                .is_some_and(|n| !is_temp_name(n) && has_feed_extension(feed, n))
+                .is_some_and(|n| is_data_name(feed, n))
         })
         .map(|e| e.path())
         .collect();
@@ -96,7 +101,7 @@ fn utf8_name(feed: &FeedConfig, path: &Path, settle: Duration) -> Option<PathBuf
         .chars()
         .map(|c| if c.is_control() { '_' } else { c })
         .collect();
-    if is_temp_name(&name) || !has_feed_extension(feed, &name) {
+    if !is_data_name(feed, &name) {
         return None;
     }
     let quiet = std::fs::metadata(path)
@@ -180,7 +185,7 @@ fn wanted(feed: &FeedConfig, path: &Path) -> bool {
 fn looks_like_data(feed: &FeedConfig, path: &Path) -> bool {
     path.file_name()
         .and_then(|n| n.to_str())
-        .is_some_and(|n| !is_temp_name(n) && has_feed_extension(feed, n))
+        .is_some_and(|n| is_data_name(feed, n))
 }
 
 /// Why a regular file that `wanted` refused will stay in the inbox for good: another extension
@@ -188,7 +193,7 @@ fn looks_like_data(feed: &FeedConfig, path: &Path) -> bool {
 /// hidden names, ready markers, files waiting for their marker.
 fn never_taken(feed: &FeedConfig, path: &Path) -> Option<String> {
     let name = path.file_name()?.to_str()?;
-    if is_temp_name(name) || has_feed_extension(feed, name) {
+    if is_temp_name(name) || is_data_name(feed, name) {
         return None;
     }
     if feed
@@ -230,7 +235,7 @@ fn data_path(feed: &FeedConfig, path: PathBuf) -> PathBuf {
 type Stamp = (u64, Option<SystemTime>);
 
 /// The stamp of a regular file, not following symlinks; None for anything else.
-fn file_stamp(path: &Path) -> Option<Stamp> {
+pub(crate) fn file_stamp(path: &Path) -> Option<Stamp> {
     let m = std::fs::symlink_metadata(path).ok()?;
     if m.file_type().is_file() {
         Some((m.len(), m.modified().ok()))
@@ -487,14 +492,15 @@ impl Watcher {
         let mut never: Vec<(PathBuf, String)> = Vec::new();
         for entry in rd.flatten() {
             let mut path = entry.path();
-            if entry.file_name().to_str().is_none() && entry.file_type().is_ok_and(|t| t.is_file())
+            let file_type = entry.file_type();
+            if entry.file_name().to_str().is_none() && file_type.as_ref().is_ok_and(|t| t.is_file())
             {
                 match utf8_name(f, &path, quiet) {
                     Some(renamed) => path = renamed,
                     None => continue,
                 }
             }
-            match entry.file_type() {
+            match file_type {
                 Ok(t) if t.is_dir() => {
                     log::debug!("ignoring {}: subfolders are not scanned", path.display());
                     continue;

@@ -61,7 +61,8 @@ pub enum IngestError {
     /// The daemon is stopping: the file was left as it is, to be taken at the next start.
     #[error("stopped before the file was read to the end")]
     Cancelled,
-    /// `on_new_column = "add"`: the header has these columns the table lacks.
+    /// `on_new_column = "add"`: the header has these columns the table lacks, named as
+    /// `header_names` names them.
     #[error("new column(s): {}", .0.join(", "))]
     NewColumns(Vec<String>),
 }
