@@ -19,7 +19,9 @@ large_rows=${3:-4000000}
 out="$repo/bench-out"
 cd "$repo"
 cargo build --release --quiet
-bin="$repo/target/release/deltadrop"
+# shellcheck source=lib/cargo-target.sh
+source "$here/lib/cargo-target.sh"
+bin="$(cargo_target_dir "$repo")/release/deltadrop"
 
 setup() { # fresh site in $1
   rm -rf "$1"; mkdir -p "$1"

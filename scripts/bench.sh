@@ -18,7 +18,8 @@
 # DELTADROP_BENCH_REBUILD=1 (rebuild the cached growth tables).
 # The full run takes 25–35 minutes on 2 cores, the first time ~10 more (data, growth tables, Spark
 # jars); --quick about 4.
-# Uses target/release/deltadrop as it is (built only if missing): rebuild it first to measure new code.
+# Uses the release binary as it is (built only if missing; CARGO_TARGET_DIR is honoured): rebuild
+# it first to measure new code.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -102,18 +103,21 @@ if runs spark; then
 fi
 export PYTHONPATH="$here/bench${PYTHONPATH:+:$PYTHONPATH}"
 
-if [[ ! -x "$repo/target/release/deltadrop" ]]; then
+# shellcheck source=lib/cargo-target.sh
+source "$here/lib/cargo-target.sh"
+release_bin="$(cargo_target_dir "$repo")/release/deltadrop"
+if [[ ! -x "$release_bin" ]]; then
   # Minutes; cargo waits by itself if another build holds the lock.
   log "building the release binary"
   (cd "$repo" && cargo build --release --quiet)
 fi
 # A private copy: a rebuild during the run must not change what is measured halfway.
 bin="$out/deltadrop"
-cp "$repo/target/release/deltadrop" "$bin"
+cp "$release_bin" "$bin"
 # What was measured, for the report (read now: the code may change during the run).
-bin_time=$(date -u -r "$repo/target/release/deltadrop" +%Y-%m-%dT%H:%MZ)
+bin_time=$(date -u -r "$release_bin" +%Y-%m-%dT%H:%MZ)
 # The newest commit older than the binary: what it was most likely built from (HEAD may be newer).
-commit=$(cd "$repo" && git log -1 --format=%h --before="$(date -u -r "$repo/target/release/deltadrop" +%s)" 2>/dev/null || true)
+commit=$(cd "$repo" && git log -1 --format=%h --before="$(date -u -r "$release_bin" +%s)" 2>/dev/null || true)
 
 # rustc or cargo running beside the benchmark (the other engineer's builds) makes numbers noisy:
 # record the most seen at any step.

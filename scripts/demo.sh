@@ -9,8 +9,10 @@ repo=$(dirname "$here")
 dir=${1:-demo}
 bin=${DELTADROP:-}
 if [[ -z "$bin" ]]; then
+  # shellcheck source=lib/cargo-target.sh
+  source "$here/lib/cargo-target.sh"
   (cd "$repo" && cargo build --release --quiet)
-  bin="$repo/target/release/deltadrop"
+  bin="$(cargo_target_dir "$repo")/release/deltadrop"
 fi
 
 mkdir -p "$dir"
@@ -26,9 +28,10 @@ trap 'kill -TERM $pid 2>/dev/null || true; wait $pid 2>/dev/null || true' EXIT
 "$here/drop.sh" inbox generated/*.csv
 rm -rf generated
 
-# Wait (with a deadline) until the inbox is empty.
+# Wait (with a deadline) until the inbox is empty: no file left that deltadrop would take
+# (hidden names never are: a shared inbox's claim folder is one).
 for _ in $(seq 1 300); do
-  [[ -z "$(ls -A inbox)" ]] && break
+  [[ -z "$(ls inbox)" ]] && break
   sleep 0.1
 done
 kill -TERM $pid; wait $pid || true

@@ -7,7 +7,9 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
-bin=${1:-$repo/target/debug/deltadrop}
+# shellcheck source=lib/cargo-target.sh
+source "$here/lib/cargo-target.sh"
+bin=${1:-$(cargo_target_dir "$repo")/debug/deltadrop}
 [[ -x "$bin" ]] || (cd "$repo" && cargo build --quiet)
 bin=$(realpath "$bin")
 cache=${DELTADROP_CACHE:-$HOME/.cache/deltadrop}

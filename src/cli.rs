@@ -1,12 +1,13 @@
-//! Cli stage: the command line (clap), logging setup, and the three commands.
+//! The command line: clap's definitions (shared flags flattened), logging setup, and each
+//! command's dispatch to the library.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 use crate::config::{self, Config};
-use crate::{Error, RunOptions, Shutdown};
+use crate::{ops, Error, RunOptions, Shutdown};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -33,6 +34,37 @@ pub enum LogFormat {
     Json,
 }
 
+/// `--config FILE`, the same on every command.
+#[derive(Debug, Args)]
+pub struct ConfigArg {
+    /// The TOML config file (default: ./config.toml, else the built-in defaults)
+    #[arg(short, long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+impl ConfigArg {
+    /// The config this flag names, or the one found as its help says.
+    pub fn load(&self) -> Result<Config, Error> {
+        Ok(Config::discover(self.config.as_deref())?)
+    }
+}
+
+/// `--feed NAME`: one feed of the config instead of every feed.
+#[derive(Debug, Args)]
+pub struct FeedArg {
+    /// Which feed (default: every feed)
+    #[arg(long, value_name = "NAME")]
+    pub feed: Option<String>,
+}
+
+/// `--json`: machine-readable output.
+#[derive(Debug, Args)]
+pub struct JsonArg {
+    /// Machine-readable output
+    #[arg(long)]
+    pub json: bool,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Write DIR/config.toml (the commented example) and create the folders it names.
@@ -49,9 +81,8 @@ pub enum Command {
     /// relative to the current folder (inbox/ → lake/sales). SIGINT/SIGTERM stop it cleanly:
     /// no new files are taken, in-flight commits finish, exit 0.
     Run {
-        /// The TOML config file (default: ./config.toml, else the built-in defaults).
-        #[arg(short, long, value_name = "FILE")]
-        config: Option<PathBuf>,
+        #[command(flatten)]
+        config: ConfigArg,
         /// Ingest what is in the inboxes now, commit, and exit (for cron jobs and backfills).
         /// Exits 1 if some file could not be ingested for a reason that may pass (it stays in
         /// the inbox); rejected files do not change the exit code.
@@ -63,12 +94,12 @@ pub enum Command {
     ///
     /// With --config, the named feed's settings (encoding, delimiter, locale...) are used as the
     /// starting point; without, everything is detected.
+    #[command(mut_arg("config", |a| a.help("A config whose feed settings to start from (default: none, everything is detected)")))]
     Sniff {
         /// The CSV file (may be .gz or .zst).
         file: PathBuf,
-        /// A config whose feed settings to start from.
-        #[arg(short, long, value_name = "FILE")]
-        config: Option<PathBuf>,
+        #[command(flatten)]
+        config: ConfigArg,
         /// Which feed of the config (default: the first).
         #[arg(long, value_name = "NAME")]
         feed: Option<String>,
@@ -79,41 +110,36 @@ pub enum Command {
     /// Show what a feed's table holds: version, rows, size, files, schema, the last commits
     /// with their source files; with --file, where one dropped file went.
     Inspect {
-        #[arg(short, long, value_name = "FILE")]
-        config: Option<PathBuf>,
-        /// Which feed (default: every feed).
-        #[arg(long, value_name = "NAME")]
-        feed: Option<String>,
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        feed: FeedArg,
         /// Which version(s) hold rows of this file, or why it was rejected.
         #[arg(long = "file", value_name = "NAME")]
         file: Option<String>,
         /// How many recent commits to list.
         #[arg(long, default_value_t = 10)]
         commits: usize,
-        /// Machine-readable output.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        json: JsonArg,
     },
     /// Ask the running daemon how it is doing: backlog, files in flight, last commit, errors,
     /// uptime. Exit 1 if it is not running (or its status endpoint is off).
     Status {
-        #[arg(short, long, value_name = "FILE")]
-        config: Option<PathBuf>,
-        /// Machine-readable output.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        json: JsonArg,
     },
     /// Maintain the tables now: compact small files (dataChange = false, so streaming readers
     /// are not disturbed), vacuum files no reader needs, write a checkpoint and drop expired
     /// log files. Safe while the daemon runs; the daemon also does it every
     /// `maintenance_interval`.
     Maintain {
-        /// The TOML config file (default: ./config.toml, else the built-in defaults).
-        #[arg(short, long, value_name = "FILE")]
-        config: Option<PathBuf>,
-        /// Which feed (default: every feed).
-        #[arg(long, value_name = "NAME")]
-        feed: Option<String>,
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        feed: FeedArg,
         /// Compact from this many small files on (default: the feed's `compact_min_files`).
         #[arg(long, value_name = "N")]
         compact_min_files: Option<usize>,
@@ -121,15 +147,13 @@ pub enum Command {
         /// Below the time a reader may still read an old version, that reader fails.
         #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
         vacuum_retention: Option<std::time::Duration>,
-        /// Machine-readable output.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        json: JsonArg,
     },
     /// Validate the config and print the effective settings (exit 2 on error).
     Check {
-        /// The TOML config file (default: ./config.toml, else the built-in defaults).
-        #[arg(short, long, value_name = "FILE")]
-        config: Option<PathBuf>,
+        #[command(flatten)]
+        config: ConfigArg,
     },
 }
 
@@ -196,72 +220,15 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
             config,
             feed,
             rows,
-        } => {
-            let cfg = match &config {
-                Some(p) => Config::load(p)?,
-                // Detect everything: no fixed delimiter.
-                None => Config::from_toml(
-                    "[[feed]]\nname = \"sniff\"\n[feed.csv]\ndelimiter = \"auto\"\n",
-                    Path::new("/"),
-                    None,
-                )?,
-            };
-            let mut f = match &feed {
-                Some(_) => select_feeds(&cfg, feed.as_deref())?[0].clone(),
-                None => cfg.feeds[0].clone(),
-            };
-            f.infer_rows = rows.max(1);
-            let s = crate::ingest::infer::sniff(&file, &f, config.is_none())
-                .map_err(|e| Error::Usage(format!("{}: {e}", file.display())))?;
-            print!("{}", crate::ingest::infer::feed_toml(&file, &s));
-            Ok(0)
-        }
+        } => sniff(&file, &config, feed.as_deref(), rows),
         Command::Inspect {
             config,
             feed,
             file,
             commits,
             json,
-        } => {
-            let cfg = Config::discover(config.as_deref())?;
-            let feeds = select_feeds(&cfg, feed.as_deref())?;
-            let mut reports = Vec::new();
-            for f in feeds {
-                reports.push(crate::inspect::inspect(
-                    f,
-                    &cfg.state_dir,
-                    commits,
-                    file.as_deref(),
-                )?);
-            }
-            if json {
-                let v = if reports.len() == 1 && feed.is_some() {
-                    serde_json::to_value(&reports[0])
-                } else {
-                    serde_json::to_value(&reports)
-                }
-                .map_err(|e| Error::Usage(e.to_string()))?;
-                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
-            } else {
-                let text: Vec<String> = reports.iter().map(crate::inspect::render).collect();
-                print!("{}", text.join("\n"));
-            }
-            Ok(0)
-        }
-        Command::Status { config, json } => {
-            let cfg = Config::discover(config.as_deref())?;
-            match crate::status::fetch(&cfg) {
-                Ok(s) => {
-                    if json {
-                        println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
-                    } else {
-                        print!("{}", crate::status::render(&s));
-                    }
-                    Ok(0)
-                }
-                Err(e) => Err(Error::Stopped(e)),
-            }
-        }
+        } => inspect(&config, &feed, file.as_deref(), commits, json.json),
+        Command::Status { config, json } => status(&config, json.json),
         Command::Maintain {
             config,
             feed,
@@ -269,10 +236,9 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
             vacuum_retention,
             json,
         } => {
-            let cfg = Config::discover(config.as_deref())?;
-            let stop = std::sync::atomic::AtomicBool::new(false);
+            let cfg = config.load()?;
             let mut all = Vec::new();
-            for f in select_feeds(&cfg, feed.as_deref())? {
+            for f in select_feeds(&cfg, feed.feed.as_deref())? {
                 let mut m = f.maintenance.clone();
                 if let Some(n) = compact_min_files {
                     m.compact_min_files = n.max(2);
@@ -280,53 +246,113 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
                 if let Some(r) = vacuum_retention {
                     m.vacuum_retention = r;
                 }
-                for r in crate::maintain::maintain_feed(f, &m, &stop)? {
-                    if !json {
+                for r in crate::maintain::maintain_feed(f, &m, &Shutdown::default())? {
+                    if !json.json {
                         println!("feed {}: {}", f.name, r.summary());
                     }
                     all.push(r);
                 }
             }
-            if json {
+            if json.json {
                 println!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
             }
             Ok(0)
         }
         Command::Check { config } => {
-            let cfg = Config::discover(config.as_deref())?;
-            print!("{}", cfg.describe());
+            print!("{}", config.load()?.describe());
             Ok(0)
         }
-        Command::Run { config, once } => {
-            let cfg = Config::discover(config.as_deref())?;
-            if cfg.source.is_none() {
-                log::info!(
-                    "no config.toml here: using the built-in defaults in {}",
-                    cfg.base_dir.display()
-                );
-            }
-            let shutdown = Shutdown::default();
-            let s = shutdown.clone();
-            ctrlc::set_handler(move || {
-                if s.is_triggered() {
-                    log::warn!("second signal: still finishing in-flight commits");
-                }
-                s.trigger();
-            })
-            .map_err(|e| Error::Usage(format!("cannot install the signal handler: {e}")))?;
-            use std::io::IsTerminal;
-            let progress = once && std::io::stderr().is_terminal();
-            let summary = crate::run(&cfg, RunOptions { once, progress }, shutdown)?;
-            if once && summary.transient_failures > 0 {
-                log::error!(
-                    "{} file(s) could not be ingested now; they stay in the inbox",
-                    summary.transient_failures
-                );
-                return Ok(1);
-            }
-            Ok(0)
-        }
+        Command::Run { config, once } => run(&config, once),
     }
+}
+
+fn sniff(file: &Path, config: &ConfigArg, feed: Option<&str>, rows: usize) -> Result<i32, Error> {
+    let cfg = match &config.config {
+        Some(p) => Config::load(p)?,
+        // Detect everything: no fixed delimiter.
+        None => Config::from_toml(
+            "[[feed]]\nname = \"sniff\"\n[feed.csv]\ndelimiter = \"auto\"\n",
+            Path::new("/"),
+            None,
+        )?,
+    };
+    let mut f = match feed {
+        Some(_) => select_feeds(&cfg, feed)?[0].clone(),
+        None => cfg.feeds[0].clone(),
+    };
+    f.infer_rows = rows.max(1);
+    let s = crate::ingest::infer::sniff(file, &f, config.config.is_none())
+        .map_err(|e| Error::Usage(format!("{}: {e}", file.display())))?;
+    print!("{}", crate::ingest::infer::feed_toml(file, &s));
+    Ok(0)
+}
+
+fn inspect(
+    config: &ConfigArg,
+    feed: &FeedArg,
+    file: Option<&str>,
+    commits: usize,
+    json: bool,
+) -> Result<i32, Error> {
+    let cfg = config.load()?;
+    let mut reports = Vec::new();
+    for f in select_feeds(&cfg, feed.feed.as_deref())? {
+        reports.push(ops::inspect::inspect(f, &cfg.state_dir, commits, file)?);
+    }
+    if json {
+        let v = if reports.len() == 1 && feed.feed.is_some() {
+            serde_json::to_value(&reports[0])
+        } else {
+            serde_json::to_value(&reports)
+        }
+        .map_err(|e| Error::Usage(e.to_string()))?;
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+    } else {
+        let text: Vec<String> = reports.iter().map(ops::inspect::render).collect();
+        print!("{}", text.join("\n"));
+    }
+    Ok(0)
+}
+
+fn status(config: &ConfigArg, json: bool) -> Result<i32, Error> {
+    let cfg = config.load()?;
+    let s = ops::status::fetch(&cfg).map_err(Error::NotRunning)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
+    } else {
+        print!("{}", ops::status::render(&s));
+    }
+    Ok(0)
+}
+
+fn run(config: &ConfigArg, once: bool) -> Result<i32, Error> {
+    let cfg = config.load()?;
+    if cfg.source.is_none() {
+        log::info!(
+            "no config.toml here: using the built-in defaults in {}",
+            cfg.base_dir.display()
+        );
+    }
+    let shutdown = Shutdown::default();
+    let s = shutdown.clone();
+    ctrlc::set_handler(move || {
+        if s.is_triggered() {
+            log::warn!("second signal: still finishing in-flight commits");
+        }
+        s.trigger();
+    })
+    .map_err(|e| Error::Usage(format!("cannot install the signal handler: {e}")))?;
+    use std::io::IsTerminal;
+    let progress = once && std::io::stderr().is_terminal();
+    let summary = crate::run(&cfg, RunOptions { once, progress }, shutdown)?;
+    if once && summary.transient_failures > 0 {
+        log::error!(
+            "{} file(s) could not be ingested now; they stay in the inbox",
+            summary.transient_failures
+        );
+        return Ok(1);
+    }
+    Ok(0)
 }
 
 /// `deltadrop init DIR`: never overwrites a config, never empties a folder.
@@ -381,4 +407,60 @@ pub fn init(dir: &Path) -> Result<(), Error> {
         path.display()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn shared_flags_parse_the_same_on_every_command() {
+        for args in [
+            vec!["deltadrop", "run", "-c", "x.toml", "--once"],
+            vec!["deltadrop", "check", "--config", "x.toml"],
+            vec![
+                "deltadrop",
+                "inspect",
+                "-c",
+                "x.toml",
+                "--feed",
+                "f",
+                "--json",
+            ],
+            vec!["deltadrop", "status", "--config", "x.toml", "--json"],
+            vec![
+                "deltadrop",
+                "maintain",
+                "-c",
+                "x.toml",
+                "--feed",
+                "f",
+                "--json",
+            ],
+            vec!["deltadrop", "sniff", "a.csv", "-c", "x.toml", "--feed", "f"],
+        ] {
+            let cli = Cli::try_parse_from(&args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+            let config = match &cli.command {
+                Command::Run { config, .. }
+                | Command::Check { config }
+                | Command::Inspect { config, .. }
+                | Command::Status { config, .. }
+                | Command::Maintain { config, .. }
+                | Command::Sniff { config, .. } => config,
+                Command::Init { .. } => unreachable!(),
+            };
+            assert_eq!(
+                config.config.as_deref(),
+                Some(Path::new("x.toml")),
+                "{args:?}"
+            );
+        }
+    }
 }

@@ -1,16 +1,17 @@
-//! Job stage types: the domain values that cross channels between stages
-//! (watch → pool → delta committer), and the tracker that keeps one file in one stage at a time.
+//! Job: every domain value that crosses a channel between stages — a file to ingest (watch →
+//! pool), what its content became (pool → committer), a request to grow the table (pool →
+//! committer) — and the board through which a committer tells the workers the table's columns.
+//! Nothing here does anything: these are the words the stages speak.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use deltalake::arrow::record_batch::RecordBatch;
 use deltalake::kernel::Add;
 
-/// Index of a feed in `Config::feeds`.
+use crate::schema::{ColumnSpec, TableSchema};
+
+/// Index of a feed in the pipeline's feed list.
 pub type FeedId = usize;
 
 /// A file the watcher believes is complete and ready to ingest.
@@ -26,30 +27,32 @@ impl FileJob {
     }
 }
 
+/// A path's file name as text, for messages and the table's `_source_file`.
 pub fn file_name(path: &Path) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| path.display().to_string())
 }
 
-/// Each feed's current table and columns: written by its committer when the table's schema
-/// grows (`on_new_column = "add"`), read by workers for every file.
-pub type Board = Arc<std::sync::RwLock<Vec<TableInfo>>>;
-
-#[derive(Clone)]
-pub struct TableInfo {
-    pub schema: crate::schema::TableSchema,
-    pub table: deltalake::DeltaTable,
-    /// Bumped at every schema change (workers rebuild their writers).
-    pub generation: u64,
+/// A row that did not make it into the table: it goes to the quarantine table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadRow {
+    /// Physical line in the file (1-based), right even when quoted fields hold newlines.
+    pub line: u64,
+    pub raw: String,
+    /// The first column at fault, if the fault is in a value.
+    pub column: Option<String>,
+    pub error: String,
 }
 
-/// A file whose header has columns the table lacks, with their inferred types.
-pub struct NewColumns {
-    pub job: FileJob,
-    pub columns: Vec<crate::schema::ColumnSpec>,
-    /// The committer answers once the table has them (true) or could not add them (false).
-    pub done: crossbeam_channel::Sender<bool>,
+impl BadRow {
+    /// "line 4, column 'x': why" — how a bad row is named in messages.
+    pub fn describe(&self) -> String {
+        match &self.column {
+            Some(c) => format!("line {}, column '{c}': {}", self.line, self.error),
+            None => format!("line {}: {}", self.line, self.error),
+        }
+    }
 }
 
 /// What the content of one file became.
@@ -69,167 +72,50 @@ pub struct ParsedFile {
     pub rows: u64,
     pub data: FileData,
     /// Rows for the quarantine table.
-    pub bad: Vec<crate::ingest::BadRow>,
+    pub bad: Vec<BadRow>,
     /// Rows that failed a `warn` expectation.
     pub warned: u64,
     /// When the worker took the file (for the per-commit latency log).
     pub started: Instant,
 }
 
-/// Files currently owned by a stage, and files waiting out a retry backoff.
-/// The watcher claims a path before dispatching it; whoever finishes with the file releases it.
-#[derive(Clone, Default)]
-pub struct Tracker {
-    inner: Arc<Mutex<HashMap<PathBuf, Slot>>>,
-    stats: Arc<Stats>,
+/// A file whose header has columns the table lacks, with their inferred types.
+pub struct NewColumns {
+    pub job: FileJob,
+    pub columns: Vec<ColumnSpec>,
+    /// The committer answers once the table has them (true) or could not add them (false).
+    pub done: crossbeam_channel::Sender<bool>,
 }
 
-#[derive(Clone, Copy)]
-enum Slot {
-    /// In a stage; `attempts` counts earlier transient failures, so backoff keeps growing.
-    Busy {
-        attempts: u32,
-    },
-    RetryAt {
-        at: Instant,
-        attempts: u32,
-    },
+/// Messages to a feed's committer.
+pub enum CommitMsg {
+    File(Box<ParsedFile>),
+    /// Grow the table's schema (`on_new_column = "add"`), then let the file be taken again.
+    AddColumns(Box<NewColumns>),
 }
 
-/// Counters shared by all stages (for `--once` exit status and the shutdown summary).
-#[derive(Default)]
-pub struct Stats {
-    pub files_committed: AtomicU64,
-    pub rows_committed: AtomicU64,
-    pub bytes_committed: AtomicU64,
-    pub rows_quarantined: AtomicU64,
-    pub files_rejected: AtomicU64,
-    pub files_duplicate: AtomicU64,
-    pub transient_failures: AtomicU64,
+/// Each feed's current table and columns: written by its committer when the table's schema
+/// grows (`on_new_column = "add"`), read by workers for every file.
+pub type Board = std::sync::Arc<std::sync::RwLock<Vec<TableInfo>>>;
+
+#[derive(Clone)]
+pub struct TableInfo {
+    pub schema: TableSchema,
+    pub table: deltalake::DeltaTable,
+    /// Bumped at every schema change (workers rebuild their writers).
+    pub generation: u64,
 }
 
-impl Tracker {
-    pub fn stats(&self) -> &Stats {
-        &self.stats
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, Slot>> {
-        // A poisoned lock only means another thread panicked mid-update of a plain map;
-        // the map itself is still consistent.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Claims `path` for processing; false if it is in flight or backing off.
-    pub fn claim(&self, path: &Path) -> bool {
-        let mut map = self.lock();
-        let attempts = match map.get(path) {
-            Some(Slot::Busy { .. }) => return false,
-            Some(Slot::RetryAt { at, .. }) if Instant::now() < *at => return false,
-            Some(Slot::RetryAt { attempts, .. }) => *attempts,
-            None => 0,
-        };
-        map.insert(path.to_path_buf(), Slot::Busy { attempts });
-        true
-    }
-
-    pub fn is_claimed(&self, path: &Path) -> bool {
-        matches!(self.lock().get(path), Some(Slot::Busy { .. }))
-    }
-
-    /// The file is done with (committed, rejected or gone).
-    pub fn release(&self, path: &Path) {
-        self.lock().remove(path);
-    }
-
-    /// The file failed for a reason that may pass: retry after an exponential backoff.
-    /// Returns the delay chosen.
-    pub fn release_for_retry(&self, path: &Path) -> Duration {
-        self.stats
-            .transient_failures
-            .fetch_add(1, Ordering::Relaxed);
-        let mut map = self.lock();
-        let attempts = match map.get(path) {
-            Some(Slot::Busy { attempts }) | Some(Slot::RetryAt { attempts, .. }) => *attempts,
-            None => 0,
-        }
-        .saturating_add(1);
-        let delay = backoff(attempts);
-        map.insert(
-            path.to_path_buf(),
-            Slot::RetryAt {
-                at: Instant::now() + delay,
-                attempts,
-            },
-        );
-        delay
-    }
-
-    /// The earliest time a file waiting out its backoff may be retried.
-    pub fn next_retry(&self) -> Option<Instant> {
-        self.lock()
-            .values()
-            .filter_map(|s| match s {
-                Slot::RetryAt { at, .. } => Some(*at),
-                Slot::Busy { .. } => None,
+/// A new board from each feed's table and columns, in feed order.
+pub fn board(tables: Vec<(TableSchema, deltalake::DeltaTable)>) -> Board {
+    std::sync::Arc::new(std::sync::RwLock::new(
+        tables
+            .into_iter()
+            .map(|(schema, table)| TableInfo {
+                schema,
+                table,
+                generation: 0,
             })
-            .min()
-    }
-
-    /// Files whose backoff has passed (they stay listed until claimed or released).
-    pub fn due_retries(&self, now: Instant) -> Vec<PathBuf> {
-        self.lock()
-            .iter()
-            .filter(|(_, s)| matches!(s, Slot::RetryAt { at, .. } if *at <= now))
-            .map(|(p, _)| p.clone())
-            .collect()
-    }
-
-    /// Files in flight whose path is directly under `dir` (one feed's inbox).
-    pub fn busy_under(&self, dir: &Path) -> usize {
-        self.lock()
-            .iter()
-            .filter(|(p, s)| matches!(s, Slot::Busy { .. }) && p.parent() == Some(dir))
-            .count()
-    }
-
-    pub fn busy_count(&self) -> usize {
-        self.lock()
-            .values()
-            .filter(|s| matches!(s, Slot::Busy { .. }))
-            .count()
-    }
-}
-
-/// Exponential backoff: 200 ms doubling up to 60 s.
-pub fn backoff(attempts: u32) -> Duration {
-    let ms = 200u64.saturating_mul(1u64 << attempts.saturating_sub(1).min(12));
-    Duration::from_millis(ms.min(60_000))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_claimed_file_cannot_be_claimed_twice() {
-        let t = Tracker::default();
-        let p = Path::new("/in/a.csv");
-        assert!(t.claim(p));
-        assert!(!t.claim(p));
-        t.release(p);
-        assert!(t.claim(p));
-    }
-
-    #[test]
-    fn a_failed_file_waits_out_its_backoff() {
-        let t = Tracker::default();
-        let p = Path::new("/in/b.csv");
-        assert!(t.claim(p));
-        let d = t.release_for_retry(p);
-        assert!(d >= Duration::from_millis(200));
-        assert!(!t.claim(p));
-        assert_eq!(backoff(1), Duration::from_millis(200));
-        assert_eq!(backoff(3), Duration::from_millis(800));
-        assert_eq!(backoff(40), Duration::from_secs(60));
-    }
+            .collect(),
+    ))
 }

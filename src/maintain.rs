@@ -10,7 +10,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::future::IntoFuture;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use deltalake::arrow::compute::{concat_batches, sort_to_indices, take_record_batch};
@@ -26,7 +26,9 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::config::{FeedConfig, MaintenanceConfig, StorageOptions};
-use crate::delta::{self, CommitError, DeltaError, Log};
+use crate::delta::log::{Commit, CommitError, Log};
+use crate::delta::{self, checkpoint, table, DeltaError};
+use crate::shutdown::Shutdown;
 
 /// At most this many bytes of small files are rewritten per table per run, so that one run
 /// stays short; the next run goes on.
@@ -84,81 +86,88 @@ impl Report {
 pub fn maintain_feed(
     feed: &FeedConfig,
     cfg: &MaintenanceConfig,
-    stop: &AtomicBool,
+    stop: &Shutdown,
 ) -> Result<Vec<Report>, DeltaError> {
     let rt = delta::runtime()?;
+    let run = Maintenance {
+        rt: &rt,
+        cfg,
+        options: &feed.storage_options,
+        stop,
+    };
     let mut reports = Vec::new();
     for (url, sort_by) in [
         (&feed.table_url, cfg.sort_by.as_deref()),
         (&feed.quarantine_url, None),
     ] {
-        if stop.load(Ordering::SeqCst) {
+        if stop.is_triggered() {
             break;
         }
-        let Some(table) = rt.block_on(delta::open_existing(url, &feed.storage_options))? else {
+        let Some(table) = rt.block_on(table::open_existing(url, &feed.storage_options))? else {
             continue;
         };
-        reports.push(maintain_table(
-            &rt,
-            table,
-            &feed.storage_options,
-            cfg,
-            sort_by,
-            stop,
-        )?);
+        reports.push(run.table(table, sort_by)?);
     }
     Ok(reports)
 }
 
-fn maintain_table(
-    rt: &tokio::runtime::Runtime,
-    table: DeltaTable,
-    options: &StorageOptions,
-    cfg: &MaintenanceConfig,
-    sort_by: Option<&str>,
-    stop: &AtomicBool,
-) -> Result<Report, DeltaError> {
-    let started = Instant::now();
-    let url = table.table_url().clone();
-    let err = |e: DeltaTableError| DeltaError::Maintenance {
-        url: url.to_string(),
-        message: e.to_string(),
-    };
-    let mut report = Report {
-        table: url.to_string(),
-        ..Report::default()
-    };
-    let files = data_files(&table).map_err(err)?;
-    report.files_before = files.len();
-    let bins = plan(&files, cfg);
-    if bins.is_empty() {
-        let small = files
-            .iter()
-            .filter(|f| f.size < cfg.target_file_bytes / 2)
-            .count();
-        report.compaction_skipped = Some(format!(
-            "{small} small file(s), compaction starts at {}",
-            cfg.compact_min_files
-        ));
-    } else if !stop.load(Ordering::SeqCst) {
-        compact(rt, &table, &bins, cfg, sort_by, stop, &mut report)?;
-    }
+/// One maintenance run over a feed's tables: its runtime, settings and stop signal.
+struct Maintenance<'a> {
+    rt: &'a tokio::runtime::Runtime,
+    cfg: &'a MaintenanceConfig,
+    options: &'a StorageOptions,
+    stop: &'a Shutdown,
+}
 
-    if stop.load(Ordering::SeqCst) {
+impl Maintenance<'_> {
+    /// Compaction, vacuum and a checkpoint of one table; `sort_by` orders compacted files.
+    fn table(&self, table: DeltaTable, sort_by: Option<&str>) -> Result<Report, DeltaError> {
+        let (rt, cfg, stop) = (self.rt, self.cfg, self.stop);
+        let started = Instant::now();
+        let url = table.table_url().clone();
+        let err = |e: DeltaTableError| DeltaError::Maintenance {
+            url: url.to_string(),
+            message: e.to_string(),
+        };
+        let mut report = Report {
+            table: url.to_string(),
+            ..Report::default()
+        };
+        let files = data_files(&table).map_err(err)?;
+        report.files_before = files.len();
+        let bins = plan(&files, cfg);
+        if bins.is_empty() {
+            let small = files
+                .iter()
+                .filter(|f| f.size < cfg.target_file_bytes / 2)
+                .count();
+            report.compaction_skipped = Some(format!(
+                "{small} small file(s), compaction starts at {}",
+                cfg.compact_min_files
+            ));
+        } else if !stop.is_triggered() {
+            self.compact(&table, &bins, sort_by, &mut report)?;
+        }
+
+        if stop.is_triggered() {
+            report.millis = started.elapsed().as_millis();
+            return Ok(report);
+        }
+        // Loaded again: the compaction was committed through the flat path, past this snapshot.
+        let table = rt
+            .block_on(table::load(&url, self.options, None))
+            .map_err(err)?;
+        // Vacuum hands back the table as of its own last commit: that is what gets counted and
+        // checkpointed, without loading it a third time.
+        let (table, vacuumed) = vacuum(rt, table, cfg.vacuum_retention).map_err(err)?;
+        report.vacuumed = vacuumed;
+        report.files_after = data_files(&table).map_err(err)?.len();
+        rt.block_on(checkpoint::checkpoint_table(&table))
+            .map_err(err)?;
+        report.checkpoint_version = Some(table.version().unwrap_or(0) as i64);
         report.millis = started.elapsed().as_millis();
-        return Ok(report);
+        Ok(report)
     }
-    // Loaded again: the compaction was committed through the flat path, past this snapshot.
-    let table = rt.block_on(delta::load(&url, options, None)).map_err(err)?;
-    // Vacuum hands back the table as of its own last commit: that is what gets counted and
-    // checkpointed, without loading it a third time.
-    let (table, vacuumed) = vacuum(rt, table, cfg.vacuum_retention).map_err(err)?;
-    report.vacuumed = vacuumed;
-    report.files_after = data_files(&table).map_err(err)?.len();
-    rt.block_on(delta::checkpoint_table(&table)).map_err(err)?;
-    report.checkpoint_version = Some(table.version().unwrap_or(0) as i64);
-    report.millis = started.elapsed().as_millis();
-    Ok(report)
 }
 
 #[derive(Debug, Clone)]
@@ -222,110 +231,116 @@ fn plan(files: &[DataFile], cfg: &MaintenanceConfig) -> Vec<Vec<DataFile>> {
     bins
 }
 
-fn compact(
-    rt: &tokio::runtime::Runtime,
-    table: &DeltaTable,
-    bins: &[Vec<DataFile>],
-    cfg: &MaintenanceConfig,
-    sort_by: Option<&str>,
-    stop: &AtomicBool,
-    report: &mut Report,
-) -> Result<(), DeltaError> {
-    let url = table.table_url().clone();
-    let err = |e: DeltaTableError| DeltaError::Maintenance {
-        url: url.to_string(),
-        message: e.to_string(),
-    };
-    let schema = std::sync::Arc::new(delta::table_arrow_schema(table)?);
-    let store = table.object_store();
-    let mut writer = delta::writer_for(table)?;
-    let mut adds = Vec::new();
-    let mut removes = Vec::new();
-    let now = chrono::Utc::now().timestamp_millis();
-    for bin in bins {
-        if stop.load(Ordering::SeqCst) {
-            discard(rt, table, &adds);
-            return Ok(());
-        }
-        let mut batches = Vec::new();
-        for f in bin {
-            let location = deltalake::Path::parse(&f.path)
-                .map_err(|e| err(DeltaTableError::Generic(format!("{}: {e}", f.path))))?;
-            let bytes = rt
-                .block_on(async { store.get(&location).await?.bytes().await })
-                .map_err(|e| err(DeltaTableError::Generic(format!("reading {}: {e}", f.path))))?;
-            let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
-                .and_then(|b| b.build())
-                .map_err(|e| err(DeltaTableError::Generic(format!("{}: {e}", f.path))))?;
-            for b in reader {
-                let b = b.map_err(|e| err(DeltaTableError::Generic(format!("{}: {e}", f.path))))?;
-                // Files written before a column was added lack it: null there. Partition values
-                // live in the log, not in the file: put them back so that the writer files the
-                // rows under the same partition.
-                let b = with_partition_values(b, &schema, &f.partition).map_err(err)?;
-                batches.push(delta::conform(b, &schema).map_err(err)?);
+impl Maintenance<'_> {
+    /// Rewrites each bin of small files into one file and commits the swap (`dataChange =
+    /// false`); nothing is committed if the run is stopped or another writer got there first.
+    fn compact(
+        &self,
+        table: &DeltaTable,
+        bins: &[Vec<DataFile>],
+        sort_by: Option<&str>,
+        report: &mut Report,
+    ) -> Result<(), DeltaError> {
+        let (rt, cfg, stop) = (self.rt, self.cfg, self.stop);
+        let url = table.table_url().clone();
+        let err = |e: DeltaTableError| DeltaError::Maintenance {
+            url: url.to_string(),
+            message: e.to_string(),
+        };
+        let schema = std::sync::Arc::new(table::table_arrow_schema(table)?);
+        let store = table.object_store();
+        let mut writer = table::writer_for(table)?;
+        let mut adds = Vec::new();
+        let mut removes = Vec::new();
+        let now = chrono::Utc::now().timestamp_millis();
+        for bin in bins {
+            if stop.is_triggered() {
+                discard(rt, table, &adds);
+                return Ok(());
             }
-            removes.push(Action::Remove(Remove {
-                path: f.path.clone(),
-                data_change: false,
-                deletion_timestamp: Some(now),
-                extended_file_metadata: Some(true),
-                partition_values: Some(f.partition.clone()),
-                size: Some(f.size as i64),
-                tags: None,
-                deletion_vector: None,
-                base_row_id: None,
-                default_row_commit_version: None,
-            }));
-            report.bytes_compacted += f.size;
+            let mut batches = Vec::new();
+            for f in bin {
+                let location = deltalake::Path::parse(&f.path)
+                    .map_err(|e| err(DeltaTableError::Generic(format!("{}: {e}", f.path))))?;
+                let bytes = rt
+                    .block_on(async { store.get(&location).await?.bytes().await })
+                    .map_err(|e| {
+                        err(DeltaTableError::Generic(format!("reading {}: {e}", f.path)))
+                    })?;
+                let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
+                    .and_then(|b| b.build())
+                    .map_err(|e| err(DeltaTableError::Generic(format!("{}: {e}", f.path))))?;
+                for b in reader {
+                    let b =
+                        b.map_err(|e| err(DeltaTableError::Generic(format!("{}: {e}", f.path))))?;
+                    // Files written before a column was added lack it: null there. Partition values
+                    // live in the log, not in the file: put them back so that the writer files the
+                    // rows under the same partition.
+                    let b = with_partition_values(b, &schema, &f.partition).map_err(err)?;
+                    batches.push(table::conform(b, &schema).map_err(err)?);
+                }
+                removes.push(Action::Remove(Remove {
+                    path: f.path.clone(),
+                    data_change: false,
+                    deletion_timestamp: Some(now),
+                    extended_file_metadata: Some(true),
+                    partition_values: Some(f.partition.clone()),
+                    size: Some(f.size as i64),
+                    tags: None,
+                    deletion_vector: None,
+                    base_row_id: None,
+                    default_row_commit_version: None,
+                }));
+                report.bytes_compacted += f.size;
+            }
+            for b in sorted(batches, &schema, sort_by).map_err(err)? {
+                rt.block_on(writer.write(b)).map_err(err)?;
+            }
+            // One output file per bin (the writer also rolls at the target size).
+            adds.extend(rt.block_on(writer.flush()).map_err(err)?);
+            report.compacted += bin.len();
         }
-        for b in sorted(batches, &schema, sort_by).map_err(err)? {
-            rt.block_on(writer.write(b)).map_err(err)?;
-        }
-        // One output file per bin (the writer also rolls at the target size).
-        adds.extend(rt.block_on(writer.flush()).map_err(err)?);
-        report.compacted += bin.len();
-    }
-    report.written = adds.len();
-    let mut actions: Vec<Action> = adds
-        .iter()
-        .cloned()
-        .map(|mut a| {
-            a.data_change = false;
-            Action::Add(a)
-        })
-        .collect();
-    actions.extend(removes);
-    let mut log = Log::new(table);
-    log.removing = bins
-        .iter()
-        .flatten()
-        .map(|f| f.path.clone())
-        .collect::<HashSet<_>>();
-    let meta: HashMap<String, serde_json::Value> = [(
-        "deltadrop.maintenance".to_string(),
-        json!({ "compacted": report.compacted, "written": report.written, "sortBy": sort_by }),
-    )]
-    .into_iter()
-    .collect();
-    let op = DeltaOperation::Optimize {
-        predicate: None,
-        target_size: cfg.target_file_bytes as i64,
-    };
-    match log.commit_op(rt, actions, op, meta, None) {
-        Ok(v) => {
-            report.compaction_version = Some(v);
-            Ok(())
-        }
-        Err(e) => {
-            discard(rt, table, &adds);
-            Err(match e {
-                CommitError::Fatal(e) => *e,
-                other => DeltaError::Maintenance {
-                    url: url.to_string(),
-                    message: format!("compaction commit: {other}"),
-                },
+        report.written = adds.len();
+        let mut actions: Vec<Action> = adds
+            .iter()
+            .cloned()
+            .map(|mut a| {
+                a.data_change = false;
+                Action::Add(a)
             })
+            .collect();
+        actions.extend(removes);
+        let mut log = Log::new(table);
+        log.removing = bins
+            .iter()
+            .flatten()
+            .map(|f| f.path.clone())
+            .collect::<HashSet<_>>();
+        let meta: HashMap<String, serde_json::Value> = [(
+            "deltadrop.maintenance".to_string(),
+            json!({ "compacted": report.compacted, "written": report.written, "sortBy": sort_by }),
+        )]
+        .into_iter()
+        .collect();
+        let op = DeltaOperation::Optimize {
+            predicate: None,
+            target_size: cfg.target_file_bytes as i64,
+        };
+        match log.commit(rt, Commit::other(actions, op, meta)) {
+            Ok(v) => {
+                report.compaction_version = Some(v);
+                Ok(())
+            }
+            Err(e) => {
+                discard(rt, table, &adds);
+                Err(match e {
+                    CommitError::Fatal(e) => *e,
+                    other => DeltaError::Maintenance {
+                        url: url.to_string(),
+                        message: format!("compaction commit: {other}"),
+                    },
+                })
+            }
         }
     }
 }
@@ -411,9 +426,8 @@ fn vacuum(
 
 /// The daemon's maintenance thread for one feed: runs every `interval` until `stop`.
 pub fn spawn_schedule(
-    feed: FeedConfig,
-    stop: std::sync::Arc<AtomicBool>,
-    wake: crossbeam_channel::Receiver<()>,
+    feed: Arc<FeedConfig>,
+    stop: Shutdown,
 ) -> Option<std::thread::JoinHandle<()>> {
     let interval = feed.maintenance.interval;
     if interval.is_zero() {
@@ -422,11 +436,8 @@ pub fn spawn_schedule(
     std::thread::Builder::new()
         .name(format!("maintain-{}", feed.name))
         .spawn(move || loop {
-            // Woken early only by shutdown: the channel closes.
-            match wake.recv_timeout(interval) {
-                Err(crossbeam_channel::RecvTimeoutError::Timeout)
-                    if !stop.load(Ordering::SeqCst) => {}
-                _ => return,
+            if stop.wait_timeout(interval) {
+                return;
             }
             match maintain_feed(&feed, &feed.maintenance, &stop) {
                 Ok(reports) => {

@@ -323,15 +323,22 @@ fn open_lock_file(path: &Path) -> Result<File, StateError> {
 /// shared for daemons that claim files from a shared inbox (`shared_inbox = true`). So two
 /// owners, or an owner and a sharer, cannot watch one inbox; sharers can. (On NFS these are
 /// fcntl locks through the lock manager.)
+///
+/// The lock file sits beside the inbox, not in it, so that the inbox holds only what producers
+/// drop (a script waiting for "the inbox is empty" sees an empty folder): for `site/inbox` it
+/// is `site/.inbox.deltadrop-lock`. Where the inbox is a mount point (an NFS or SMB share
+/// mounted as the inbox itself), its parent is not shared with the other machines, so the lock
+/// goes inside it, hidden: `inbox/.deltadrop-inbox.lock`.
 pub struct InboxLock {
     _file: File,
 }
 
 impl InboxLock {
-    pub const FILE: &'static str = ".deltadrop-inbox.lock";
+    /// The lock's name inside an inbox that is a mount point.
+    pub const FILE_INSIDE: &'static str = ".deltadrop-inbox.lock";
 
     pub fn acquire(inbox: &Path, shared: bool) -> Result<InboxLock, StateError> {
-        let path = inbox.join(Self::FILE);
+        let path = Self::path_for(inbox);
         let file = open_lock_file(&path)?;
         let res = if shared {
             file.try_lock_shared()
@@ -347,6 +354,39 @@ impl InboxLock {
             Err(fs::TryLockError::Error(e)) => Err(io(&path)(e)),
         }
     }
+
+    /// Where the lock of `inbox` is (see [`InboxLock`]); the inbox must exist. Every daemon
+    /// finds the same file for the same folder, whatever path (or symbolic link) names it.
+    pub fn path_for(inbox: &Path) -> PathBuf {
+        let real = fs::canonicalize(inbox).unwrap_or_else(|_| inbox.to_path_buf());
+        let beside = match (real.parent(), real.file_name()) {
+            (Some(parent), Some(name)) if same_filesystem(parent, &real) => {
+                let mut lock = std::ffi::OsString::from(".");
+                lock.push(name);
+                lock.push(".deltadrop-lock");
+                Some(parent.join(lock))
+            }
+            _ => None,
+        };
+        beside.unwrap_or_else(|| real.join(Self::FILE_INSIDE))
+    }
+}
+
+/// Whether `a` and `b` are on one filesystem (false where that cannot be told).
+fn same_filesystem(a: &Path, b: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (fs::metadata(a), fs::metadata(b)) {
+            (Ok(x), Ok(y)) => x.dev() == y.dev(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        // A drive letter or a share is a path prefix: one filesystem per prefix.
+        a.components().next() == b.components().next()
+    }
 }
 
 #[cfg(test)]
@@ -356,17 +396,26 @@ mod tests {
     #[test]
     fn an_inbox_has_one_owner_or_many_sharers() {
         let dir = tempfile::tempdir().unwrap();
-        let owner = InboxLock::acquire(dir.path(), false).unwrap();
-        assert!(InboxLock::acquire(dir.path(), true).is_err());
-        let err = InboxLock::acquire(dir.path(), false)
-            .err()
-            .unwrap()
-            .to_string();
+        let inbox = dir.path().join("inbox");
+        fs::create_dir(&inbox).unwrap();
+        let owner = InboxLock::acquire(&inbox, false).unwrap();
+        assert!(InboxLock::acquire(&inbox, true).is_err());
+        let err = InboxLock::acquire(&inbox, false).err().unwrap().to_string();
         assert!(err.contains("watched by another deltadrop"), "{err}");
         drop(owner);
-        let _a = InboxLock::acquire(dir.path(), true).unwrap();
-        let _b = InboxLock::acquire(dir.path(), true).unwrap();
-        assert!(InboxLock::acquire(dir.path(), false).is_err());
+        let _a = InboxLock::acquire(&inbox, true).unwrap();
+        let _b = InboxLock::acquire(&inbox, true).unwrap();
+        assert!(InboxLock::acquire(&inbox, false).is_err());
+        // Beside the inbox, which holds only what producers drop.
+        assert_eq!(fs::read_dir(&inbox).unwrap().count(), 0);
+        assert!(dir.path().join(".inbox.deltadrop-lock").exists());
+        // The same folder through a symbolic link is the same lock.
+        #[cfg(unix)]
+        {
+            let link = dir.path().join("link");
+            std::os::unix::fs::symlink(&inbox, &link).unwrap();
+            assert!(InboxLock::acquire(&link, false).is_err());
+        }
     }
 
     fn rec(name: &str, hash: &str) -> FileRecord {

@@ -747,21 +747,24 @@ fn a_crash_between_the_two_commits_loses_and_duplicates_nothing() {
     let mut text = sales_csv("q", 4);
     text.push_str("Q9,2024-03-01T10:00:00Z,ST1,P1,1,abc,1.00,pix,C1\n");
     d.write_in_place("q.csv", text.as_bytes());
-    d.run_once();
+    // Abort (like kill -9) right after the main commit is recorded, before the quarantine
+    // commit and the archive: the intent (with the quarantine Add actions) stays on disk.
+    let out = d
+        .assert_cmd()
+        .args(["run", "--once", "--config", "config.toml"])
+        .env("DELTADROP_CRASH_AT", "after_record")
+        .timeout(DEADLINE)
+        .assert()
+        .failure();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(
+        err.contains("DELTADROP_CRASH_AT=after_record: aborting"),
+        "{err}"
+    );
     let qdir = d.path("lake/_quarantine/sales");
-    assert_eq!(read_quarantine(&qdir).len(), 1);
-    // Rewind to just after the main commit: the quarantine commit and the archive undone,
-    // the intent (with the quarantine Add actions) still on disk.
-    let last = fs::read_dir(qdir.join("_delta_log"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .max()
-        .unwrap();
-    fs::remove_file(&last).unwrap();
     assert!(read_quarantine(&qdir).is_empty());
-    fs::rename(d.path("processed/q.csv"), d.inbox().join("q.csv")).unwrap();
+    assert_exactly_once(&d.rows(), &ids("q", 4));
+    assert_eq!(d.inbox_files(), ["q.csv"]);
     let intent = fs::read_to_string(d.path(".deltadrop/sales/intent.json")).unwrap();
     assert!(intent.contains("\"quarantine\""), "{intent}");
     let log = d.run_once();
@@ -772,6 +775,26 @@ fn a_crash_between_the_two_commits_loses_and_duplicates_nothing() {
     // And a third run changes nothing.
     d.run_once();
     assert_eq!(read_quarantine(&qdir).len(), 1);
+}
+
+/// A clean stop right after a commit leaves nothing to settle: the next start does not take it
+/// for a commit a crash interrupted.
+#[test]
+fn a_clean_stop_leaves_no_intent_behind() {
+    let d = Dir::new("");
+    d.write_in_place("a.csv", sales_csv("a", 3).as_bytes());
+    d.run_once();
+    let intent = fs::read_to_string(d.path(".deltadrop/sales/intent.json")).unwrap();
+    assert!(intent.contains("\"intent\": null"), "{intent}");
+    let mut daemon = d.spawn();
+    d.drop_file("b.csv", &sales_csv("b", 2));
+    d.wait_for_rows(5, &mut daemon);
+    assert!(daemon.terminate().success());
+    let log = d.run_once();
+    assert!(!log.contains("before the last stop"), "{log}");
+    let mut expected = ids("a", 3);
+    expected.extend(ids("b", 2));
+    assert_exactly_once(&d.rows(), &expected);
 }
 
 /// Two daemons share one inbox (an NFS folder in production): each file is claimed by exactly

@@ -107,13 +107,7 @@ fn inspect_reports_the_table_and_where_a_file_went() {
 #[test]
 fn status_and_metrics_answer_while_the_daemon_runs() {
     let d = Dir::new("[http]\nlisten = \"127.0.0.1:0\"");
-    let mut daemon = d.spawn();
-    let addr_file = d.path(".deltadrop/http.addr");
-    assert!(
-        wait_until(DEADLINE, || addr_file.exists()),
-        "{}",
-        daemon.log()
-    );
+    let (mut daemon, addr) = d.spawn_with_status();
     d.drop_file("m1.csv", &sales_csv("m1", 4));
     let mut bad = sales_csv("m2", 2);
     bad.push_str("M9,2024-03-01T10:00:00Z,ST1,P1,1,x,1.00,pix,C1\n");
@@ -129,15 +123,7 @@ fn status_and_metrics_answer_while_the_daemon_runs() {
     assert!(f["last_commit_at"].is_string());
     assert!(s["uptime_seconds"].as_f64().unwrap() > 0.0);
 
-    let addr = fs::read_to_string(&addr_file).unwrap();
-    let get = |path: &str| -> String {
-        ureq::get(&format!("http://{}{path}", addr.trim()))
-            .call()
-            .unwrap()
-            .body_mut()
-            .read_to_string()
-            .unwrap()
-    };
+    let get = |path: &str| http_get(&addr, path);
     let metrics = get("/metrics");
     assert!(
         metrics.contains("deltadrop_rows_ingested_total{feed=\"sales\"} 6"),
@@ -257,4 +243,175 @@ fn the_config_reference_cannot_drift() {
             "README's reference lacks `{k}`"
         );
     }
+}
+
+/// The counters a reader shows, by name: files/rows committed, rows quarantined, files
+/// rejected, duplicates, transient failures.
+type Counts = [(&'static str, u64); 6];
+
+fn counts_of_json(f: &serde_json::Value) -> Counts {
+    let n = |k: &str| f[k].as_u64().unwrap_or_else(|| panic!("{k}: {f:#}"));
+    [
+        ("files_committed", n("files_committed")),
+        ("rows_committed", n("rows_committed")),
+        ("rows_quarantined", n("rows_quarantined")),
+        ("files_rejected", n("files_rejected")),
+        ("files_duplicate", n("files_duplicate")),
+        ("transient_failures", n("transient_failures")),
+    ]
+}
+
+fn counts_of_metrics(text: &str) -> Counts {
+    let n = |metric: &str| -> u64 {
+        let prefix = format!("{metric}{{feed=\"sales\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{metric}\n{text}"))
+    };
+    [
+        ("files_committed", n("deltadrop_files_ingested_total")),
+        ("rows_committed", n("deltadrop_rows_ingested_total")),
+        ("rows_quarantined", n("deltadrop_rows_quarantined_total")),
+        ("files_rejected", n("deltadrop_files_rejected_total")),
+        ("files_duplicate", n("deltadrop_files_duplicate_total")),
+        (
+            "transient_failures",
+            n("deltadrop_transient_failures_total"),
+        ),
+    ]
+}
+
+/// The stop line: "stopped: F file(s) / R rows committed, Q rows quarantined, J file(s)
+/// rejected, D duplicate(s)" (it has no transient failures).
+fn stop_line(log: &str) -> [u64; 5] {
+    let line = log
+        .lines()
+        .rev()
+        .find_map(|l| l.split_once("stopped: ").map(|(_, rest)| rest))
+        .unwrap_or_else(|| panic!("no stop line\n{log}"));
+    let numbers: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap())
+        .collect();
+    numbers.try_into().unwrap_or_else(|_| panic!("{line}"))
+}
+
+/// One set of counters: a mix of outcomes — good files, a file with a bad row, a rejected file,
+/// a duplicate, a file that changes while it is read — and every reader (/metrics, /status,
+/// `status --json`, the stop line) reports the same numbers.
+#[test]
+fn every_reader_reports_the_same_counts() {
+    use std::io::Write;
+    let d = Dir::new("[http]\nlisten = \"127.0.0.1:0\"");
+    let (mut daemon, addr) = d.spawn_with_status();
+    let good = sales_csv("g1", 3);
+    d.drop_file("g1.csv", &good);
+    d.drop_file("g2.csv", &sales_csv("g2", 2));
+    let mut bad = sales_csv("b", 2);
+    bad.push_str("B9,2024-03-01T10:00:00Z,ST1,P1,1,oops,1.00,pix,C1\n");
+    d.drop_file("bad-rows.csv", &bad);
+    d.drop_file("rejected.csv", "no,header,we,know\n1,2,3,4\n");
+    d.wait_for_rows(7, &mut daemon);
+    d.drop_file("dup.csv", &good);
+    // A large file a writer goes on appending to while the daemon reads it: it is taken again
+    // once the writer stops.
+    let growing = d.inbox().join("growing.csv");
+    let mut rows = 60_000;
+    fs::write(&growing, sales_csv("big", rows)).unwrap();
+    let more = sales_csv("more", 100_000);
+    let mut extra = more.lines().skip(1);
+    let mut f = fs::OpenOptions::new().append(true).open(&growing).unwrap();
+    let changed = wait_until(DEADLINE, || {
+        writeln!(f, "{}", extra.next().unwrap()).unwrap();
+        rows += 1;
+        daemon
+            .log()
+            .contains("growing.csv changed while it was read")
+    });
+    drop(f);
+    assert!(changed, "{}", daemon.log());
+    d.wait_for_rows(7 + rows, &mut daemon);
+    assert!(wait_until(DEADLINE, || d.inbox_files().is_empty()));
+
+    let get = |path: &str| http_get(&addr, path);
+    let metrics = counts_of_metrics(&get("/metrics"));
+    let http: serde_json::Value = serde_json::from_str(&get("/status")).unwrap();
+    let http = counts_of_json(&http["feeds"][0]);
+    let cli = d.json(&["status", "--config", "config.toml", "--json"]);
+    let cli = counts_of_json(&cli["feeds"][0]);
+    assert_eq!(metrics, http);
+    assert_eq!(metrics, cli);
+    let expected = [
+        ("files_committed", 4),
+        ("rows_committed", 7 + rows as u64),
+        ("rows_quarantined", 1),
+        ("files_rejected", 1),
+        ("files_duplicate", 1),
+    ];
+    assert_eq!(&metrics[..5], &expected[..], "{metrics:?}");
+    assert!(
+        metrics[5].1 >= 1,
+        "the growing file was retried: {metrics:?}"
+    );
+
+    assert!(daemon.terminate().success());
+    let stopped = stop_line(&daemon.log());
+    assert_eq!(
+        stopped.to_vec(),
+        metrics[..5].iter().map(|c| c.1).collect::<Vec<_>>()
+    );
+}
+
+/// The `run --once` progress bar (drawn on a terminal: run under `script`) counts what the stop
+/// line counts.
+#[test]
+fn the_progress_bar_counts_what_the_stop_line_counts() {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: no `script` to give deltadrop a terminal");
+        return;
+    }
+    let d = Dir::new("");
+    let good = sales_csv("g", 4);
+    d.write_in_place("a.csv", good.as_bytes());
+    d.write_in_place("b.csv", good.as_bytes());
+    let mut bad = sales_csv("b", 2);
+    bad.push_str("B9,2024-03-01T10:00:00Z,ST1,P1,1,oops,1.00,pix,C1\n");
+    d.write_in_place("c.csv", bad.as_bytes());
+    d.write_in_place("d.csv", b"no,header,we,know\n1,2,3,4\n");
+    let cmd = format!("{} run --once --config config.toml", bin().display());
+    let out = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .current_dir(&d.root)
+        .env("COLUMNS", "120")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    // The bar's last drawing: "P/L files  R rows ...".
+    let (done, total, rows) = text
+        .split(['\r', '\n', '\u{1b}'])
+        .rev()
+        .find_map(|s| {
+            let (before, after) = s.split_once(" files")?;
+            let (pos, len) = before.split_whitespace().last()?.split_once('/')?;
+            let rows = after.trim().split_once(" rows")?.0;
+            Some((
+                pos.parse::<u64>().ok()?,
+                len.parse::<u64>().ok()?,
+                rows.parse::<u64>().ok()?,
+            ))
+        })
+        .unwrap_or_else(|| panic!("no progress bar\n{text}"));
+    let [files, committed_rows, _, rejected, duplicates] = stop_line(&text);
+    assert_eq!((done, total), (4, 4), "{text}");
+    assert_eq!(done, files + rejected + duplicates, "{text}");
+    assert_eq!((files, rejected, duplicates), (2, 1, 1), "{text}");
+    assert_eq!(rows, committed_rows, "{text}");
+    assert_eq!(rows, 6);
 }

@@ -131,6 +131,20 @@ impl Dir {
         self.spawn_with("config.toml")
     }
 
+    /// Starts the daemon, whose config sets `[http] listen = "127.0.0.1:0"`, and waits for the
+    /// address its status endpoint took.
+    pub fn spawn_with_status(&self) -> (Daemon, String) {
+        let mut daemon = self.spawn();
+        let addr_file = self.path(".deltadrop/http.addr");
+        let up = wait_until(DEADLINE, || {
+            daemon.assert_alive();
+            addr_file.exists()
+        });
+        assert!(up, "no status endpoint\n{}", daemon.log());
+        let addr = fs::read_to_string(&addr_file).expect("http.addr");
+        (daemon, addr.trim().to_string())
+    }
+
     /// Same, with another config file (relative to the folder).
     pub fn spawn_with(&self, config: &str) -> Daemon {
         self.spawn_env(config, &[])
@@ -281,6 +295,16 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         self.kill9();
     }
+}
+
+/// The body of `GET http://{addr}{path}`.
+pub fn http_get(addr: &str, path: &str) -> String {
+    ureq::get(&format!("http://{addr}{path}"))
+        .call()
+        .expect("GET")
+        .body_mut()
+        .read_to_string()
+        .expect("body")
 }
 
 pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {

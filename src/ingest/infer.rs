@@ -3,11 +3,17 @@
 
 use std::path::Path;
 
+use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
+use deltalake::kernel::StructType;
+
 use crate::config::{Config, FeedConfig, ValueOptions};
+use crate::job::file_name;
 use crate::schema::{ColType, ColumnSpec, TableSchema};
 
-use super::split::{self, Dialect};
-use super::{source, value, IngestError, Window};
+use super::dialect::dialect_of;
+use super::split::Splitter;
+use super::window::{Window, HEAD_BYTES};
+use super::{fold_name, header_names, source, value, IngestError};
 
 /// What sniffing a file found.
 #[derive(Debug, Clone)]
@@ -24,36 +30,20 @@ pub struct Sniffed {
 /// Reads the header and up to `feed.infer_rows` records of `path` and infers column types with
 /// the feed's value options (and, with `try_locales`, with the pt-BR ones too).
 pub fn sniff(path: &Path, feed: &FeedConfig, try_locales: bool) -> Result<Sniffed, IngestError> {
-    let name = crate::job::file_name(path);
+    let name = file_name(path);
     let file = std::fs::File::open(path)?;
     let (text, _hash, info) = source::open_text(file, feed.encoding)?;
     let mut win = Window::new(text);
-    win.fill_to(64 * 1024)?;
-    let (excel_sep, skip) = super::excel_sep_line(&win.buf);
-    let delimiter = super::choose_delimiter(
-        &name,
-        &win.buf[skip..win.buf.len().min(64 * 1024)],
-        excel_sep,
-        &feed.csv,
-    );
-    let d = Dialect {
-        delimiter,
-        quote: feed.csv.quote,
-        escape: feed.csv.escape,
-        comment: feed.csv.comment,
-    };
+    win.fill_to(HEAD_BYTES)?;
+    let (d, skip) = dialect_of(&name, win.head(), &feed.csv);
+    let delimiter = d.delimiter;
     let want = feed.infer_rows + usize::from(feed.csv.header);
     let s = loop {
-        let s = split::split(
-            &win.buf,
-            skip,
-            1,
-            &d,
-            None,
-            want,
-            win.eof,
-            feed.csv.max_line_bytes,
-        );
+        let s = Splitter::new(d)
+            .at_most(want)
+            .at_eof(win.eof)
+            .max_line_bytes(feed.csv.max_line_bytes)
+            .split(&win.buf, skip, 1);
         if s.records.len() >= want || win.eof || win.buf.len() > 64 << 20 {
             break s;
         }
@@ -92,7 +82,7 @@ pub fn sniff(path: &Path, feed: &FeedConfig, try_locales: bool) -> Result<Sniffe
     let padded: Vec<String> = (0..width)
         .map(|i| header.get(i).cloned().unwrap_or_default())
         .collect();
-    let names = super::header_names(&padded);
+    let names = header_names(&padded);
 
     let mut best = (infer_columns(&names, &rows, &feed.values), None);
     if try_locales {
@@ -114,6 +104,34 @@ pub fn sniff(path: &Path, feed: &FeedConfig, try_locales: bool) -> Result<Sniffe
         },
         rows_sampled: rows.len(),
     })
+}
+
+/// The table schema a first file gives a `schema = "infer"` feed: inferred from `path`, with
+/// the feed's `columns` as hints that override what inference found. A header Delta cannot
+/// take as a schema is the file's fault, not the table's: `Reject`, and the next file is
+/// tried.
+pub fn table_schema(path: &Path, feed: &FeedConfig) -> Result<(TableSchema, usize), IngestError> {
+    let s = sniff(path, feed, false)?;
+    let mut schema = s.schema;
+    schema.rescued = feed.schema.rescued;
+    for c in schema.columns.iter_mut() {
+        if let Some(h) = feed
+            .schema
+            .columns
+            .iter()
+            .find(|h| h.name == c.name || fold_name(&h.name) == fold_name(&c.name))
+        {
+            *c = h.clone();
+        }
+    }
+    let kernel: Result<StructType, _> = schema.arrow().as_ref().try_into_kernel();
+    if let Err(e) = kernel {
+        return Err(IngestError::Reject(format!(
+            "{}: its header cannot be a Delta schema: {e}",
+            file_name(path)
+        )));
+    }
+    Ok((schema, s.rows_sampled))
 }
 
 fn pt_br_values() -> Option<ValueOptions> {
@@ -238,7 +256,7 @@ pub fn infer_type(values: &[&str], opts: &ValueOptions) -> ColType {
 
 /// A ready-to-paste `[[feed]]` block for a sniffed file.
 pub fn feed_toml(path: &Path, s: &Sniffed) -> String {
-    let stem = crate::job::file_name(path);
+    let stem = file_name(path);
     let stem = stem.split('.').next().unwrap_or("feed");
     let feed_name: String = stem
         .chars()

@@ -55,7 +55,7 @@ impl RawRecord {
     }
 }
 
-/// Result of one [`split`] call.
+/// Result of one [`Splitter::split`] call.
 pub struct Split {
     pub records: Vec<RawRecord>,
     /// Offset just after the last complete record.
@@ -64,149 +64,190 @@ pub struct Split {
     pub end_line: u64,
 }
 
-/// Splits up to `max_records` records from `buf[from..]`, whose first byte is on physical line
-/// `line`. A record cut by the end of `buf` is left for the next call unless `eof`.
-/// `expected` is the number of fields a good record has.
-#[allow(clippy::too_many_arguments)]
-pub fn split(
-    buf: &[u8],
-    from: usize,
-    line: u64,
-    d: &Dialect,
+/// How one call splits: the dialect, and what a good record and the input look like. Built with
+/// [`Splitter::new`] (any number of fields, no limits, the buffer is the whole input) and the
+/// settings a caller needs.
+#[derive(Debug, Clone, Copy)]
+pub struct Splitter {
+    dialect: Dialect,
+    /// The number of fields a good record has.
     expected: Option<usize>,
     max_records: usize,
+    /// The buffer ends the input: a last record without a line end is complete.
     eof: bool,
+    /// A longer record is a bad one.
     max_line_bytes: usize,
-) -> Split {
-    let mut rdr = d.reader();
-    let mut out = vec![0u8; 4096];
-    let mut ends = vec![0usize; 64];
-    let mut records = Vec::new();
-    let mut pos = from;
-    let mut line_at_pos = line;
-    let mut rec_start = from;
-    let (mut nout, mut nend) = (0usize, 0usize);
-    while records.len() < max_records {
-        let input = &buf[pos..];
-        let (res, nin, no, ne) = rdr.read_record(input, &mut out[nout..], &mut ends[nend..]);
-        pos += nin;
-        nout += no;
-        nend += ne;
-        let mut last = false;
-        match res {
-            ReadRecordResult::OutputFull => {
-                let n = out.len();
-                out.resize(n * 2, 0);
-                continue;
-            }
-            ReadRecordResult::OutputEndsFull => {
-                let n = ends.len();
-                ends.resize(n * 2, 0);
-                continue;
-            }
-            ReadRecordResult::End => break,
-            ReadRecordResult::InputEmpty if !eof => break,
-            ReadRecordResult::InputEmpty => {
-                // Signal the end of input so the last record (no final newline) completes.
-                let (res2, _, no2, ne2) = rdr.read_record(&[], &mut out[nout..], &mut ends[nend..]);
-                nout += no2;
-                nend += ne2;
-                if !matches!(res2, ReadRecordResult::Record) {
-                    rec_start = pos;
-                    break;
-                }
-                last = true;
-            }
-            ReadRecordResult::Record => {}
-        }
-        push_record(
-            buf,
-            d,
-            rec_start,
-            pos,
-            &mut line_at_pos,
-            &out[..nout],
-            &ends[..nend],
-            expected,
-            max_line_bytes,
-            &mut records,
-        );
-        rec_start = pos;
-        nout = 0;
-        nend = 0;
-        if last {
-            break;
+}
+
+impl Splitter {
+    pub fn new(dialect: Dialect) -> Splitter {
+        Splitter {
+            dialect,
+            expected: None,
+            max_records: usize::MAX,
+            eof: true,
+            max_line_bytes: usize::MAX,
         }
     }
-    // Lines of whatever was consumed after the last record (blank lines, comments) are counted
-    // by the next call from `end`.
-    Split {
-        records,
-        end: rec_start,
-        end_line: line_at_pos,
+
+    /// Records with another number of fields are bad.
+    pub fn expecting(self, fields: Option<usize>) -> Splitter {
+        Splitter {
+            expected: fields,
+            ..self
+        }
+    }
+
+    /// Stops after this many records.
+    pub fn at_most(self, records: usize) -> Splitter {
+        Splitter {
+            max_records: records,
+            ..self
+        }
+    }
+
+    /// Whether the buffer ends the input; if not, a record cut by its end waits for more.
+    pub fn at_eof(self, eof: bool) -> Splitter {
+        Splitter { eof, ..self }
+    }
+
+    pub fn max_line_bytes(self, bytes: usize) -> Splitter {
+        Splitter {
+            max_line_bytes: bytes,
+            ..self
+        }
+    }
+
+    /// Splits records from `buf[from..]`, whose first byte is on physical line `line`.
+    pub fn split(&self, buf: &[u8], from: usize, line: u64) -> Split {
+        let mut rdr = self.dialect.reader();
+        let mut out = vec![0u8; 4096];
+        let mut ends = vec![0usize; 64];
+        let mut acc = Records {
+            buf,
+            splitter: self,
+            line,
+            records: Vec::new(),
+        };
+        let mut pos = from;
+        let mut rec_start = from;
+        let (mut nout, mut nend) = (0usize, 0usize);
+        while acc.records.len() < self.max_records {
+            let input = &buf[pos..];
+            let (res, nin, no, ne) = rdr.read_record(input, &mut out[nout..], &mut ends[nend..]);
+            pos += nin;
+            nout += no;
+            nend += ne;
+            let mut last = false;
+            match res {
+                ReadRecordResult::OutputFull => {
+                    let n = out.len();
+                    out.resize(n * 2, 0);
+                    continue;
+                }
+                ReadRecordResult::OutputEndsFull => {
+                    let n = ends.len();
+                    ends.resize(n * 2, 0);
+                    continue;
+                }
+                ReadRecordResult::End => break,
+                ReadRecordResult::InputEmpty if !self.eof => break,
+                ReadRecordResult::InputEmpty => {
+                    // Signal the end of input so the last record (no final newline) completes.
+                    let (res2, _, no2, ne2) =
+                        rdr.read_record(&[], &mut out[nout..], &mut ends[nend..]);
+                    nout += no2;
+                    nend += ne2;
+                    if !matches!(res2, ReadRecordResult::Record) {
+                        rec_start = pos;
+                        break;
+                    }
+                    last = true;
+                }
+                ReadRecordResult::Record => {}
+            }
+            acc.push(rec_start..pos, &out[..nout], &ends[..nend]);
+            rec_start = pos;
+            nout = 0;
+            nend = 0;
+            if last {
+                break;
+            }
+        }
+        // Lines of whatever was consumed after the last record (blank lines, comments) are
+        // counted by the next call from `end`.
+        Split {
+            records: acc.records,
+            end: rec_start,
+            end_line: acc.line,
+        }
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn push_record(
-    buf: &[u8],
-    d: &Dialect,
-    start: usize,
-    end: usize,
-    line: &mut u64,
-    out: &[u8],
-    ends: &[usize],
-    expected: Option<usize>,
-    max_line_bytes: usize,
-    records: &mut Vec<RawRecord>,
-) {
-    let bytes = &buf[start..end];
-    // Leading blank lines and comment lines belong to no record.
-    let lead = leading_skipped(bytes, d.comment);
-    let first_line = *line + count_newlines(&bytes[..lead]) as u64;
-    *line += count_newlines(bytes) as u64;
-    let rec = RawRecord {
-        start: start + lead,
-        end,
-        line: first_line,
-        fields: Vec::new(),
-        error: None,
-    };
-    // csv-core reports a blank line as one empty field: not a record.
-    if ends.len() == 1 && ends[0] == 0 && bytes[lead..].iter().all(|b| *b == b'\n' || *b == b'\r') {
-        return;
-    }
-    let mut rec = rec;
-    if end - start > max_line_bytes {
-        rec.error = Some(format!(
-            "record of {} bytes is longer than max_line_bytes ({max_line_bytes})",
-            end - start
-        ));
-        records.push(rec);
-        return;
-    }
-    let mut prev = 0;
-    for (i, &e) in ends.iter().enumerate() {
-        match std::str::from_utf8(&out[prev..e]) {
-            Ok(s) => rec.fields.push(s.to_string()),
-            Err(_) => {
-                rec.error = Some(format!(
-                    "field {} is not valid UTF-8 (set encoding = \"windows-1252\" or \"auto\" if the file is not UTF-8)",
-                    i + 1
-                ));
-                rec.fields.clear();
-                records.push(rec);
-                return;
+/// The records of one [`Splitter::split`] call, and the physical line reached.
+struct Records<'a> {
+    buf: &'a [u8],
+    splitter: &'a Splitter,
+    line: u64,
+    records: Vec<RawRecord>,
+}
+
+impl Records<'_> {
+    /// The record csv-core read from `range` of the buffer, its fields being `out` cut at
+    /// `ends`.
+    fn push(&mut self, range: std::ops::Range<usize>, out: &[u8], ends: &[usize]) {
+        let (start, end) = (range.start, range.end);
+        let bytes = &self.buf[start..end];
+        // Leading blank lines and comment lines belong to no record.
+        let lead = leading_skipped(bytes, self.splitter.dialect.comment);
+        let first_line = self.line + count_newlines(&bytes[..lead]) as u64;
+        self.line += count_newlines(bytes) as u64;
+        // csv-core reports a blank line as one empty field: not a record.
+        if ends.len() == 1
+            && ends[0] == 0
+            && bytes[lead..].iter().all(|b| *b == b'\n' || *b == b'\r')
+        {
+            return;
+        }
+        let mut rec = RawRecord {
+            start: start + lead,
+            end,
+            line: first_line,
+            fields: Vec::new(),
+            error: None,
+        };
+        let max_line_bytes = self.splitter.max_line_bytes;
+        if end - start > max_line_bytes {
+            rec.error = Some(format!(
+                "record of {} bytes is longer than max_line_bytes ({max_line_bytes})",
+                end - start
+            ));
+            self.records.push(rec);
+            return;
+        }
+        let mut prev = 0;
+        for (i, &e) in ends.iter().enumerate() {
+            match std::str::from_utf8(&out[prev..e]) {
+                Ok(s) => rec.fields.push(s.to_string()),
+                Err(_) => {
+                    rec.error = Some(format!(
+                        "field {} is not valid UTF-8 (set encoding = \"windows-1252\" or \"auto\" if the file is not UTF-8)",
+                        i + 1
+                    ));
+                    rec.fields.clear();
+                    self.records.push(rec);
+                    return;
+                }
+            }
+            prev = e;
+        }
+        if let Some(n) = self.splitter.expected {
+            if rec.fields.len() != n {
+                rec.error = Some(format!("{} field(s), the header has {n}", rec.fields.len()));
             }
         }
-        prev = e;
+        self.records.push(rec);
     }
-    if let Some(n) = expected {
-        if rec.fields.len() != n {
-            rec.error = Some(format!("{} field(s), the header has {n}", rec.fields.len()));
-        }
-    }
-    records.push(rec);
 }
 
 /// Bytes of blank lines and comment lines at the start of `bytes`.
@@ -242,7 +283,7 @@ pub fn sniff_delimiter(sample: &[u8], quote: u8) -> Option<u8> {
             escape: None,
             comment: None,
         };
-        let s = split(sample, 0, 1, &d, None, 50, true, usize::MAX);
+        let s = Splitter::new(d).at_most(50).split(sample, 0, 1);
         // Ignore a last record that the sample may have cut.
         let recs: Vec<&RawRecord> = s
             .records
@@ -278,7 +319,11 @@ mod tests {
     #[test]
     fn physical_lines_survive_quoted_newlines_and_blank_lines() {
         let buf = b"a,b\n\"x\ny\",1\n\n3,4\r\n5,6";
-        let s = split(buf, 0, 1, &D, Some(2), 100, true, 1 << 20);
+        let s = Splitter::new(D)
+            .expecting(Some(2))
+            .at_most(100)
+            .max_line_bytes(1 << 20)
+            .split(buf, 0, 1);
         let lines: Vec<u64> = s.records.iter().map(|r| r.line).collect();
         assert_eq!(lines, vec![1, 2, 5, 6]);
         assert_eq!(s.records[1].fields, vec!["x\ny", "1"]);
@@ -289,7 +334,11 @@ mod tests {
     #[test]
     fn bad_records_are_named() {
         let buf = b"a,b\n1,2,3\n\xff,1\n";
-        let s = split(buf, 0, 1, &D, Some(2), 100, true, 1 << 20);
+        let s = Splitter::new(D)
+            .expecting(Some(2))
+            .at_most(100)
+            .max_line_bytes(1 << 20)
+            .split(buf, 0, 1);
         assert!(s.records[1]
             .error
             .as_deref()
@@ -302,7 +351,12 @@ mod tests {
     #[test]
     fn a_cut_record_waits_for_more_input() {
         let buf = b"a,b\n1,\"2";
-        let s = split(buf, 0, 1, &D, Some(2), 100, false, 1 << 20);
+        let s = Splitter::new(D)
+            .expecting(Some(2))
+            .at_most(100)
+            .at_eof(false)
+            .max_line_bytes(1 << 20)
+            .split(buf, 0, 1);
         assert_eq!(s.records.len(), 1);
         assert_eq!(s.end, 4);
         assert_eq!(s.end_line, 2);
@@ -315,7 +369,11 @@ mod tests {
             ..D
         };
         let buf = b"a,b\n# note, here\n1,2\n";
-        let s = split(buf, 0, 1, &d, Some(2), 100, true, 1 << 20);
+        let s = Splitter::new(d)
+            .expecting(Some(2))
+            .at_most(100)
+            .max_line_bytes(1 << 20)
+            .split(buf, 0, 1);
         assert_eq!(s.records.len(), 2);
         assert_eq!(s.records[1].line, 3);
         assert_eq!(s.records[1].raw(buf), "1,2");

@@ -90,7 +90,7 @@ pub fn inspect(
     let rt = crate::delta::runtime()?;
     let url = &feed.table_url;
     let table = rt
-        .block_on(crate::delta::load(url, &feed.storage_options, None))
+        .block_on(crate::delta::table::load(url, &feed.storage_options, None))
         .map_err(err(url))?;
     let snapshot = table.snapshot().map_err(err(url))?;
     let version = table.version().unwrap_or(0) as i64;
@@ -124,7 +124,7 @@ pub fn inspect(
         v -= 1;
     }
     let quarantine = rt
-        .block_on(crate::delta::load(
+        .block_on(crate::delta::table::load(
             &feed.quarantine_url,
             &feed.storage_options,
             None,
@@ -383,5 +383,27 @@ fn human_bytes(n: u64) -> String {
         format!("{n} B")
     } else {
         format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_commit_names_its_files_rows_and_bad_rows() {
+        let commit = br#"{"add":{"path":"part-1.parquet","size":10}}
+{"txn":{"appId":"deltadrop-sales","version":3}}
+{"commitInfo":{"timestamp":1764633600000,"operation":"WRITE","deltadrop":{"rows":7,"badRows":1,"files":[{"name":"a.csv","rows":5,"badRows":1,"hash":"h1"},{"name":"b.csv","rows":2,"badRows":0,"hash":"h2"}]}}}
+"#;
+        let s = summarize(4, commit);
+        assert_eq!((s.version, s.rows, s.bad_rows), (4, 7, 1));
+        assert_eq!(s.operation, "WRITE");
+        assert_eq!(s.timestamp.as_deref(), Some("2025-12-02T00:00:00.000Z"));
+        let names: Vec<_> = s.files.iter().map(|f| (f.name.as_str(), f.rows)).collect();
+        assert_eq!(names, [("a.csv", 5), ("b.csv", 2)]);
+        assert_eq!(files_of(commit)[1].3, "h2");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(12), "12 B");
     }
 }

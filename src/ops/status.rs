@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+use super::metrics::{self, Status};
 use crate::config::{Config, FeedConfig};
-use crate::job::Tracker;
-use crate::metrics::{self, MetricsRef, Status};
+use crate::counters::{Counters, Event};
+use crate::tracker::Tracker;
 
 pub struct Server {
     server: Arc<tiny_http::Server>,
@@ -29,7 +30,12 @@ impl Drop for Server {
 
 /// Starts the endpoint unless `[http] enabled = false`. A port already in use is a warning:
 /// ingestion matters more than the endpoint.
-pub fn start(cfg: &Config, metrics: MetricsRef, tracker: Tracker) -> Option<Server> {
+pub fn start(
+    cfg: &Config,
+    feeds: Vec<Arc<FeedConfig>>,
+    counters: Arc<Counters>,
+    tracker: Tracker,
+) -> Option<Server> {
     if !cfg.http.enabled {
         return None;
     }
@@ -52,11 +58,10 @@ pub fn start(cfg: &Config, metrics: MetricsRef, tracker: Tracker) -> Option<Serv
         log::warn!("{e}");
     }
     log::info!("status endpoint on http://{addr} (/status, /metrics, /health)");
-    let feeds = cfg.feeds.clone();
     let srv = server.clone();
     let thread = std::thread::Builder::new()
         .name("status".into())
-        .spawn(move || serve(&srv, &feeds, &metrics, &tracker))
+        .spawn(move || serve(&srv, &feeds, &counters, &tracker))
         .ok();
     Some(Server {
         server,
@@ -67,32 +72,32 @@ pub fn start(cfg: &Config, metrics: MetricsRef, tracker: Tracker) -> Option<Serv
 
 fn serve(
     server: &tiny_http::Server,
-    feeds: &[FeedConfig],
-    metrics: &MetricsRef,
+    feeds: &[Arc<FeedConfig>],
+    counters: &Counters,
     tracker: &Tracker,
 ) {
     let tables: Vec<String> = feeds.iter().map(|f| f.table_url.to_string()).collect();
     for req in server.incoming_requests() {
-        let live: Vec<(u64, u64)> = feeds
-            .iter()
-            .map(|f| {
-                (
-                    crate::watch::inbox_files(f).len() as u64,
-                    tracker.busy_under(&f.inbox) as u64,
-                )
-            })
-            .collect();
+        // The live figures, counted when asked.
+        for f in feeds {
+            if let Some(c) = counters.feed(&f.name) {
+                c.record(Event::Backlog {
+                    waiting: crate::watch::inbox_files(f).len() as u64,
+                    in_flight: tracker.busy_under(&f.inbox) as u64,
+                });
+            }
+        }
         let path = req.url().split('?').next().unwrap_or("").to_string();
         let (code, body, ctype) = match path.as_str() {
             "/health" => (200, "ok\n".to_string(), "text/plain; charset=utf-8"),
             "/metrics" => (
                 200,
-                metrics::prometheus(metrics, &live),
-                "text/plain; version=0.0.4; charset=utf-8",
+                metrics::prometheus(counters),
+                metrics::PROMETHEUS_CONTENT_TYPE,
             ),
             "/status" => (
                 200,
-                serde_json::to_string_pretty(&metrics::status(metrics, &tables, &live))
+                serde_json::to_string_pretty(&metrics::status(counters, &tables))
                     .unwrap_or_default(),
                 "application/json",
             ),
@@ -164,4 +169,42 @@ pub fn render(s: &Status) -> String {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::counters::Counters;
+
+    #[test]
+    fn the_status_page_shows_what_the_counters_say() {
+        let c = Counters::new(["sales".to_string()]);
+        let f = c.feed("sales").unwrap();
+        f.record(Event::FileCommitted {
+            rows: 6,
+            bytes: 60,
+            quarantined: 1,
+            warned: 0,
+        });
+        f.record(Event::FileRejected);
+        f.record(Event::Backlog {
+            waiting: 3,
+            in_flight: 1,
+        });
+        let s = metrics::status(&c, &["file:///lake/sales/".to_string()]);
+        let text = render(&s);
+        for line in [
+            "table:        file:///lake/sales/ (version 0)",
+            "backlog:      3 file(s) waiting, 1 in flight",
+            "last commit:  none in this run",
+            "this run:     0 commit(s), 1 file(s), 6 rows, 1 quarantined, 0 warned",
+            "problems:     1 rejected, 0 duplicate(s), 0 transient failure(s)",
+        ] {
+            assert!(text.contains(line), "{line}\n{text}");
+        }
+        // What `status --json` reads back is what was sent.
+        let json = serde_json::to_string(&s).unwrap();
+        let back: Status = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.feeds[0].rows_committed, 6);
+    }
 }

@@ -1,0 +1,113 @@
+//! `deltadrop check`: the effective settings of a [`Config`], as a person reads them.
+
+use super::Config;
+
+impl Config {
+    pub fn describe(&self) -> String {
+        let mut s = String::new();
+        let src = match &self.source {
+            Some(p) => p.display().to_string(),
+            None => "<built-in default>".to_string(),
+        };
+        s.push_str(&format!("config:        {src}\n"));
+        s.push_str(&format!("base dir:      {}\n", self.base_dir.display()));
+        s.push_str(&format!(
+            "poll_interval: {}\n",
+            humantime::format_duration(self.poll_interval)
+        ));
+        s.push_str(&format!("events:        {}\n", self.events));
+        s.push_str(&format!(
+            "settle:        {}\n",
+            humantime::format_duration(self.settle)
+        ));
+        s.push_str(&format!(
+            "debounce:      {}\n",
+            humantime::format_duration(self.debounce)
+        ));
+        s.push_str(&format!("workers:       {}\n", self.workers));
+        s.push_str(&format!("state_dir:     {}\n", self.state_dir.display()));
+        s.push_str(&format!(
+            "http:          {}\n",
+            if self.http.enabled {
+                format!("http://{}", self.http.listen)
+            } else {
+                "off".to_string()
+            }
+        ));
+        for f in &self.feeds {
+            s.push_str(&format!("\n[feed {}]\n", f.name));
+            s.push_str(&format!("  inbox:      {}\n", f.inbox.display()));
+            s.push_str(&format!("  table:      {}\n", f.table_url));
+            s.push_str(&format!("  schema:     {}\n", f.schema_name));
+            for c in &f.schema.columns {
+                s.push_str(&format!(
+                    "    {:<16} {}{}\n",
+                    c.name,
+                    c.ty,
+                    if c.nullable { "" } else { " not null" }
+                ));
+            }
+            s.push_str(&format!("  processed:  {}\n", f.processed.display()));
+            s.push_str(&format!("  rejected:   {}\n", f.rejected.display()));
+            s.push_str(&format!("  on_success: {:?}\n", f.on_success));
+            s.push_str(&format!("  extensions: {}\n", f.extensions.join(", ")));
+            s.push_str(&format!("  dedupe:     {}\n", f.dedupe));
+            s.push_str(&format!("  app id:     {}\n", f.app_id));
+            s.push_str(&format!(
+                "  csv:        delimiter {}, quote {:?}, header {}\n",
+                match (f.csv.delimiter, f.csv.delimiter_is_default) {
+                    (None, _) => "auto".to_string(),
+                    (Some(d), false) => format!("{:?}", d as char),
+                    (Some(d), true) => format!(
+                        "{:?} (default; sniffed when it finds one column)",
+                        d as char
+                    ),
+                },
+                f.csv.quote as char,
+                f.csv.header
+            ));
+            s.push_str(&format!("  quarantine: {}\n", f.quarantine_url));
+            if !f.storage_options.0.is_empty() {
+                s.push_str(&format!("  storage:    {:?}\n", f.storage_options));
+            }
+            if let Some(dir) = &f.claim_dir {
+                s.push_str(&format!("  claims in:  {} (shared inbox)\n", dir.display()));
+            }
+            if let Some(p) = &f.schema.partition {
+                s.push_str(&format!(
+                    "  partition:  {}{}\n",
+                    p.column,
+                    p.date_of
+                        .as_ref()
+                        .map(|c| format!(" = UTC date of {c} (derived)"))
+                        .unwrap_or_default()
+                ));
+            }
+            let m = &f.maintenance;
+            s.push_str(&format!(
+                "  maintain:   {}, compact at {} small files into {} MiB{}, vacuum after {}\n",
+                if m.interval.is_zero() {
+                    "only by `deltadrop maintain`".to_string()
+                } else {
+                    format!("every {}", humantime::format_duration(m.interval))
+                },
+                m.compact_min_files,
+                m.target_file_bytes / (1024 * 1024),
+                m.sort_by
+                    .as_ref()
+                    .map(|c| format!(" sorted by {c}"))
+                    .unwrap_or_default(),
+                humantime::format_duration(m.vacuum_retention)
+            ));
+            s.push_str(&format!(
+                "  bad rows:   {:?}, max {:?}\n",
+                f.on_bad_row, f.max_bad_rows
+            ));
+            s.push_str(&format!(
+                "  values:     decimal {:?}, thousands {:?}, timezone {}\n",
+                f.values.decimal_separator, f.values.thousands_separator, f.values.timezone
+            ));
+        }
+        s
+    }
+}

@@ -1,0 +1,501 @@
+//! Validation at the edge: the raw TOML values become a [`Config`] whose paths are absolute,
+//! whose names, dialect, locale, schema and tables are checked, and whose errors name the key.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use url::Url;
+
+use super::locale::{java_format_to_chrono, resolve_values, Preset};
+use super::location::{check_scheme, normalize, resolve_table, StorageOptions};
+use super::raw::{default_schema, RawConfig, RawCsv, RawExpect, RawFeed, RawMaxBad};
+use super::{
+    Check, Config, ConfigError, CsvConfig, Encoding, Expectation, FeedConfig, HttpConfig,
+    MaintenanceConfig, MaxBadRows, OnNewColumn, CLAIMS_DIR,
+};
+use crate::schema::{ColType, ColumnSpec, TableSchema};
+
+impl Config {
+    /// Parses `text` (the file `source`, or the built-in default) with paths relative to
+    /// `base_dir`; the error names the file and, for TOML errors, the key, line and column.
+    pub fn from_toml(
+        text: &str,
+        base_dir: &Path,
+        source: Option<PathBuf>,
+    ) -> Result<Config, ConfigError> {
+        let shown = source
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("<built-in default>"));
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: shown.clone(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        let invalid = |message: String| ConfigError::Invalid {
+            path: shown.clone(),
+            message,
+        };
+        let workers = check_daemon_settings(&raw).map_err(&invalid)?;
+        let mut seen = Seen::default();
+        let mut feeds = Vec::with_capacity(raw.feeds.len());
+        for f in raw.feeds {
+            check_name("feed name", &f.name).map_err(&invalid)?;
+            if !seen.names.insert(f.name.clone()) {
+                return Err(invalid(format!("two feeds are named '{}'", f.name)));
+            }
+            let name = f.name.clone();
+            let feed = resolve_feed(f, base_dir, raw.instance.as_deref(), &mut seen)
+                .map_err(|m| invalid(format!("feed '{name}': {m}")))?;
+            feeds.push(feed);
+        }
+        Ok(Config {
+            source,
+            base_dir: base_dir.to_path_buf(),
+            poll_interval: raw.poll_interval,
+            events: raw.events,
+            settle: raw.settle,
+            debounce: raw.debounce,
+            workers,
+            state_dir: normalize(&base_dir.join(raw.state_dir)),
+            instance: raw.instance,
+            http: HttpConfig {
+                enabled: raw.http.enabled,
+                listen: raw.http.listen,
+            },
+            feeds,
+        })
+    }
+}
+
+/// The daemon-wide settings; returns the number of workers.
+fn check_daemon_settings(raw: &RawConfig) -> Result<usize, String> {
+    if raw.poll_interval < Duration::from_millis(10) {
+        return Err(format!(
+            "poll_interval = {:?} is too short (at least 10ms)",
+            raw.poll_interval
+        ));
+    }
+    if raw.debounce < Duration::from_millis(1) || raw.debounce > Duration::from_secs(60) {
+        return Err(format!(
+            "debounce = {:?}: must be between 1ms and 60s",
+            raw.debounce
+        ));
+    }
+    let workers = match raw.workers {
+        Some(0) => return Err("workers = 0: at least one worker is needed".into()),
+        Some(n) => n,
+        None => std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2),
+    };
+    if raw.http.enabled && raw.http.listen.parse::<std::net::SocketAddr>().is_err() {
+        return Err(format!(
+            "[http] listen = '{}' is not an address like 127.0.0.1:9187",
+            raw.http.listen
+        ));
+    }
+    if raw.feeds.is_empty() {
+        return Err("no [[feed]] block: at least one inbox → table pair is needed".into());
+    }
+    if let Some(inst) = &raw.instance {
+        check_name("instance", inst)?;
+    }
+    Ok(workers)
+}
+
+/// What the feeds resolved so far use: no two feeds may share a name, an inbox or a table.
+#[derive(Default)]
+struct Seen {
+    names: HashSet<String>,
+    inboxes: HashSet<PathBuf>,
+    tables: HashSet<String>,
+}
+
+/// One `[[feed]]` block, checked in the order its keys are read; the error is the message
+/// without the feed's name.
+fn resolve_feed(
+    f: RawFeed,
+    base_dir: &Path,
+    instance: Option<&str>,
+    seen: &mut Seen,
+) -> Result<FeedConfig, String> {
+    let (mut schema, infer) = resolve_schema(&f)?;
+    if let Some(spec) = &f.partition_by {
+        schema.partition = Some(resolve_partition(spec, &schema, infer, f.on_new_column)?);
+    }
+    let inbox = normalize(&base_dir.join(&f.inbox));
+    if !seen.inboxes.insert(inbox.clone()) {
+        return Err(format!("inbox {} is used by another feed", inbox.display()));
+    }
+    let table_url = resolve_table(&f.table, base_dir)?;
+    if !seen.tables.insert(table_url.to_string()) {
+        return Err(format!(
+            "table {table_url} is written by another feed of this daemon"
+        ));
+    }
+    check_scheme(&table_url)?;
+    let processed = normalize(&base_dir.join(&f.processed));
+    let rejected = normalize(&base_dir.join(&f.rejected));
+    for (what, p) in [("processed", &processed), ("rejected", &rejected)] {
+        if *p == inbox {
+            return Err(format!("{what} must not be the inbox itself"));
+        }
+    }
+    if f.extensions.is_empty() {
+        return Err("extensions is empty: no file would ever be ingested".into());
+    }
+    if f.max_files_per_commit == 0 || f.max_rows_per_commit == 0 {
+        return Err("max_files_per_commit and max_rows_per_commit must be at least 1".into());
+    }
+    if f.checkpoint_interval == 0 {
+        return Err("checkpoint_interval must be at least 1".into());
+    }
+    let preset = match f.locale.as_deref() {
+        None => Preset::default(),
+        Some(l) => Preset::named(l)
+            .ok_or_else(|| format!("locale = '{l}' is not known (known: pt-BR, en-US)"))?,
+    };
+    let csv = resolve_csv(&f.csv, &preset)?;
+    let values = resolve_values(&f, &preset)?;
+    let encoding = resolve_encoding(&f.encoding)?;
+    let max_bad_rows = resolve_max_bad_rows(f.max_bad_rows.as_ref())?;
+    let quarantine_url = quarantine_url(&f, &table_url, base_dir)?;
+    check_scheme(&quarantine_url)?;
+    if !seen.tables.insert(quarantine_url.to_string()) {
+        return Err(format!(
+            "quarantine table {quarantine_url} is also another table of this daemon"
+        ));
+    }
+    let claim_dir = match (f.shared_inbox, instance) {
+        (false, _) => None,
+        (true, Some(i)) => Some(inbox.join(CLAIMS_DIR).join(i)),
+        (true, None) => {
+            return Err(
+                "shared_inbox = true needs `instance` set (a name unique to each daemon sharing the inbox)".into(),
+            )
+        }
+    };
+    let expectations = resolve_expectations(&f.expect, &schema, infer)?;
+    if csv.batch_rows == 0 || csv.batch_rows > 1_000_000 {
+        return Err("csv.batch_rows must be between 1 and 1000000".into());
+    }
+    if let Some(col) = &f.sort_by {
+        if !infer && schema.position(col).is_none() {
+            return Err(format!("sort_by = '{col}': no such column"));
+        }
+    }
+    if f.compact_min_files < 2 {
+        return Err("compact_min_files must be at least 2".into());
+    }
+    if f.target_file_bytes < 1024 * 1024 {
+        return Err("target_file_bytes must be at least 1048576 (1 MiB)".into());
+    }
+    let maintenance = MaintenanceConfig {
+        interval: f.maintenance_interval,
+        compact_min_files: f.compact_min_files,
+        target_file_bytes: f.target_file_bytes,
+        vacuum_retention: f.vacuum_retention,
+        sort_by: f.sort_by.clone(),
+    };
+    let app_id = match instance {
+        Some(i) => format!("deltadrop-{}-{}", f.name, i),
+        None => format!("deltadrop-{}", f.name),
+    };
+    Ok(FeedConfig {
+        inbox,
+        table_url,
+        schema,
+        processed,
+        rejected,
+        on_success: f.on_success,
+        extensions: f
+            .extensions
+            .iter()
+            .map(|e| e.trim_start_matches('.').to_ascii_lowercase())
+            .collect(),
+        dedupe: f.dedupe,
+        max_files_per_commit: f.max_files_per_commit,
+        max_rows_per_commit: f.max_rows_per_commit,
+        checkpoint_interval: f.checkpoint_interval,
+        csv,
+        app_id,
+        infer,
+        infer_rows: f.infer_rows.max(1),
+        quarantine_url,
+        storage_options: StorageOptions(f.storage_options.into_iter().collect()),
+        claim_dir,
+        maintenance,
+        on_bad_row: f.on_bad_row,
+        max_bad_rows,
+        on_new_column: f.on_new_column,
+        header_match: f.header_match,
+        encoding,
+        values,
+        ready_marker: f.ready_marker,
+        max_file_bytes: f.max_file_bytes,
+        expectations,
+        schema_name: f.schema,
+        name: f.name,
+    })
+}
+
+fn resolve_csv(c: &RawCsv, preset: &Preset) -> Result<CsvConfig, String> {
+    let optional =
+        |key: &str, v: &Option<String>| v.as_deref().map(|s| one_byte(key, s)).transpose();
+    let delimiter = match c.delimiter.as_deref() {
+        Some("auto") => None,
+        Some(d) => Some(one_byte("csv.delimiter", d)?),
+        None => Some(preset.delimiter),
+    };
+    Ok(CsvConfig {
+        delimiter,
+        delimiter_is_default: c.delimiter.is_none(),
+        header: c.header,
+        quote: one_byte("csv.quote", &c.quote)?,
+        escape: optional("csv.escape", &c.escape)?,
+        comment: optional("csv.comment", &c.comment)?,
+        batch_rows: c.batch_rows,
+        max_line_bytes: c.max_line_bytes.max(1024),
+    })
+}
+
+fn resolve_encoding(label: &str) -> Result<Encoding, String> {
+    match label.to_ascii_lowercase().as_str() {
+        "auto" => Ok(Encoding::Auto),
+        label => encoding_rs::Encoding::for_label(label.as_bytes())
+            .map(Encoding::Fixed)
+            .ok_or_else(|| {
+                format!(
+                    "encoding = '{label}' is not known (auto, utf-8, windows-1252, latin1, ...)"
+                )
+            }),
+    }
+}
+
+fn resolve_max_bad_rows(raw: Option<&RawMaxBad>) -> Result<MaxBadRows, String> {
+    Ok(match raw {
+        None => MaxBadRows::Unlimited,
+        Some(RawMaxBad::Count(n)) => MaxBadRows::Count(*n),
+        Some(RawMaxBad::Ratio(r)) if (0.0..=1.0).contains(r) => MaxBadRows::Ratio(*r),
+        Some(RawMaxBad::Text(t)) if t.trim().ends_with('%') => {
+            let pct: f64 =
+                t.trim().trim_end_matches('%').trim().parse().map_err(|_| {
+                    format!("max_bad_rows = '{t}': expected a count, a ratio or 'N%'")
+                })?;
+            MaxBadRows::Ratio(pct / 100.0)
+        }
+        Some(other) => {
+            return Err(format!(
+                "max_bad_rows = {other:?}: expected a count, a ratio between 0 and 1, or 'N%'"
+            ))
+        }
+    })
+}
+
+/// `quarantine_table`, or the default: `lake/_quarantine/<feed>` for a local table, beside the
+/// table in the same container for a cloud one.
+fn quarantine_url(f: &RawFeed, table_url: &Url, base_dir: &Path) -> Result<Url, String> {
+    match f.quarantine_table.as_deref() {
+        Some(q) => resolve_table(q, base_dir),
+        None if table_url.scheme() != "file" => {
+            let dir = format!("{}/", table_url.as_str().trim_end_matches('/'));
+            Url::parse(&dir)
+                .and_then(|d| d.join(&format!("../_quarantine/{}/", f.name)))
+                .map_err(|e| format!("table {table_url}: {e}"))
+        }
+        None => resolve_table(&format!("lake/_quarantine/{}", f.name), base_dir),
+    }
+}
+
+fn resolve_expectations(
+    raw: &[RawExpect],
+    schema: &TableSchema,
+    infer: bool,
+) -> Result<Vec<Expectation>, String> {
+    let mut expectations = Vec::new();
+    for e in raw {
+        if !infer && schema.position(&e.column).is_none() {
+            return Err(format!(
+                "[[feed.expect]] names column '{}' that the schema does not have",
+                e.column
+            ));
+        }
+        let mut push = |check| {
+            expectations.push(Expectation {
+                column: e.column.clone(),
+                check,
+                action: e.action,
+            })
+        };
+        if e.not_null {
+            push(Check::NotNull);
+        }
+        if let Some(m) = e.min {
+            push(Check::Min(m));
+        }
+        if let Some(m) = e.max {
+            push(Check::Max(m));
+        }
+        if let Some(r) = &e.regex {
+            let re = regex::Regex::new(&format!("^(?:{r})$"))
+                .map_err(|err| format!("expect regex for '{}': {err}", e.column))?;
+            push(Check::Regex(re));
+        }
+        if let Some(v) = &e.one_of {
+            push(Check::OneOf(v.clone()));
+        }
+        if e.cpf {
+            push(Check::Cpf);
+        }
+        if e.cnpj {
+            push(Check::Cnpj);
+        }
+    }
+    Ok(expectations)
+}
+
+fn check_name(what: &str, name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} '{name}' must be 1-64 characters of letters, digits, '_' or '-'"
+        ))
+    }
+}
+
+fn one_byte(key: &str, s: &str) -> Result<u8, String> {
+    let unescaped = match s {
+        "\\t" | "tab" => "\t",
+        other => other,
+    };
+    match unescaped.as_bytes() {
+        [b] if b.is_ascii() && *b != b'\n' && *b != b'\r' => Ok(*b),
+        _ => Err(format!(
+            "{key} = {s:?} must be a single ASCII character (not a line break)"
+        )),
+    }
+}
+
+fn resolve_schema(f: &RawFeed) -> Result<(TableSchema, bool), String> {
+    if let Some(cols) = &f.columns {
+        if !(f.schema == "columns" || f.schema == "infer" || f.schema == default_schema()) {
+            return Err(format!(
+                "both schema = '{}' and columns are set: use one (columns means schema = \"columns\"; with schema = \"infer\" they are hints)",
+                f.schema
+            ));
+        }
+        if cols.is_empty() {
+            return Err("columns is empty".into());
+        }
+        let mut names = HashSet::new();
+        let mut columns = Vec::new();
+        for c in cols {
+            if !names.insert(c.name.clone()) {
+                return Err(format!("column '{}' is listed twice", c.name));
+            }
+            if crate::schema::RESERVED.contains(&c.name.as_str()) {
+                return Err(format!(
+                    "column name '{}' is reserved for deltadrop",
+                    c.name
+                ));
+            }
+            let ty =
+                c.ty.parse()
+                    .map_err(|e| format!("column '{}': {e}", c.name))?;
+            columns.push(ColumnSpec {
+                name: c.name.clone(),
+                ty,
+                nullable: c.nullable,
+                format: c.format.as_deref().map(java_format_to_chrono),
+            });
+        }
+        let rescued = f.on_new_column == OnNewColumn::Rescue;
+        // With infer, these columns are hints: they override what inference finds.
+        return Ok((
+            TableSchema {
+                columns,
+                rescued,
+                partition: None,
+            },
+            f.schema == "infer",
+        ));
+    }
+    match f.schema.as_str() {
+        "infer" => Ok((
+            TableSchema {
+                columns: vec![],
+                rescued: f.on_new_column == OnNewColumn::Rescue,
+                partition: None,
+            },
+            true,
+        )),
+        "columns" => Err("schema = \"columns\" needs a columns = [...] list".into()),
+        name => {
+            let mut s = TableSchema::builtin(name).ok_or_else(|| {
+                format!("schema = '{name}' is not known (sales, infer, or a columns list)")
+            })?;
+            s.rescued = f.on_new_column == OnNewColumn::Rescue;
+            Ok((s, false))
+        }
+    }
+}
+
+/// `partition_by = "col"` (a string, integer, date or bool column) or `"date(col)"` (a timestamp
+/// column's UTC date, in a derived column `col_date`).
+fn resolve_partition(
+    spec: &str,
+    schema: &TableSchema,
+    infer: bool,
+    on_new_column: OnNewColumn,
+) -> Result<crate::schema::Partition, String> {
+    if infer || on_new_column == OnNewColumn::Add {
+        return Err(format!(
+            "partition_by = '{spec}' needs a fixed schema (schema = \"sales\" or columns), not schema = \"infer\" or on_new_column = \"add\""
+        ));
+    }
+    let spec = spec.trim();
+    let find = |name: &str| {
+        schema
+            .columns
+            .iter()
+            .find(|c| c.name == name)
+            .ok_or_else(|| format!("partition_by = '{spec}': no column '{name}'"))
+    };
+    if let Some(inner) = spec.strip_prefix("date(").and_then(|r| r.strip_suffix(')')) {
+        let source = find(inner.trim())?;
+        if source.ty != ColType::Timestamp {
+            return Err(format!(
+                "partition_by = '{spec}': '{}' is {}, date() takes a timestamp column",
+                source.name, source.ty
+            ));
+        }
+        let column = format!("{}_date", source.name);
+        if schema.position(&column).is_some() {
+            return Err(format!(
+                "partition_by = '{spec}': the derived column '{column}' is already a column"
+            ));
+        }
+        return Ok(crate::schema::Partition {
+            column,
+            date_of: Some(source.name.clone()),
+        });
+    }
+    let c = find(spec)?;
+    match c.ty {
+        ColType::String | ColType::Int32 | ColType::Int64 | ColType::Date | ColType::Bool => {
+            Ok(crate::schema::Partition {
+                column: c.name.clone(),
+                date_of: None,
+            })
+        }
+        other => Err(format!(
+            "partition_by = '{spec}': a {other} column would make one partition per value; use date(...) for timestamps"
+        )),
+    }
+}

@@ -1,0 +1,95 @@
+//! Where things are: table locations (paths and `file://`, `az://`, `abfss://`, `s3://` URLs),
+//! their object-store options (never printed), and paths made absolute without touching the
+//! filesystem.
+
+use std::path::{Path, PathBuf};
+
+use url::Url;
+
+/// Object store options (credentials among them). Debug shows the keys and hides the values
+/// of anything that may be a secret, so `check`, logs and panics never print a credential.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct StorageOptions(pub std::collections::HashMap<String, String>);
+
+impl std::fmt::Debug for StorageOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut keys: Vec<&String> = self.0.keys().collect();
+        keys.sort();
+        let shown: Vec<String> = keys
+            .into_iter()
+            .map(|k| {
+                let lower = k.to_ascii_lowercase();
+                let secret = [
+                    "key",
+                    "secret",
+                    "token",
+                    "password",
+                    "sas",
+                    "signature",
+                    "credential",
+                ]
+                .iter()
+                .any(|s| lower.contains(s));
+                if secret {
+                    format!("{k}=<redacted>")
+                } else {
+                    format!("{k}={}", self.0[k])
+                }
+            })
+            .collect();
+        write!(f, "{}", shown.join(", "))
+    }
+}
+
+/// Table URL schemes this build writes: local files, Azure Blob / ADLS Gen2, S3.
+const SCHEMES: [&str; 8] = ["file", "az", "azure", "abfs", "abfss", "adl", "s3", "s3a"];
+
+pub(super) fn check_scheme(url: &Url) -> Result<(), String> {
+    if SCHEMES.contains(&url.scheme()) {
+        Ok(())
+    } else {
+        Err(format!(
+            "table {url}: scheme '{}' is not supported (use a path, file://, az://, abfss:// or s3://)",
+            url.scheme()
+        ))
+    }
+}
+
+/// A table is a URI when it has a scheme of two letters or more (so `C:\...` stays a path).
+pub(super) fn resolve_table(table: &str, base_dir: &Path) -> Result<Url, String> {
+    if let Ok(url) = Url::parse(table) {
+        if url.scheme().len() > 1 {
+            return Ok(url);
+        }
+    }
+    let path = base_dir.join(table);
+    Url::from_directory_path(normalize(&path))
+        .map_err(|_| format!("table path {} cannot be made a URL", path.display()))
+}
+
+pub(super) fn absolute(p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        normalize(p)
+    } else {
+        match std::env::current_dir() {
+            Ok(cwd) => normalize(&cwd.join(p)),
+            Err(_) => p.to_path_buf(),
+        }
+    }
+}
+
+/// Removes `.` and `..` components without touching the filesystem.
+pub(super) fn normalize(p: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}

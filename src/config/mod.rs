@@ -1,0 +1,518 @@
+//! Config stage: reads the TOML file, fills defaults, validates at the edge and resolves paths.
+//! Everything after this module works with a [`Config`] whose paths are absolute and checked.
+
+mod describe;
+mod feed;
+mod locale;
+mod location;
+mod raw;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use url::Url;
+
+use crate::schema::TableSchema;
+pub use locale::java_format_to_chrono;
+use location::absolute;
+pub use location::StorageOptions;
+
+/// The commented example shipped at the top of the repository; also the built-in default.
+pub const EXAMPLE: &str = include_str!("../../config.toml.example");
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid config {path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+/// The status endpoint (`/status`, `/metrics`, `/health`).
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    pub enabled: bool,
+    pub listen: String,
+}
+
+/// What to do with a row that cannot be converted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnBadRow {
+    /// Good rows to the table, bad rows to the quarantine table.
+    #[default]
+    Quarantine,
+    /// The whole file goes to `rejected/`.
+    RejectFile,
+    /// Stop the daemon; the file stays in the inbox.
+    Fail,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnNewColumn {
+    /// A file with columns the table does not have is rejected.
+    #[default]
+    Reject,
+    /// Unknown columns are kept as JSON in `_rescued_data`.
+    Rescue,
+    /// The table grows a nullable column (type inferred from the file) while running.
+    Add,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HeaderMatch {
+    #[default]
+    Exact,
+    /// Case- and accent-insensitive, spaces and '-' same as '_'.
+    Insensitive,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExpectAction {
+    /// Count it (commit metadata, log line), keep the row.
+    Warn,
+    /// The row goes to the quarantine table.
+    #[default]
+    Quarantine,
+    /// The whole file is rejected.
+    Fail,
+}
+
+/// What happens to a file once its rows are committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnSuccess {
+    #[default]
+    Move,
+    Delete,
+}
+
+/// The validated, resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it came from, or `None` for the built-in default.
+    pub source: Option<PathBuf>,
+    pub base_dir: PathBuf,
+    pub poll_interval: Duration,
+    pub events: bool,
+    pub settle: Duration,
+    pub debounce: Duration,
+    pub workers: usize,
+    pub state_dir: PathBuf,
+    pub instance: Option<String>,
+    pub http: HttpConfig,
+    pub feeds: Vec<FeedConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct FeedConfig {
+    pub name: String,
+    pub inbox: PathBuf,
+    /// Table location as a URL (`file:///abs/path` for local tables).
+    pub table_url: Url,
+    pub schema_name: String,
+    pub schema: TableSchema,
+    pub processed: PathBuf,
+    pub rejected: PathBuf,
+    pub on_success: OnSuccess,
+    /// Lower-case extensions without the dot.
+    pub extensions: Vec<String>,
+    pub dedupe: bool,
+    pub max_files_per_commit: usize,
+    pub max_rows_per_commit: u64,
+    pub checkpoint_interval: u64,
+    pub csv: CsvConfig,
+    /// The Delta `txn` application id this feed commits under.
+    pub app_id: String,
+    /// `schema = "infer"`: the columns come from the first file (or the existing table).
+    pub infer: bool,
+    pub infer_rows: usize,
+    pub quarantine_url: Url,
+    /// Object store options of both tables (never printed: see [`StorageOptions`]).
+    pub storage_options: StorageOptions,
+    /// `Some(folder)`: the inbox is shared; files are claimed into this folder first.
+    pub claim_dir: Option<PathBuf>,
+    pub maintenance: MaintenanceConfig,
+    pub on_bad_row: OnBadRow,
+    pub max_bad_rows: MaxBadRows,
+    pub on_new_column: OnNewColumn,
+    pub header_match: HeaderMatch,
+    pub encoding: Encoding,
+    pub values: ValueOptions,
+    pub ready_marker: Option<String>,
+    /// Larger files are rejected unread (0: no limit).
+    pub max_file_bytes: u64,
+    pub expectations: Vec<Expectation>,
+}
+
+/// Table maintenance: what `deltadrop maintain` does, and the daemon every `interval`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MaintenanceConfig {
+    /// Zero: the daemon never maintains (`deltadrop maintain` still does).
+    pub interval: Duration,
+    pub compact_min_files: usize,
+    pub target_file_bytes: u64,
+    pub vacuum_retention: Duration,
+    pub sort_by: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CsvConfig {
+    /// None: sniffed from each file's first lines (`delimiter = "auto"`).
+    pub delimiter: Option<u8>,
+    /// No `delimiter` in the config: the default holds unless it finds a single column that
+    /// another delimiter splits (see `ingest::choose_delimiter`).
+    pub delimiter_is_default: bool,
+    pub header: bool,
+    pub quote: u8,
+    pub escape: Option<u8>,
+    pub comment: Option<u8>,
+    pub batch_rows: usize,
+    /// A record longer than this is a bad row (protects memory from a file with no newline).
+    pub max_line_bytes: usize,
+}
+
+/// Input text encoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// UTF-8 if the start of the file is valid UTF-8 (or has a BOM), else windows-1252.
+    Auto,
+    Fixed(&'static encoding_rs::Encoding),
+}
+
+/// Above this many bad rows, the whole file is rejected instead.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MaxBadRows {
+    Unlimited,
+    Count(u64),
+    /// Fraction of the file's rows (0..1).
+    Ratio(f64),
+}
+
+/// How text becomes typed values (locale).
+#[derive(Debug, Clone)]
+pub struct ValueOptions {
+    pub decimal_separator: char,
+    pub thousands_separator: Option<char>,
+    pub currency_symbols: Vec<String>,
+    pub null_values: Vec<String>,
+    /// Length of the longest null token (values longer than this are never null).
+    pub longest_null_value: usize,
+    pub true_values: Vec<String>,
+    pub false_values: Vec<String>,
+    /// chrono formats tried in order; empty = ISO 8601.
+    pub date_formats: Vec<String>,
+    pub timestamp_formats: Vec<String>,
+    pub timezone: chrono_tz::Tz,
+    pub empty_string_is_null: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Expectation {
+    pub column: String,
+    pub check: Check,
+    pub action: ExpectAction,
+}
+
+#[derive(Debug, Clone)]
+pub enum Check {
+    NotNull,
+    Min(f64),
+    Max(f64),
+    Regex(regex::Regex),
+    OneOf(Vec<String>),
+    Cpf,
+    Cnpj,
+}
+
+impl Config {
+    /// Loads `path`; the error names the file, and for TOML errors the key, line and column.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let abs = absolute(path);
+        let base = abs
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        Self::from_toml(&text, &base, Some(abs))
+    }
+
+    /// The built-in default: the shipped example, relative to `base_dir`.
+    pub fn embedded(base_dir: &Path) -> Result<Config, ConfigError> {
+        Self::from_toml(EXAMPLE, &absolute(base_dir), None)
+    }
+
+    /// `--config FILE` if given, else `./config.toml` if it exists, else the built-in default.
+    pub fn discover(explicit: Option<&Path>) -> Result<Config, ConfigError> {
+        match explicit {
+            Some(p) => Self::load(p),
+            None => {
+                let local = Path::new("config.toml");
+                if local.is_file() {
+                    Self::load(local)
+                } else {
+                    Self::embedded(Path::new("."))
+                }
+            }
+        }
+    }
+}
+
+impl FeedConfig {
+    /// `x.csv` + `ready_marker` (`.done`) → `x.csv.done`: the producer's "this file is
+    /// complete" marker, if the feed uses one.
+    pub fn marker_for(&self, path: &Path) -> Option<PathBuf> {
+        let m = self.ready_marker.as_deref()?;
+        let mut name = path.file_name()?.to_os_string();
+        name.push(m);
+        Some(path.with_file_name(name))
+    }
+}
+
+/// Inside a shared inbox, each daemon claims files into `CLAIMS_DIR/<instance>/`.
+pub const CLAIMS_DIR: &str = ".deltadrop-claims";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_example_parses_with_its_documented_defaults() {
+        let cfg = Config::from_toml(EXAMPLE, Path::new("/srv/drop"), None).unwrap();
+        assert_eq!(cfg.poll_interval, Duration::from_secs(5));
+        assert!(cfg.events);
+        assert_eq!(cfg.feeds.len(), 1);
+        let f = &cfg.feeds[0];
+        assert_eq!(f.name, "sales");
+        assert_eq!(f.inbox, PathBuf::from("/srv/drop/inbox"));
+        assert_eq!(f.table_url.as_str(), "file:///srv/drop/lake/sales/");
+        assert_eq!(f.processed, PathBuf::from("/srv/drop/processed"));
+        assert_eq!(cfg.state_dir, PathBuf::from("/srv/drop/.deltadrop"));
+        assert_eq!(f.csv.delimiter, Some(b','));
+        assert_eq!(f.app_id, "deltadrop-sales");
+    }
+
+    #[test]
+    fn unknown_keys_are_named_with_their_line() {
+        let err = Config::from_toml(
+            "poll_interval = \"5s\"\npoll_intervall = \"1s\"\n[[feed]]\nname = \"a\"\n",
+            Path::new("/x"),
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("poll_intervall"), "{err}");
+        assert!(err.contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn durations_use_humantime() {
+        let cfg = Config::from_toml(
+            "poll_interval = \"1m 30s\"\n[[feed]]\nname = \"a\"\n",
+            Path::new("/x"),
+            None,
+        )
+        .unwrap();
+        assert_eq!(cfg.poll_interval, Duration::from_secs(90));
+    }
+
+    #[test]
+    fn feeds_must_not_share_inbox_or_table() {
+        let err = Config::from_toml(
+            "[[feed]]\nname = \"a\"\n[[feed]]\nname = \"b\"\ntable = \"lake/other\"\n",
+            Path::new("/x"),
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("inbox"), "{err}");
+        let err = Config::from_toml(
+            "[[feed]]\nname = \"a\"\n[[feed]]\nname = \"b\"\ninbox = \"in2\"\n",
+            Path::new("/x"),
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("table"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_are_explained() {
+        for (toml, needle) in [
+            ("workers = 0\n[[feed]]\nname = \"a\"\n", "workers"),
+            ("[[feed]]\nname = \"a b\"\n", "feed name"),
+            ("[[feed]]\nname = \"a\"\nschema = \"nope\"\n", "schema"),
+            ("[[feed]]\nname = \"a\"\nlocale = \"xx\"\n", "locale"),
+            ("[[feed]]\nname = \"a\"\ntimezone = \"Mars/Base\"\n", "IANA"),
+            (
+                "[[feed]]\nname = \"a\"\nencoding = \"klingon\"\n",
+                "encoding",
+            ),
+            (
+                "[[feed]]\nname = \"a\"\nmax_bad_rows = \"lots\"\n",
+                "max_bad_rows",
+            ),
+            (
+                "[[feed]]\nname = \"a\"\ncolumns = [{name = \"x\", type = \"varchar\"}]\n",
+                "unknown type",
+            ),
+            (
+                "[[feed]]\nname = \"a\"\n[[feed.expect]]\ncolumn = \"nope\"\nmin = 1\n",
+                "nope",
+            ),
+            (
+                "[[feed]]\nname = \"a\"\n[feed.csv]\ndelimiter = \";;\"\n",
+                "delimiter",
+            ),
+            ("events = true\n", "[[feed]]"),
+        ] {
+            let err = Config::from_toml(toml, Path::new("/x"), None)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(needle), "{toml}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_pt_br_preset_sets_dialect_and_values_in_one_line() {
+        let cfg = Config::from_toml(
+            "[[feed]]\nname = \"a\"\nlocale = \"pt-BR\"\ntimezone = \"America/Sao_Paulo\"\nmax_bad_rows = \"5%\"\n",
+            Path::new("/x"),
+            None,
+        )
+        .unwrap();
+        let f = &cfg.feeds[0];
+        assert_eq!(f.csv.delimiter, Some(b';'));
+        assert_eq!(f.values.decimal_separator, ',');
+        assert_eq!(f.values.thousands_separator, Some('.'));
+        assert_eq!(f.values.date_formats, vec!["%d/%m/%Y"]);
+        assert_eq!(f.values.timezone, chrono_tz::America::Sao_Paulo);
+        assert_eq!(f.max_bad_rows, MaxBadRows::Ratio(0.05));
+        assert_eq!(f.quarantine_url.as_str(), "file:///x/lake/_quarantine/a/");
+    }
+
+    #[test]
+    fn cloud_tables_keep_their_quarantine_beside_them_and_hide_secrets() {
+        let cfg = Config::from_toml(
+            "instance = \"sp1\"\n[[feed]]\nname = \"a\"\ntable = \"az://lake/tables/sales\"\nshared_inbox = true\n\
+             [feed.storage_options]\nazure_storage_account_name = \"acct\"\nazure_storage_account_key = \"s3cr3t\"\n",
+            Path::new("/x"),
+            None,
+        )
+        .unwrap();
+        let f = &cfg.feeds[0];
+        assert_eq!(f.table_url.as_str(), "az://lake/tables/sales");
+        assert_eq!(f.quarantine_url.as_str(), "az://lake/tables/_quarantine/a/");
+        assert_eq!(
+            f.claim_dir.as_deref(),
+            Some(Path::new("/x/inbox/.deltadrop-claims/sp1"))
+        );
+        let shown = cfg.describe() + &format!("{cfg:?}");
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+        assert!(shown.contains("azure_storage_account_name=acct"), "{shown}");
+
+        for (toml, needle) in [
+            (
+                "[[feed]]\nname = \"a\"\ntable = \"gs://b/t\"\n",
+                "scheme 'gs' is not supported",
+            ),
+            (
+                "[[feed]]\nname = \"a\"\nshared_inbox = true\n",
+                "needs `instance` set",
+            ),
+        ] {
+            let err = Config::from_toml(toml, Path::new("/x"), None)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(needle), "{toml}: {err}");
+        }
+    }
+
+    #[test]
+    fn partition_by_takes_a_column_or_the_date_of_a_timestamp() {
+        let feed = |extra: &str| {
+            Config::from_toml(
+                &format!("[[feed]]\nname = \"a\"\n{extra}\n"),
+                Path::new("/x"),
+                None,
+            )
+        };
+        let p = feed("partition_by = \"date(sold_at)\"").unwrap().feeds[0]
+            .schema
+            .partition
+            .clone()
+            .unwrap();
+        assert_eq!(p.column, "sold_at_date");
+        assert_eq!(p.date_of.as_deref(), Some("sold_at"));
+        let p = feed("partition_by = \"store_id\"").unwrap().feeds[0]
+            .schema
+            .partition
+            .clone()
+            .unwrap();
+        assert_eq!((p.column.as_str(), p.date_of), ("store_id", None));
+        for (extra, needle) in [
+            (
+                "partition_by = \"date(store_id)\"",
+                "date() takes a timestamp column",
+            ),
+            ("partition_by = \"total\"", "one partition per value"),
+            ("partition_by = \"nope\"", "no column 'nope'"),
+            (
+                "schema = \"infer\"\npartition_by = \"x\"",
+                "needs a fixed schema",
+            ),
+        ] {
+            let err = feed(extra).unwrap_err().to_string();
+            assert!(err.contains(needle), "{extra}: {err}");
+        }
+    }
+
+    #[test]
+    fn java_style_formats_become_chrono_formats() {
+        assert_eq!(
+            java_format_to_chrono("dd/MM/yyyy HH:mm:ss"),
+            "%d/%m/%Y %H:%M:%S"
+        );
+        assert_eq!(
+            java_format_to_chrono("yyyy-MM-dd'T'HH:mm"),
+            "%Y-%m-%dT%H:%M"
+        );
+        assert_eq!(java_format_to_chrono("epoch_ms"), "epoch_ms");
+    }
+
+    #[test]
+    fn explicit_columns_define_the_schema() {
+        let cfg = Config::from_toml(
+            "[[feed]]\nname = \"a\"\ncolumns = [\n  {name = \"id\", type = \"int64\", nullable = false},\n  {name = \"day\", type = \"date\", format = \"dd/MM/yyyy\"},\n]\n",
+            Path::new("/x"),
+            None,
+        )
+        .unwrap();
+        let s = &cfg.feeds[0].schema;
+        assert_eq!(s.columns.len(), 2);
+        assert_eq!(s.columns[1].format.as_deref(), Some("%d/%m/%Y"));
+    }
+
+    #[test]
+    fn tab_delimiter_can_be_spelled() {
+        let cfg = Config::from_toml(
+            "[[feed]]\nname = \"a\"\n[feed.csv]\ndelimiter = \"\\t\"\n",
+            Path::new("/x"),
+            None,
+        )
+        .unwrap();
+        assert_eq!(cfg.feeds[0].csv.delimiter, Some(b'\t'));
+    }
+}

@@ -1,0 +1,362 @@
+//! Counters: one set per feed, the daemon's only record of what it did. They are bumped in one
+//! place, [`FeedCounters::record`], and read by `/metrics` (they are the Prometheus metric
+//! families themselves, encoded by `prometheus-client`), by `/status` and `status --json`, by
+//! the `run --once` progress bar and by the stop line.
+
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// Upper bounds of the commit-duration buckets, in seconds.
+const BUCKETS: [f64; 12] = [
+    0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0,
+];
+
+/// What happened, as far as counting goes.
+#[derive(Debug, Clone, Copy)]
+pub enum Event {
+    /// A file's rows are committed (bad rows in the quarantine table, warned rows kept).
+    FileCommitted {
+        rows: u64,
+        bytes: u64,
+        quarantined: u64,
+        warned: u64,
+    },
+    /// A file went to `rejected/`.
+    FileRejected,
+    /// A file's content was loaded before: archived, not loaded again.
+    FileDuplicate,
+    /// A file was given back to wait out a backoff (a failure that may pass).
+    Retry,
+    /// A commit landed at `version`, `took` after the committer started on it.
+    Commit { took: Duration, version: i64 },
+    /// The table's version when its committer started.
+    TableAt { version: i64 },
+    /// Live figures, counted when someone asks: files waiting in the inbox, files in flight.
+    Backlog { waiting: u64, in_flight: u64 },
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FeedLabel {
+    feed: String,
+}
+
+/// One feed's counters: handles into the registry's families, labelled with the feed.
+pub struct FeedCounters {
+    files_committed: Counter,
+    rows_committed: Counter,
+    rows_quarantined: Counter,
+    rows_warned: Counter,
+    files_rejected: Counter,
+    files_duplicate: Counter,
+    transient_failures: Counter,
+    table_version: Gauge,
+    last_commit_seconds: Gauge<f64, AtomicU64>,
+    commit_duration: Histogram,
+    backlog: Gauge,
+    in_flight: Gauge,
+    /// Not exported (the progress bar's MB/s).
+    bytes_committed: Counter,
+    /// Exported as the histogram's count (prometheus-client does not read that back).
+    commits: Counter,
+}
+
+/// A feed's counters read at one moment (or several feeds' summed: see [`Counters::totals`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Snapshot {
+    pub files_committed: u64,
+    pub rows_committed: u64,
+    pub bytes_committed: u64,
+    pub rows_quarantined: u64,
+    pub rows_warned: u64,
+    pub files_rejected: u64,
+    pub files_duplicate: u64,
+    pub transient_failures: u64,
+    pub commits: u64,
+    pub table_version: i64,
+    /// Unix milliseconds of the last commit of this run, if any.
+    pub last_commit_ms: Option<i64>,
+    pub backlog: u64,
+    pub in_flight: u64,
+}
+
+impl Snapshot {
+    /// Files done with: committed, rejected or found duplicate.
+    pub fn files_done(&self) -> u64 {
+        self.files_committed + self.files_rejected + self.files_duplicate
+    }
+}
+
+impl FeedCounters {
+    /// The one place where counters change.
+    pub fn record(&self, event: Event) {
+        match event {
+            Event::FileCommitted {
+                rows,
+                bytes,
+                quarantined,
+                warned,
+            } => {
+                self.files_committed.inc();
+                self.rows_committed.inc_by(rows);
+                self.bytes_committed.inc_by(bytes);
+                self.rows_quarantined.inc_by(quarantined);
+                self.rows_warned.inc_by(warned);
+            }
+            Event::FileRejected => {
+                self.files_rejected.inc();
+            }
+            Event::FileDuplicate => {
+                self.files_duplicate.inc();
+            }
+            Event::Retry => {
+                self.transient_failures.inc();
+            }
+            Event::Commit { took, version } => {
+                self.commit_duration.observe(took.as_secs_f64());
+                self.commits.inc();
+                self.table_version.set(version);
+                let now_ms = chrono::Utc::now().timestamp_millis();
+                self.last_commit_seconds.set(now_ms as f64 / 1000.0);
+            }
+            Event::TableAt { version } => {
+                self.table_version.set(version);
+            }
+            Event::Backlog { waiting, in_flight } => {
+                self.backlog.set(i64::try_from(waiting).unwrap_or(i64::MAX));
+                self.in_flight
+                    .set(i64::try_from(in_flight).unwrap_or(i64::MAX));
+            }
+        }
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        let last = self.last_commit_seconds.get();
+        Snapshot {
+            files_committed: self.files_committed.get(),
+            rows_committed: self.rows_committed.get(),
+            bytes_committed: self.bytes_committed.get(),
+            rows_quarantined: self.rows_quarantined.get(),
+            rows_warned: self.rows_warned.get(),
+            files_rejected: self.files_rejected.get(),
+            files_duplicate: self.files_duplicate.get(),
+            transient_failures: self.transient_failures.get(),
+            commits: self.commits.get(),
+            table_version: self.table_version.get(),
+            last_commit_ms: (last > 0.0).then(|| (last * 1000.0).round() as i64),
+            backlog: u64::try_from(self.backlog.get()).unwrap_or(0),
+            in_flight: u64::try_from(self.in_flight.get()).unwrap_or(0),
+        }
+    }
+}
+
+/// Every feed's counters, in config order, and the registry that exports them.
+pub struct Counters {
+    registry: Registry,
+    feeds: Vec<(String, Arc<FeedCounters>)>,
+    uptime: Gauge<f64, AtomicU64>,
+    started: Instant,
+}
+
+impl Counters {
+    pub fn new(names: impl IntoIterator<Item = String>) -> Arc<Counters> {
+        let mut registry = Registry::default();
+        let mut counter = |name: &str, help: &str| {
+            let f = Family::<FeedLabel, Counter>::default();
+            // prometheus-client appends `_total` to a counter's name.
+            registry.register(name.trim_end_matches("_total"), help, f.clone());
+            f
+        };
+        let files_committed = counter(
+            "deltadrop_files_ingested_total",
+            "Files whose rows were committed",
+        );
+        let rows_committed = counter(
+            "deltadrop_rows_ingested_total",
+            "Rows committed to the table",
+        );
+        let rows_quarantined = counter(
+            "deltadrop_rows_quarantined_total",
+            "Bad rows committed to the quarantine table",
+        );
+        let rows_warned = counter(
+            "deltadrop_rows_warned_total",
+            "Rows that failed an expectation with action = warn (kept)",
+        );
+        let files_rejected = counter("deltadrop_files_rejected_total", "Files moved to rejected/");
+        let files_duplicate = counter(
+            "deltadrop_files_duplicate_total",
+            "Files whose content was already loaded (archived, not loaded again)",
+        );
+        let transient_failures = counter(
+            "deltadrop_transient_failures_total",
+            "Failures retried with backoff (table unwritable, file still being written...)",
+        );
+        let mut gauge = |name: &str, help: &str| {
+            let f = Family::<FeedLabel, Gauge>::default();
+            registry.register(name, help, f.clone());
+            f
+        };
+        let backlog = gauge("deltadrop_backlog_files", "Files waiting in the inbox");
+        let in_flight = gauge(
+            "deltadrop_in_flight_files",
+            "Files being parsed or committed",
+        );
+        let table_version = gauge(
+            "deltadrop_table_version",
+            "Delta table version of the last commit",
+        );
+        let last_commit = Family::<FeedLabel, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "deltadrop_last_commit_timestamp_seconds",
+            "Unix time of the last commit (0: none in this run)",
+            last_commit.clone(),
+        );
+        let commit_duration =
+            Family::<FeedLabel, Histogram>::new_with_constructor(|| Histogram::new(BUCKETS));
+        registry.register(
+            "deltadrop_commit_duration_seconds",
+            "Time to write one commit (Parquet + log)",
+            commit_duration.clone(),
+        );
+        let uptime = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "deltadrop_uptime_seconds",
+            "Seconds since the daemon started",
+            uptime.clone(),
+        );
+        let feeds = names
+            .into_iter()
+            .map(|name| {
+                let l = FeedLabel { feed: name.clone() };
+                let c = FeedCounters {
+                    files_committed: files_committed.get_or_create(&l).clone(),
+                    rows_committed: rows_committed.get_or_create(&l).clone(),
+                    rows_quarantined: rows_quarantined.get_or_create(&l).clone(),
+                    rows_warned: rows_warned.get_or_create(&l).clone(),
+                    files_rejected: files_rejected.get_or_create(&l).clone(),
+                    files_duplicate: files_duplicate.get_or_create(&l).clone(),
+                    transient_failures: transient_failures.get_or_create(&l).clone(),
+                    table_version: table_version.get_or_create(&l).clone(),
+                    last_commit_seconds: last_commit.get_or_create(&l).clone(),
+                    commit_duration: commit_duration.get_or_create(&l).clone(),
+                    backlog: backlog.get_or_create(&l).clone(),
+                    in_flight: in_flight.get_or_create(&l).clone(),
+                    bytes_committed: Counter::default(),
+                    commits: Counter::default(),
+                };
+                (name, Arc::new(c))
+            })
+            .collect();
+        Arc::new(Counters {
+            registry,
+            feeds,
+            uptime,
+            started: Instant::now(),
+        })
+    }
+
+    /// The counters of the feed named `name`.
+    pub fn feed(&self, name: &str) -> Option<Arc<FeedCounters>> {
+        self.feeds
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, c)| c.clone())
+    }
+
+    /// (name, counters) of every feed, in config order.
+    pub fn feeds(&self) -> &[(String, Arc<FeedCounters>)] {
+        &self.feeds
+    }
+
+    /// Every feed's counters summed (table version and last commit: the largest).
+    pub fn totals(&self) -> Snapshot {
+        self.feeds.iter().fold(Snapshot::default(), |a, (_, c)| {
+            let s = c.snapshot();
+            Snapshot {
+                files_committed: a.files_committed + s.files_committed,
+                rows_committed: a.rows_committed + s.rows_committed,
+                bytes_committed: a.bytes_committed + s.bytes_committed,
+                rows_quarantined: a.rows_quarantined + s.rows_quarantined,
+                rows_warned: a.rows_warned + s.rows_warned,
+                files_rejected: a.files_rejected + s.files_rejected,
+                files_duplicate: a.files_duplicate + s.files_duplicate,
+                transient_failures: a.transient_failures + s.transient_failures,
+                commits: a.commits + s.commits,
+                table_version: a.table_version.max(s.table_version),
+                last_commit_ms: a.last_commit_ms.max(s.last_commit_ms),
+                backlog: a.backlog + s.backlog,
+                in_flight: a.in_flight + s.in_flight,
+            }
+        })
+    }
+
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// The registry the counters are exported from (see `ops::metrics`).
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Brings the run-wide gauges up to date before an export.
+    pub fn before_export(&self) {
+        self.uptime.set(self.uptime().as_secs_f64());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_histogram_is_cumulative_and_names_are_unchanged() {
+        let c = Counters::new(["sales".to_string()]);
+        let f = c.feed("sales").unwrap();
+        f.record(Event::Commit {
+            took: Duration::from_micros(1500),
+            version: 3,
+        });
+        f.record(Event::Commit {
+            took: Duration::from_millis(30),
+            version: 4,
+        });
+        f.record(Event::Backlog {
+            waiting: 2,
+            in_flight: 1,
+        });
+        f.record(Event::FileCommitted {
+            rows: 6,
+            bytes: 100,
+            quarantined: 1,
+            warned: 0,
+        });
+        let text = crate::ops::metrics::prometheus(&c);
+        for line in [
+            "deltadrop_commit_duration_seconds_bucket{feed=\"sales\",le=\"0.001\"} 0",
+            "deltadrop_commit_duration_seconds_bucket{feed=\"sales\",le=\"0.002\"} 1",
+            "deltadrop_commit_duration_seconds_bucket{feed=\"sales\",le=\"0.05\"} 2",
+            "deltadrop_commit_duration_seconds_count{feed=\"sales\"} 2",
+            "deltadrop_table_version{feed=\"sales\"} 4",
+            "deltadrop_backlog_files{feed=\"sales\"} 2",
+            "deltadrop_rows_ingested_total{feed=\"sales\"} 6",
+            "# TYPE deltadrop_files_ingested_total counter",
+            "# HELP deltadrop_rows_quarantined_total Bad rows committed to the quarantine table.",
+            "# TYPE deltadrop_commit_duration_seconds histogram",
+        ] {
+            assert!(text.contains(line), "{line}\n{text}");
+        }
+        let s = f.snapshot();
+        assert_eq!((s.commits, s.table_version, s.rows_committed), (2, 4, 6));
+        assert!(s.last_commit_ms.is_some());
+        assert_eq!(c.totals().rows_quarantined, 1);
+    }
+}

@@ -1,0 +1,162 @@
+//! One pipeline over the feeds that have a table: committers (which settle what a previous run
+//! left first), then the worker pool, then the watcher — and, beside them, table maintenance.
+//! It runs until its stop signal (or, with `--once`, until the files found at start are done),
+//! then shuts down by closing channels: the watcher's end closes the job channel, the workers
+//! drain it and exit, which closes the committers' channels; the committers commit what they
+//! hold and exit.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use super::{progress, Run, RunOptions};
+use crate::config::{Config, FeedConfig};
+use crate::delta::{Committer, CommitterContext, DeltaError, FeedTables};
+use crate::error::{io_err, Error};
+use crate::job::{self, CommitMsg};
+use crate::pool::{self, PoolContext};
+use crate::shutdown::Shutdown;
+use crate::state::FeedState;
+use crate::watch::{self, Watcher};
+
+/// A feed whose tables are open, with its state: ready for a committer.
+pub(super) struct Opened {
+    pub(super) feed: Arc<FeedConfig>,
+    pub(super) tables: FeedTables,
+    pub(super) state: FeedState,
+}
+
+/// Bounded: parsed small files wait here in memory (at most 128 × 2 MiB of CSV per feed).
+const COMMIT_QUEUE: usize = 128;
+
+pub(super) fn run(
+    cfg: &Config,
+    opts: RunOptions,
+    run: &Run,
+    opened: Vec<Opened>,
+    stop: &Shutdown,
+) -> Result<(), Error> {
+    let feeds: Vec<Arc<FeedConfig>> = opened.iter().map(|o| o.feed.clone()).collect();
+    let board = job::board(
+        opened
+            .iter()
+            .map(|o| (o.tables.schema.clone(), o.tables.table.clone()))
+            .collect(),
+    );
+    let mut committers = Vec::with_capacity(opened.len());
+    for (feed_id, o) in opened.into_iter().enumerate() {
+        let ctx = CommitterContext {
+            feed_id,
+            board: board.clone(),
+            archive: run.archive(&o.feed)?,
+            shutdown: stop.clone(),
+        };
+        committers.push(Committer::start(o.feed, o.tables, o.state, ctx)?);
+    }
+    let mut commit_txs = Vec::with_capacity(committers.len());
+    let mut committer_threads = Vec::with_capacity(committers.len());
+    for c in committers {
+        let (tx, rx) = crossbeam_channel::bounded::<CommitMsg>(COMMIT_QUEUE);
+        commit_txs.push(tx);
+        committer_threads.push(
+            std::thread::Builder::new()
+                .name("committer".into())
+                .spawn(move || c.run(rx))
+                .map_err(io_err("cannot start a committer thread"))?,
+        );
+    }
+    let (jobs_tx, jobs_rx) = crossbeam_channel::bounded(cfg.workers * 4);
+    let workers = pool::spawn(
+        cfg.workers,
+        jobs_rx,
+        PoolContext {
+            feeds: feeds.clone(),
+            board,
+            committers: commit_txs,
+            archives: feeds
+                .iter()
+                .map(|f| run.archive(f))
+                .collect::<Result<_, _>>()?,
+            shutdown: stop.clone(),
+        },
+    )
+    .map_err(io_err("cannot start worker threads"))?;
+
+    let mut watcher = Watcher::new(
+        cfg,
+        feeds.clone(),
+        run.tracker.clone(),
+        jobs_tx,
+        stop.clone(),
+    );
+    // Lives until every commit is done (dropped at the end of this function).
+    let mut _progress = None;
+    let watched = if opts.once {
+        if opts.progress {
+            let total = feeds
+                .iter()
+                .map(|f| watch::inbox_files(f).len() as u64)
+                .sum();
+            _progress = Some(progress::start(total, run.counters.clone()));
+        }
+        let n = watcher.dispatch_all_once();
+        drop(watcher);
+        n.map(|n| log::info!("--once: {n} file(s) to ingest"))
+    } else {
+        if cfg.events {
+            watcher.start_events(cfg.debounce);
+        } else {
+            log::info!(
+                "events off: polling every {}",
+                humantime::format_duration(cfg.poll_interval)
+            );
+        }
+        log::info!(
+            "watching {} inbox(es) with {} worker(s); Ctrl-C to stop",
+            feeds.len(),
+            cfg.workers
+        );
+        // Maintenance runs beside ingestion (its commits take the same flat path) until the
+        // stop.
+        let maintainers: Vec<_> = feeds
+            .iter()
+            .filter_map(|f| crate::maintain::spawn_schedule(f.clone(), stop.clone()))
+            .collect();
+        let res = watcher.run();
+        for m in maintainers {
+            let _ = m.join();
+        }
+        res
+    };
+    if !opts.once || stop.is_triggered() {
+        log::info!("stopping: finishing in-flight commits");
+    }
+    // The watcher is gone, so the job channel is closed: workers drain it and exit, which
+    // closes the committers' channels; committers commit what they hold and exit.
+    for w in workers {
+        let _ = w.join();
+    }
+    let mut first_err: Option<Error> = watched.err().map(Error::from);
+    for e in join_committers(committer_threads) {
+        first_err.get_or_insert(e);
+    }
+    drop(_progress.take());
+    if let Some(reason) = stop.failure() {
+        first_err.get_or_insert(Error::BadData(reason));
+    }
+    match first_err {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Waits for every committer; their errors, in feed order.
+fn join_committers(threads: Vec<JoinHandle<Result<(), DeltaError>>>) -> Vec<Error> {
+    threads
+        .into_iter()
+        .filter_map(|t| match t.join() {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(Error::Delta(e)),
+            Err(_) => Some(Error::Internal("a committer thread panicked".into())),
+        })
+        .collect()
+}

@@ -1,0 +1,515 @@
+//! The committer of one feed: the only writer of its commits. It takes parsed files from the
+//! workers, groups every file ready at the same moment into one commit, and makes it exactly
+//! once: intent (state) → Parquet → commit (flat log path) → loaded index → quarantine commit
+//! → files handed to the archive stage. It also grows the table's schema when a file brings new
+//! columns (`on_new_column = "add"`).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, Sender};
+use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
+use deltalake::kernel::{Action, Add, MetadataExt, StructType};
+use deltalake::protocol::DeltaOperation;
+use deltalake::writer::{DeltaWriter, RecordBatchWriter};
+use deltalake::{DeltaTable, DeltaTableError};
+use serde_json::{json, Value};
+
+use super::checkpoint::spawn_checkpointer;
+use super::log::{Commit, CommitError, Log};
+use super::open::FeedTables;
+use super::quarantine::{Quarantine, QuarantineRows};
+use super::table::{conform, txn_version, writer_for};
+use super::{crash_point, DeltaError};
+use crate::archive::Archive;
+use crate::config::FeedConfig;
+use crate::counters::Event;
+use crate::job::{Board, CommitMsg, FeedId, FileData, NewColumns, ParsedFile, TableInfo};
+use crate::schema::TableSchema;
+use crate::shutdown::Shutdown;
+use crate::state::{FeedState, FileRecord, Intent};
+
+/// Everything around a committer: where it publishes schema changes, where its files end,
+/// and the signal it stops the pipeline with when its table cannot be written any more.
+pub struct CommitterContext {
+    /// This feed's index in the board (and in the workers' feed list).
+    pub feed_id: FeedId,
+    pub board: Board,
+    pub archive: Archive,
+    pub shutdown: Shutdown,
+}
+
+pub struct Committer {
+    pub(super) feed: Arc<FeedConfig>,
+    pub(super) ctx: CommitterContext,
+    /// The data columns this feed writes (for `infer`: as fixed at table creation).
+    schema: TableSchema,
+    pub(super) rt: tokio::runtime::Runtime,
+    table: DeltaTable,
+    pub(super) log: Log,
+    writer: RecordBatchWriter,
+    pub(super) quarantine: Quarantine,
+    /// The txn version the next commit will carry (both tables use the same one).
+    pub(super) next_txn: i64,
+    pub(super) state: FeedState,
+    /// A previous commit attempt failed in a way that leaves its outcome unknown, or its
+    /// quarantine half is still to be written.
+    pub(super) unresolved: bool,
+    /// The recorded intent's commit is complete (landed, recorded, quarantined, archived): a
+    /// clean stop clears it, so the next start has nothing to settle.
+    intent_done: bool,
+    checkpoints: Option<Sender<i64>>,
+    failures: u32,
+}
+
+impl Committer {
+    /// Takes over a feed's open tables and settles what a previous run left unfinished: an
+    /// intent whose commit landed has its files archived (and its quarantine rows committed if
+    /// they were not); one that did not is dropped (its files are still in the inbox).
+    pub fn start(
+        feed: Arc<FeedConfig>,
+        tables: FeedTables,
+        state: FeedState,
+        ctx: CommitterContext,
+    ) -> Result<Committer, DeltaError> {
+        let FeedTables {
+            rt,
+            table,
+            schema,
+            quarantine,
+        } = tables;
+        let writer = writer_for(&table)?;
+        let quarantine = Quarantine::new(quarantine, &feed)?;
+        let log = Log::new(&table);
+        let table_txn = txn_version(&rt, &table, &feed.app_id)?;
+        let mut c = Committer {
+            feed,
+            ctx,
+            schema,
+            rt,
+            table,
+            log,
+            writer,
+            quarantine,
+            next_txn: table_txn.unwrap_or(0) + 1,
+            state,
+            unresolved: false,
+            intent_done: false,
+            checkpoints: None,
+            failures: 0,
+        };
+        c.settle_intent(table_txn)?;
+        c.ctx.archive.counters().record(Event::TableAt {
+            version: c.log.version,
+        });
+        log::info!(
+            "feed {}: table {} at version {}, next txn {} (app id {}), {} file(s) known loaded",
+            c.feed.name,
+            c.feed.table_url,
+            c.log.version,
+            c.next_txn,
+            c.feed.app_id,
+            c.state.loaded_count()
+        );
+        Ok(c)
+    }
+
+    /// Runs until the channel closes (every worker is done), then returns. A fatal error (the
+    /// table changed under us) stops this committer and the pipeline; it is returned too.
+    pub fn run(mut self, rx: Receiver<CommitMsg>) -> Result<(), DeltaError> {
+        let (ck_tx, ck_handle) = spawn_checkpointer(&self.feed);
+        self.checkpoints = Some(ck_tx);
+        let result = self.commit_loop(&rx);
+        if let Err(e) = &result {
+            log::error!("feed {}: {e}", self.feed.name);
+            self.ctx.shutdown.trigger();
+            // Drain so that workers blocked on this channel can finish; their files stay in
+            // the inbox.
+            for msg in rx.iter() {
+                match msg {
+                    CommitMsg::File(f) => self.ctx.archive.leave(&f.job.path),
+                    CommitMsg::AddColumns(nc) => {
+                        let _ = nc.done.send(false);
+                    }
+                }
+            }
+        }
+        // A quarantine commit still owed (its table was down): one last try before exiting.
+        if self.unresolved {
+            if let Err(e) = self.resolve_unknown_outcome() {
+                log::error!(
+                    "feed {}: {e}; it is retried at the next start",
+                    self.feed.name
+                );
+            }
+        }
+        if result.is_ok() && self.intent_done {
+            // Nothing is left to settle: the next start must not read this commit as one a
+            // crash interrupted.
+            if let Err(e) = self.state.clear_intent() {
+                log::warn!("feed {}: {e}", self.feed.name);
+            }
+        }
+        drop(self.checkpoints.take());
+        join_checkpointer(ck_handle);
+        log::debug!(
+            "feed {}: committer stopped at version {}",
+            self.feed.name,
+            self.log.version
+        );
+        result
+    }
+
+    /// Groups and commits what the workers send until the channel closes; a fatal error ends
+    /// it.
+    fn commit_loop(&mut self, rx: &Receiver<CommitMsg>) -> Result<(), DeltaError> {
+        let mut pending_schema: Option<Box<NewColumns>> = None;
+        while let Some(first) = pending_schema
+            .take()
+            .map(CommitMsg::AddColumns)
+            .or_else(|| rx.recv().ok())
+        {
+            let f = match first {
+                CommitMsg::File(f) => f,
+                CommitMsg::AddColumns(nc) => {
+                    let done = nc.done.clone();
+                    if let Err(e) = self.add_columns(*nc) {
+                        let _ = done.send(false);
+                        log::error!("feed {}: cannot add columns: {e}", self.feed.name);
+                        if let CommitError::Fatal(e) = e {
+                            return Err(*e);
+                        }
+                    }
+                    continue;
+                }
+            };
+            let mut group = Vec::new();
+            let mut rows = f.rows;
+            group.push(*f);
+            // Everything ready right now shares this commit, within the bounds.
+            while group.len() < self.feed.max_files_per_commit
+                && rows < self.feed.max_rows_per_commit
+            {
+                match rx.try_recv() {
+                    Ok(CommitMsg::File(f)) => {
+                        rows += f.rows;
+                        group.push(*f);
+                    }
+                    Ok(CommitMsg::AddColumns(nc)) => {
+                        pending_schema = Some(nc);
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
+            self.commit_group(group)?;
+        }
+        Ok(())
+    }
+
+    fn fresh_writers(&mut self) -> Result<(), DeltaError> {
+        self.writer = writer_for(&self.table)?;
+        self.quarantine.fresh_writer()
+    }
+
+    /// One commit of `group`; a failure that may pass gives the files back for a retry after a
+    /// backoff (the error is returned only when it is fatal).
+    fn commit_group(&mut self, group: Vec<ParsedFile>) -> Result<(), DeltaError> {
+        let started = Instant::now();
+        let paths: Vec<_> = group.iter().map(|f| f.job.path.clone()).collect();
+        // A panic in a dependency is a failed attempt, not a dead committer.
+        let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.try_commit_group(group, started)
+        }))
+        .unwrap_or_else(|_| {
+            // The outcome of a commit interrupted by a panic is unknown: check the log first.
+            self.unresolved = self.state.intent().is_some();
+            Err(CommitError::write(DeltaTableError::Generic(
+                "internal error (panic) during the commit".into(),
+            )))
+        });
+        match attempt {
+            Ok(()) => {
+                self.failures = 0;
+                Ok(())
+            }
+            Err(CommitError::Fatal(e)) => {
+                for p in &paths {
+                    self.ctx.archive.leave(p);
+                }
+                Err(*e)
+            }
+            Err(e) => {
+                self.failures += 1;
+                let delay = crate::tracker::backoff(self.failures);
+                log::error!(
+                    "feed {}: commit failed, {} file(s) stay in the inbox and are retried: {e}",
+                    self.feed.name,
+                    paths.len()
+                );
+                // Fresh writers (not `reset()`: it panics after a failed flush).
+                if let Err(e) = self.fresh_writers() {
+                    log::error!("feed {}: {e}", self.feed.name);
+                }
+                for p in &paths {
+                    self.ctx.archive.retry(p);
+                }
+                // Do not hammer a broken table: the channel fills and workers wait meanwhile.
+                std::thread::sleep(delay);
+                Ok(())
+            }
+        }
+    }
+
+    fn try_commit_group(
+        &mut self,
+        group: Vec<ParsedFile>,
+        started: Instant,
+    ) -> Result<(), CommitError> {
+        if self.unresolved {
+            self.resolve_unknown_outcome()?;
+        }
+        let mut files = self.set_duplicates_apart(group);
+        if files.is_empty() {
+            return Ok(());
+        }
+
+        let mut adds: Vec<Add> = Vec::new();
+        let mut records = Vec::with_capacity(files.len());
+        let (mut rows, mut bad, mut warned) = (0u64, 0u64, 0u64);
+        let mut buffered = false;
+        let oldest = files.iter().map(|f| f.started).min().unwrap_or(started);
+        let ingested_at = chrono::Utc::now().timestamp_micros();
+        let mut q_rows = QuarantineRows::new(&self.feed.name, ingested_at);
+        for f in files.iter_mut() {
+            match std::mem::replace(&mut f.data, FileData::Written(Vec::new())) {
+                FileData::Batches(batches) => {
+                    let target = self.writer.arrow_schema();
+                    for b in batches {
+                        // Parsed before a schema change: the new columns are null.
+                        let b = conform(b, &target).map_err(CommitError::write)?;
+                        self.rt
+                            .block_on(self.writer.write(b))
+                            .map_err(CommitError::write)?;
+                        buffered = true;
+                    }
+                }
+                FileData::Written(a) => adds.extend(a),
+            }
+            let name = f.job.name();
+            q_rows.extend(&name, &f.hash, &f.bad);
+            rows += f.rows;
+            bad += f.bad.len() as u64;
+            warned += f.warned;
+            records.push(FileRecord {
+                name,
+                path: f.job.path.clone(),
+                size: f.size,
+                hash: f.hash.clone(),
+                rows: f.rows,
+                bad_rows: f.bad.len() as u64,
+                warned_rows: f.warned,
+            });
+        }
+        if buffered {
+            adds.extend(
+                self.rt
+                    .block_on(self.writer.flush())
+                    .map_err(CommitError::write)?,
+            );
+        }
+        let q_adds = self.quarantine.write(&self.rt, q_rows)?;
+
+        let txn = self.next_txn;
+        let intent = Intent {
+            app_id: self.feed.app_id.clone(),
+            txn,
+            files: records.clone(),
+            quarantine: q_adds.clone(),
+        };
+        self.intent_done = false;
+        self.state.write_intent(intent)?;
+        crash_point("after_intent");
+        let version = match self.write_main_commit(adds, &records, txn, rows) {
+            Ok(v) => v,
+            Err(e) => {
+                if matches!(e, CommitError::Ambiguous(_)) {
+                    // The commit may have landed even though we got an error: until the log
+                    // says otherwise, its outcome is unknown.
+                    self.unresolved = true;
+                }
+                return Err(e);
+            }
+        };
+        self.next_txn = txn + 1;
+        crash_point("after_commit");
+        self.state.record_loaded(&records, version)?;
+        crash_point("after_record");
+        if !q_adds.is_empty() {
+            if let Err(e) = self.quarantine.commit(&self.rt, q_adds, txn, bad) {
+                // The rows are safe in the intent; the quarantine half is retried before the
+                // next commit (and at the next start).
+                log::error!(
+                    "feed {}: quarantine commit of txn {txn} failed, retried later: {e}",
+                    self.feed.name
+                );
+                self.unresolved = true;
+            }
+            crash_point("after_quarantine_commit");
+        }
+
+        crash_point("before_archive");
+        for rec in &records {
+            // On failure the rows are committed and recorded: the file is a duplicate from now on.
+            self.ctx.archive.committed(rec);
+            crash_point("during_archive");
+        }
+        self.intent_done = !self.unresolved;
+        self.ctx.archive.counters().record(Event::Commit {
+            took: started.elapsed(),
+            version,
+        });
+        log::info!(
+            "feed {}: committed version {version}: {} file(s), {rows} rows, {bad} quarantined, {warned} warned, in {} ms (first file taken {} ms ago)",
+            self.feed.name,
+            files.len(),
+            started.elapsed().as_millis(),
+            oldest.elapsed().as_millis()
+        );
+        if version % self.feed.checkpoint_interval as i64 == 0 {
+            if let Some(tx) = &self.checkpoints {
+                let _ = tx.try_send(version);
+            }
+        }
+        Ok(())
+    }
+
+    /// Files whose content is already loaded, or twice in this group (`dedupe`), go to the
+    /// archive stage as duplicates; the others are returned.
+    fn set_duplicates_apart(&self, group: Vec<ParsedFile>) -> Vec<ParsedFile> {
+        let mut seen = HashSet::new();
+        let mut files = Vec::with_capacity(group.len());
+        for f in group {
+            let loaded = self.state.loaded(&f.hash);
+            let dup = self.feed.dedupe && (loaded.is_some() || !seen.insert(f.hash.clone()));
+            if !dup {
+                files.push(f);
+                continue;
+            }
+            let known = loaded
+                .map(|l| format!("'{}' in version {}", l.name, l.version))
+                .unwrap_or_else(|| "another file of this batch".to_string());
+            self.ctx.archive.duplicate(&f.job.path, &known);
+        }
+        files
+    }
+
+    fn write_main_commit(
+        &mut self,
+        adds: Vec<Add>,
+        files: &[FileRecord],
+        txn: i64,
+        rows: u64,
+    ) -> Result<i64, CommitError> {
+        let files_meta: Vec<Value> = files
+            .iter()
+            .map(|f| {
+                json!({"name": f.name, "size": f.size, "hash": f.hash, "rows": f.rows,
+                       "badRows": f.bad_rows, "warnedRows": f.warned_rows})
+            })
+            .collect();
+        let mut app_metadata = HashMap::new();
+        app_metadata.insert(
+            "deltadrop".to_string(),
+            json!({
+                "feed": self.feed.name,
+                "appId": self.feed.app_id,
+                "txn": txn,
+                "rows": rows,
+                "badRows": files.iter().map(|f| f.bad_rows).sum::<u64>(),
+                "warnedRows": files.iter().map(|f| f.warned_rows).sum::<u64>(),
+                "files": files_meta,
+            }),
+        );
+        app_metadata.insert("isBlindAppend".to_string(), json!(true));
+        let actions = adds.into_iter().map(Action::Add).collect();
+        let commit = Commit::append(actions, app_metadata, &self.feed.app_id, txn);
+        self.log.commit(&self.rt, commit)
+    }
+
+    /// `on_new_column = "add"`: grows the table by the columns it lacks (nullable), in a
+    /// metadata-only commit, publishes the new schema on the board, and lets the file be taken
+    /// again.
+    fn add_columns(&mut self, nc: NewColumns) -> Result<(), CommitError> {
+        let new: Vec<_> = nc
+            .columns
+            .into_iter()
+            .filter(|c| self.schema.position(&c.name).is_none())
+            .collect();
+        if !new.is_empty() {
+            let mut schema = self.schema.clone();
+            schema.columns.extend(new.iter().cloned());
+            let generic = |e: String| CommitError::write(DeltaTableError::Generic(e));
+            let kernel: StructType = schema
+                .arrow()
+                .as_ref()
+                .try_into_kernel()
+                .map_err(|e| generic(format!("schema: {e}")))?;
+            let snapshot = self.table.snapshot().map_err(CommitError::read)?;
+            let metadata = snapshot
+                .metadata()
+                .clone()
+                .with_schema(&kernel)
+                .map_err(|e| generic(format!("schema: {e}")))?;
+            let added: Vec<_> = kernel
+                .fields()
+                .filter(|f| new.iter().any(|c| &c.name == f.name()))
+                .cloned()
+                .collect();
+            let v = self.log.commit(
+                &self.rt,
+                Commit::other(
+                    vec![Action::Metadata(metadata)],
+                    DeltaOperation::AddColumn { fields: added },
+                    HashMap::new(),
+                ),
+            )?;
+            // Reload so that writers are built for the new schema.
+            self.rt
+                .block_on(self.table.load())
+                .map_err(CommitError::read)?;
+            self.writer = writer_for(&self.table).map_err(|e| CommitError::Fatal(Box::new(e)))?;
+            self.schema = schema;
+            {
+                let mut b = self.ctx.board.write().unwrap_or_else(|e| e.into_inner());
+                let id = self.ctx.feed_id;
+                let generation = b[id].generation + 1;
+                b[id] = TableInfo {
+                    schema: self.schema.clone(),
+                    table: self.table.clone(),
+                    generation,
+                };
+            }
+            log::info!(
+                "feed {}: {} brought new column(s) {}; table evolved at version {v}",
+                self.feed.name,
+                nc.job.name(),
+                new.iter()
+                    .map(|c| format!("{} {}", c.name, c.ty))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        // The worker takes the file again right away, now that the table has the columns.
+        let _ = nc.done.send(true);
+        Ok(())
+    }
+}
+
+fn join_checkpointer(handle: Option<JoinHandle<()>>) {
+    if let Some(h) = handle {
+        let _ = h.join();
+    }
+}

@@ -1,0 +1,115 @@
+//! Delta stage: one committer per table, the only writer of its feed's commits — exactly once
+//! together with the feed's local state — and what it stands on.
+//!
+//! - [`table`]: opening, creating and checking tables; Parquet writers. `open`: a feed's
+//!   tables for a pipeline.
+//! - [`log`]: the flat commit path. Parquet files are written with a `RecordBatchWriter`
+//!   (`flush()`, no commit), and the commit JSON — Add actions, a `txn` action with the feed's
+//!   app id and a strictly increasing version, commitInfo listing the files — is written with
+//!   `LogStore::write_commit_entry` (atomic create-if-absent). Its cost does not grow with the
+//!   table's history (NOTES.md). What that path skips is done there: monotonic txn versions,
+//!   and reading other writers' commits on a version conflict.
+//! - [`committer`]: the committer loop — groups ready files into one commit, writes the intent,
+//!   commits, records, hands the files to the archive stage.
+//! - [`recover`]: settling what a stop or a failure left: an intent whose outcome is unknown.
+//! - [`quarantine`]: the quarantine table's rows, committed under the same txn version.
+//! - [`checkpoint`]: checkpoints off the commit path.
+//! - [`localfs`]: the startup check of a local table's folder.
+
+pub mod checkpoint;
+pub mod committer;
+pub mod localfs;
+pub mod log;
+mod open;
+mod quarantine;
+mod recover;
+pub mod table;
+
+use deltalake::DeltaTableError;
+
+use crate::state::StateError;
+
+pub use committer::{Committer, CommitterContext};
+pub use open::FeedTables;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeltaError {
+    #[error("table {url}: {source}")]
+    Table {
+        url: String,
+        source: Box<DeltaTableError>,
+    },
+    #[error("table {url} has a schema this feed cannot write (deltadrop never rewrites a table):\n  {}", .problems.join("\n  "))]
+    IncompatibleSchema { url: String, problems: Vec<String> },
+    #[error("table {url}: its protocol needs features deltadrop cannot write: {message}")]
+    Protocol { url: String, message: String },
+    #[error("table {url}: version {version} written by another writer changed the table's metadata or protocol; restart deltadrop so that it checks the new schema")]
+    MetadataChanged { url: String, version: i64 },
+    #[error("table {url}: its log has no version {version} any more (was the table folder deleted or replaced while deltadrop ran?); nothing more is written to it and the files in flight stay in the inbox; to start a new table there, move the state folder away and restart")]
+    LogGone { url: String, version: i64 },
+    #[error("table {url}: its txn version for app id '{app_id}' is {table_txn}, lower than the {state_txn} this daemon's state recorded; the table was restored or replaced — move the state folder away to start over")]
+    TxnWentBack {
+        url: String,
+        app_id: String,
+        table_txn: i64,
+        state_txn: i64,
+    },
+    #[error("table {url}: version {version} removed {path}, which this compaction also replaces; nothing was committed (the next run starts over)")]
+    Conflict {
+        url: String,
+        version: i64,
+        path: String,
+    },
+    #[error("table {url}: {message}")]
+    Maintenance { url: String, message: String },
+    #[error("cannot start the tokio runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+fn table_err(url: &url::Url) -> impl FnOnce(DeltaTableError) -> DeltaError + '_ {
+    move |source| DeltaError::Table {
+        url: url.to_string(),
+        source: Box::new(source),
+    }
+}
+
+/// Every table operation starts with a runtime, so this is also where the cloud schemes
+/// (az://, abfss://, s3://, ...) get registered, once per process.
+pub fn runtime() -> Result<tokio::runtime::Runtime, DeltaError> {
+    static CLOUD: std::sync::Once = std::sync::Once::new();
+    CLOUD.call_once(|| {
+        deltalake::azure::register_handlers(None);
+        deltalake::aws::register_handlers(None);
+    });
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(DeltaError::Runtime)
+}
+
+/// Fault injection for the crash tests: with `DELTADROP_CRASH_AT=<point>` (and optionally
+/// `DELTADROP_CRASH_AFTER=<n>`, default 1) the process aborts — like `kill -9` — the n-th time
+/// it passes that point. Points: after_intent, after_commit, after_record, before_archive,
+/// during_archive, after_quarantine_commit.
+pub fn crash_point(name: &str) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
+    static AT: OnceLock<Option<(String, u64)>> = OnceLock::new();
+    static HITS: AtomicU64 = AtomicU64::new(0);
+    let at = AT.get_or_init(|| {
+        let point = std::env::var("DELTADROP_CRASH_AT").ok()?;
+        let after = std::env::var("DELTADROP_CRASH_AFTER")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1);
+        Some((point, after))
+    });
+    if let Some((point, after)) = at {
+        if point == name && HITS.fetch_add(1, Ordering::SeqCst) + 1 >= *after {
+            eprintln!("DELTADROP_CRASH_AT={name}: aborting");
+            std::process::abort();
+        }
+    }
+}

@@ -1,0 +1,360 @@
+//! Recovery: settling a commit whose outcome the committer does not know — the intent a stop
+//! or a crash left (at start), or a commit whose write reported an error (before the next
+//! one). The table's txn version for the feed's app id is the truth: if it holds the intent's
+//! txn, the commit landed and its files are recorded, quarantined and archived; if not, the
+//! files are still in the inbox and are ingested again.
+
+use deltalake::DeltaTableError;
+
+use super::committer::Committer;
+use super::log::CommitError;
+use super::DeltaError;
+
+impl Committer {
+    /// At start, given the table's txn version for our app id: finish or drop the recorded
+    /// intent.
+    pub(super) fn settle_intent(&mut self, table_txn: Option<i64>) -> Result<(), DeltaError> {
+        let Some(intent) = self.state.intent().cloned() else {
+            return Ok(());
+        };
+        if intent.app_id != self.feed.app_id {
+            log::warn!(
+                "feed {}: dropping a commit intent made under app id {} (now {})",
+                self.feed.name,
+                intent.app_id,
+                self.feed.app_id
+            );
+            self.state.clear_intent()?;
+            return Ok(());
+        }
+        let landed = table_txn.is_some_and(|t| t >= intent.txn);
+        if !landed && table_txn.unwrap_or(0) < intent.txn - 1 {
+            return Err(DeltaError::TxnWentBack {
+                url: self.feed.table_url.to_string(),
+                app_id: self.feed.app_id.clone(),
+                table_txn: table_txn.unwrap_or(0),
+                state_txn: intent.txn - 1,
+            });
+        }
+        if landed {
+            log::info!(
+                "feed {}: commit txn {} with {} file(s) landed before the last stop; archiving its files",
+                self.feed.name,
+                intent.txn,
+                intent.files.len()
+            );
+            self.state.record_loaded(&intent.files, self.log.version)?;
+            self.quarantine
+                .finish(&self.rt, &intent)
+                .map_err(|e| DeltaError::Table {
+                    url: self.feed.quarantine_url.to_string(),
+                    source: Box::new(DeltaTableError::Generic(e.to_string())),
+                })?;
+            for f in &intent.files {
+                self.ctx.archive.landed_before(f);
+            }
+        } else {
+            log::info!(
+                "feed {}: commit txn {} did not land before the last stop; its {} file(s) will be ingested again",
+                self.feed.name,
+                intent.txn,
+                intent.files.len()
+            );
+        }
+        self.state.clear_intent()?;
+        Ok(())
+    }
+
+    /// After an ambiguous failure: find out from the log whether the intent's commit landed,
+    /// and finish its quarantine half if it did.
+    pub(super) fn resolve_unknown_outcome(&mut self) -> Result<(), CommitError> {
+        let Some(intent) = self.state.intent().cloned() else {
+            self.unresolved = false;
+            return Ok(());
+        };
+        let landed = self.log.catch_up(&self.rt, &self.feed.app_id, intent.txn)?;
+        let already = intent.txn < self.next_txn;
+        match landed {
+            Some(v) => {
+                log::info!(
+                    "feed {}: the commit that reported an error did land (version {v}); its files are archived",
+                    self.feed.name
+                );
+                self.next_txn = intent.txn + 1;
+                self.state.record_loaded(&intent.files, v)?;
+                self.quarantine.finish(&self.rt, &intent)?;
+                for f in &intent.files {
+                    self.ctx.archive.landed(f);
+                }
+            }
+            // Committed earlier in this run: only the quarantine half was owed.
+            None if already => self.quarantine.finish(&self.rt, &intent)?,
+            None => log::info!(
+                "feed {}: the failed commit did not land; its files will be ingested again",
+                self.feed.name
+            ),
+        }
+        self.state.clear_intent()?;
+        self.unresolved = false;
+        Ok(())
+    }
+}
+
+/// Settling after each crash point of the commit path (see `crash_point`), with real tables in
+/// a temporary folder: the state a crash leaves is written by hand, then a committer starts.
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::archive::Archive;
+    use crate::config::{Config, FeedConfig};
+    use crate::counters::Counters;
+    use crate::delta::committer::CommitterContext;
+    use crate::delta::log::{Commit, Log};
+    use crate::delta::open::FeedTables;
+    use crate::delta::quarantine::{Quarantine, QuarantineRows};
+    use crate::delta::table::txn_version;
+    use crate::job::{self, BadRow};
+    use crate::shutdown::Shutdown;
+    use crate::state::{FeedState, FileRecord, Intent};
+    use crate::tracker::Tracker;
+
+    struct Site {
+        _dir: tempfile::TempDir,
+        feed: Arc<FeedConfig>,
+        state_dir: PathBuf,
+    }
+
+    fn site() -> Site {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = Config::embedded(dir.path()).unwrap();
+        let feed = Arc::new(cfg.feeds[0].clone());
+        std::fs::create_dir_all(&feed.inbox).unwrap();
+        Site {
+            feed,
+            state_dir: cfg.state_dir.clone(),
+            _dir: dir,
+        }
+    }
+
+    /// A file in the inbox, and the record a commit of it carries.
+    fn drop_file(s: &Site, name: &str, content: &str) -> FileRecord {
+        let path = s.feed.inbox.join(name);
+        std::fs::write(&path, content).unwrap();
+        FileRecord {
+            name: name.into(),
+            path,
+            size: content.len() as u64,
+            hash: blake3::hash(content.as_bytes()).to_hex().to_string(),
+            rows: 1,
+            bad_rows: 0,
+            warned_rows: 0,
+        }
+    }
+
+    fn start(s: &Site) -> Result<Committer, DeltaError> {
+        let tables = FeedTables::open(&s.feed, || None).unwrap().unwrap();
+        let state = FeedState::open(&s.state_dir, &s.feed.name).unwrap();
+        let counters = Counters::new([s.feed.name.clone()]);
+        let ctx = CommitterContext {
+            feed_id: 0,
+            board: job::board(vec![(tables.schema.clone(), tables.table.clone())]),
+            archive: Archive::new(
+                s.feed.clone(),
+                Tracker::default(),
+                counters.feed(&s.feed.name).unwrap(),
+            ),
+            shutdown: Shutdown::default(),
+        };
+        Committer::start(s.feed.clone(), tables, state, ctx)
+    }
+
+    fn write_intent(
+        s: &Site,
+        txn: i64,
+        files: Vec<FileRecord>,
+        quarantine: Vec<deltalake::kernel::Add>,
+    ) {
+        let mut state = FeedState::open(&s.state_dir, &s.feed.name).unwrap();
+        let intent = Intent {
+            app_id: s.feed.app_id.clone(),
+            txn,
+            files,
+            quarantine,
+        };
+        state.write_intent(intent).unwrap();
+    }
+
+    /// A table as another process (or a reader) sees it now.
+    fn fresh(c: &Committer, url: &url::Url) -> deltalake::DeltaTable {
+        c.rt.block_on(crate::delta::table::load(
+            url,
+            &c.feed.storage_options,
+            None,
+        ))
+        .unwrap()
+    }
+
+    /// Another process writing the table: a log of its own.
+    fn other_writer(c: &Committer) -> Log {
+        Log::new(&fresh(c, &c.feed.table_url))
+    }
+
+    /// The commit of `txn` landing, as the committer writes it (without data files).
+    fn land(c: &Committer, log: &mut Log, app_id: &str, txn: i64) -> i64 {
+        let commit = Commit::append(vec![], Default::default(), app_id, txn);
+        log.commit(&c.rt, commit).unwrap()
+    }
+
+    fn in_inbox(s: &Site, name: &str) -> bool {
+        s.feed.inbox.join(name).exists()
+    }
+
+    fn in_processed(s: &Site, name: &str) -> bool {
+        s.feed.processed.join(name).exists()
+    }
+
+    #[test]
+    fn crash_after_intent_the_commit_never_landed_and_the_file_is_taken_again() {
+        let s = site();
+        let a = drop_file(&s, "a.csv", "x");
+        write_intent(&s, 1, vec![a.clone()], vec![]);
+        let c = start(&s).unwrap();
+        assert!(c.state.intent().is_none());
+        assert!(c.state.loaded(&a.hash).is_none());
+        assert_eq!(c.next_txn, 1);
+        assert!(in_inbox(&s, "a.csv") && !in_processed(&s, "a.csv"));
+    }
+
+    #[test]
+    fn crash_after_commit_the_files_are_recorded_and_archived() {
+        let s = site();
+        let a = drop_file(&s, "a.csv", "x");
+        {
+            let c = start(&s).unwrap();
+            let mut w = other_writer(&c);
+            land(&c, &mut w, &s.feed.app_id, 1);
+        }
+        write_intent(&s, 1, vec![a.clone()], vec![]);
+        let c = start(&s).unwrap();
+        assert!(c.state.intent().is_none());
+        assert_eq!(c.state.loaded(&a.hash).map(|l| l.version), Some(1));
+        assert_eq!(c.next_txn, 2);
+        assert!(!in_inbox(&s, "a.csv") && in_processed(&s, "a.csv"));
+    }
+
+    #[test]
+    fn crash_after_record_the_quarantine_half_is_committed_once() {
+        let s = site();
+        let a = FileRecord {
+            bad_rows: 1,
+            ..drop_file(&s, "a.csv", "x")
+        };
+        let adds = {
+            let c = start(&s).unwrap();
+            let mut q = Quarantine::new(c.quarantine.table.clone(), &s.feed).unwrap();
+            let mut rows = QuarantineRows::new(&s.feed.name, 0);
+            let bad = BadRow {
+                line: 2,
+                raw: "a,b".into(),
+                column: None,
+                error: "2 field(s), the header has 9".into(),
+            };
+            rows.extend("a.csv", &a.hash, &[bad]);
+            let adds = q.write(&c.rt, rows).unwrap();
+            let mut w = other_writer(&c);
+            land(&c, &mut w, &s.feed.app_id, 1);
+            adds
+        };
+        write_intent(&s, 1, vec![a.clone()], adds);
+        FeedState::open(&s.state_dir, &s.feed.name)
+            .unwrap()
+            .record_loaded(std::slice::from_ref(&a), 1)
+            .unwrap();
+        let c = start(&s).unwrap();
+        let q_table = fresh(&c, &s.feed.quarantine_url);
+        let q_txn = txn_version(&c.rt, &q_table, &s.feed.app_id).unwrap();
+        assert_eq!(q_txn, Some(1));
+        let q_version = c.quarantine.log.version;
+        assert!(in_processed(&s, "a.csv"));
+        drop(c);
+        // The same intent again (a second crash before it was cleared): nothing is doubled.
+        write_intent(&s, 1, vec![a], vec![]);
+        let c = start(&s).unwrap();
+        assert_eq!(c.quarantine.log.version, q_version);
+    }
+
+    #[test]
+    fn crash_during_archive_a_new_file_of_the_same_name_stays() {
+        let s = site();
+        let a = drop_file(&s, "a.csv", "first content");
+        {
+            let c = start(&s).unwrap();
+            let mut w = other_writer(&c);
+            land(&c, &mut w, &s.feed.app_id, 1);
+        }
+        write_intent(&s, 1, vec![a.clone()], vec![]);
+        // Archived before the crash; then the producer dropped new content under that name.
+        std::fs::create_dir_all(&s.feed.processed).unwrap();
+        std::fs::rename(&a.path, s.feed.processed.join("a.csv")).unwrap();
+        drop_file(&s, "a.csv", "second content");
+        let c = start(&s).unwrap();
+        assert!(c.state.loaded(&a.hash).is_some());
+        assert!(
+            in_inbox(&s, "a.csv"),
+            "the new content is not the committed one"
+        );
+        assert_eq!(
+            std::fs::read_to_string(s.feed.processed.join("a.csv")).unwrap(),
+            "first content"
+        );
+    }
+
+    #[test]
+    fn a_txn_version_that_went_back_is_refused() {
+        let s = site();
+        let a = drop_file(&s, "a.csv", "x");
+        // The state says txn 4 was committed, the table has none from us: restored or
+        // replaced.
+        write_intent(&s, 5, vec![a], vec![]);
+        let err = start(&s).err().unwrap();
+        assert!(
+            matches!(
+                err,
+                DeltaError::TxnWentBack {
+                    table_txn: 0,
+                    state_txn: 4,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_error_whose_commit_did_land_is_resolved_from_the_log() {
+        let s = site();
+        let a = drop_file(&s, "a.csv", "x");
+        let mut c = start(&s).unwrap();
+        // The write reported an error, yet the commit landed (another process's view of it).
+        c.state
+            .write_intent(Intent {
+                app_id: s.feed.app_id.clone(),
+                txn: 1,
+                files: vec![a.clone()],
+                quarantine: vec![],
+            })
+            .unwrap();
+        c.unresolved = true;
+        let mut w = other_writer(&c);
+        land(&c, &mut w, &s.feed.app_id, 1);
+        c.resolve_unknown_outcome().unwrap();
+        assert!(!c.unresolved && c.state.intent().is_none());
+        assert_eq!(c.next_txn, 2);
+        assert_eq!(c.log.version, 1);
+        assert!(in_processed(&s, "a.csv"));
+        assert_eq!(c.ctx.archive.counters().snapshot().files_committed, 1);
+    }
+}

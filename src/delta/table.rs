@@ -1,0 +1,243 @@
+//! Tables: opening (or creating) and checking them, their schema, and the Parquet
+//! writers that fill them. An existing table is never rewritten: one this feed cannot write is
+//! refused with what differs.
+
+use deltalake::arrow::record_batch::RecordBatch;
+use deltalake::kernel::engine::arrow_conversion::{TryIntoArrow, TryIntoKernel};
+use deltalake::kernel::transaction::{CommitProperties, PROTOCOL};
+use deltalake::kernel::StructType;
+use deltalake::operations::create::CreateBuilder;
+use deltalake::protocol::SaveMode;
+use deltalake::writer::RecordBatchWriter;
+use deltalake::{DeltaTable, DeltaTableError};
+
+use super::{table_err, DeltaError};
+use crate::config::StorageOptions;
+use crate::schema::{self, TableSchema};
+
+/// Opens the table at `url`, creating it (and a local table's folder) with `ours` if there is
+/// none. An existing table must have exactly these columns and types; it is never rewritten.
+pub async fn open_or_create(
+    url: &url::Url,
+    options: &StorageOptions,
+    name: &str,
+    ours: &deltalake::arrow::datatypes::Schema,
+    partition_by: &[String],
+) -> Result<DeltaTable, DeltaError> {
+    let table = match open_existing(url, options).await? {
+        Some(t) => t,
+        None => {
+            let kernel: StructType = ours
+                .try_into_kernel()
+                .map_err(|e| table_err(url)(DeltaTableError::Generic(format!("schema: {e}"))))?;
+            log::info!("creating Delta table {url}");
+            let created = CreateBuilder::new()
+                .with_location(url.to_string())
+                .with_table_name(name.to_string())
+                .with_columns(kernel.fields().cloned())
+                .with_partition_columns(partition_by.to_vec())
+                // Ignore: if someone else created it before our look, use theirs (checked below).
+                .with_save_mode(SaveMode::Ignore)
+                // Someone creating it between our look and our write (two daemons starting at
+                // once) wins version 0; with retries deltalake would then commit our creation
+                // again as version 1 — a second metadata commit that every writer must refuse.
+                .with_commit_properties(CommitProperties::default().with_max_retries(0))
+                .with_storage_options(options.0.clone())
+                .await;
+            if let Err(e) = created {
+                if open_existing(url, options).await?.is_none() {
+                    return Err(table_err(url)(e));
+                }
+                log::info!("table {url} was created by another writer meanwhile: using it");
+            }
+            load(url, options, None).await.map_err(table_err(url))?
+        }
+    };
+    let theirs = table_arrow_schema(&table)?;
+    let mut problems = schema::incompatibilities(ours, &theirs);
+    let partitioned_by = table
+        .snapshot()
+        .map_err(table_err(url))?
+        .metadata()
+        .partition_columns()
+        .to_vec();
+    if partitioned_by != partition_by {
+        problems.push(format!(
+            "the table is partitioned by [{}], the feed by [{}] (partition_by)",
+            partitioned_by.join(", "),
+            partition_by.join(", ")
+        ));
+    }
+    if !problems.is_empty() {
+        return Err(DeltaError::IncompatibleSchema {
+            url: url.to_string(),
+            problems,
+        });
+    }
+    Ok(table)
+}
+
+/// Opens a table if there is one (checking that we can write it); creates a local table's
+/// folder so that a later create works.
+pub async fn open_existing(
+    url: &url::Url,
+    options: &StorageOptions,
+) -> Result<Option<DeltaTable>, DeltaError> {
+    local_folder(url)?;
+    let table = match load(url, options, None).await {
+        Ok(t) => t,
+        Err(DeltaTableError::NotATable(_)) => return Ok(None),
+        Err(e) => return Err(table_err(url)(e)),
+    };
+    let snapshot = table.snapshot().map_err(table_err(url))?;
+    PROTOCOL
+        .can_write_to(snapshot)
+        .map_err(|e| DeltaError::Protocol {
+            url: url.to_string(),
+            message: e.to_string(),
+        })?;
+    Ok(Some(table))
+}
+
+/// A local table's folder, created if missing (None for a cloud table).
+fn local_folder(url: &url::Url) -> Result<Option<std::path::PathBuf>, DeltaError> {
+    let Some(path) = (url.scheme() == "file")
+        .then(|| url.to_file_path().ok())
+        .flatten()
+    else {
+        return Ok(None);
+    };
+    std::fs::create_dir_all(&path).map_err(|e| {
+        table_err(url)(DeltaTableError::Generic(format!(
+            "cannot create folder {}: {e}",
+            path.display()
+        )))
+    })?;
+    Ok(Some(path))
+}
+
+/// Before a committer's first write to a local table: the folder must take hard links (see
+/// `localfs`). Once per table and start, not on every open (maintenance opens tables too).
+pub(crate) fn check_writable_folder(url: &url::Url) -> Result<(), DeltaError> {
+    match local_folder(url)? {
+        Some(path) => super::localfs::check_table_folder(&path)
+            .map_err(|message| table_err(url)(DeltaTableError::Generic(message))),
+        None => Ok(()),
+    }
+}
+
+/// Loads the table at `url` (at `version`, or the newest) with the feed's storage options.
+pub async fn load(
+    url: &url::Url,
+    options: &StorageOptions,
+    version: Option<i64>,
+) -> Result<DeltaTable, DeltaTableError> {
+    let mut builder = deltalake::DeltaTableBuilder::from_url(url.clone())?
+        .with_storage_options(options.0.clone());
+    if let Some(v) = version {
+        builder = builder.with_version(v.max(0) as u64);
+    }
+    builder.load().await
+}
+
+pub fn table_arrow_schema(
+    table: &DeltaTable,
+) -> Result<deltalake::arrow::datatypes::Schema, DeltaError> {
+    let url = table.table_url();
+    let snapshot = table.snapshot().map_err(table_err(url))?;
+    snapshot
+        .schema()
+        .as_ref()
+        .try_into_arrow()
+        .map_err(|e| table_err(url)(DeltaTableError::Generic(format!("schema: {e}"))))
+}
+
+/// A writer for Parquet files of `table`. Files roll at 64 MiB and row groups hold at most
+/// 256Ki rows: both bound what a worker keeps in memory while it streams a large CSV file
+/// (measured in BENCHMARKS.md).
+pub fn writer_for(table: &DeltaTable) -> Result<RecordBatchWriter, DeltaError> {
+    let props = deltalake::parquet::file::properties::WriterProperties::builder()
+        .set_created_by(format!("deltadrop {}", env!("CARGO_PKG_VERSION")))
+        .set_compression(deltalake::parquet::basic::Compression::SNAPPY)
+        .set_max_row_group_row_count(Some(256 * 1024))
+        // A column with many distinct values (ids, timestamps) is interned into a dictionary
+        // until the dictionary reaches this size, then written plain; at the 1 MiB default that
+        // wasted interning was a fifth of the CPU time of a large file (perf, BENCHMARKS.md).
+        // Columns with few distinct values (stores, products, prices) stay well under it.
+        .set_dictionary_page_size_limit(128 * 1024)
+        .build();
+    Ok(RecordBatchWriter::for_table(table)
+        .map_err(table_err(table.table_url()))?
+        .with_writer_properties(props)
+        .with_target_file_size(64 * 1024 * 1024))
+}
+
+/// `batch` with the columns of `target` in its order; columns it lacks are null.
+pub(crate) fn conform(
+    batch: RecordBatch,
+    target: &deltalake::arrow::datatypes::SchemaRef,
+) -> Result<RecordBatch, DeltaTableError> {
+    if batch.schema().fields() == target.fields() {
+        return Ok(batch);
+    }
+    let cols = target
+        .fields()
+        .iter()
+        .map(|f| {
+            batch.column_by_name(f.name()).cloned().unwrap_or_else(|| {
+                deltalake::arrow::array::new_null_array(f.data_type(), batch.num_rows())
+            })
+        })
+        .collect();
+    RecordBatch::try_new(target.clone(), cols).map_err(|e| DeltaTableError::Generic(e.to_string()))
+}
+
+/// The feed's columns grown by the nullable columns an earlier run added to the table, in the
+/// table's order (formats and types of configured columns kept).
+pub(crate) fn grown_schema(
+    config: &TableSchema,
+    table: &deltalake::arrow::datatypes::Schema,
+) -> TableSchema {
+    let Ok(from_table) = TableSchema::from_arrow(table) else {
+        return config.clone();
+    };
+    if config
+        .columns
+        .iter()
+        .any(|c| from_table.position(&c.name).is_none())
+    {
+        // The table lacks configured columns: let the compatibility check say so.
+        return config.clone();
+    }
+    TableSchema {
+        columns: from_table
+            .columns
+            .into_iter()
+            .map(|tc| {
+                config
+                    .columns
+                    .iter()
+                    .find(|c| c.name == tc.name)
+                    .cloned()
+                    .unwrap_or(tc)
+            })
+            .collect(),
+        rescued: config.rescued,
+        partition: config.partition.clone(),
+    }
+}
+
+pub(crate) fn txn_version(
+    rt: &tokio::runtime::Runtime,
+    table: &DeltaTable,
+    app_id: &str,
+) -> Result<Option<i64>, DeltaError> {
+    let url = table.table_url();
+    rt.block_on(
+        table
+            .snapshot()
+            .map_err(table_err(url))?
+            .transaction_version(table.log_store().as_ref(), app_id),
+    )
+    .map_err(table_err(url))
+}

@@ -1,0 +1,6 @@
+//! Operating a daemon: its status endpoint (`/status`, `/metrics`, `/health`) and the
+//! `deltadrop status` client, what it says from its counters, and `deltadrop inspect`.
+
+pub mod inspect;
+pub mod metrics;
+pub mod status;
