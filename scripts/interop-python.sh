@@ -9,9 +9,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
 # shellcheck source=lib/cargo-target.sh
 source "$here/lib/cargo-target.sh"
-bin=${1:-$(cargo_target_dir "$repo")/debug/deltadrop}
-[[ -x "$bin" ]] || (cd "$repo" && cargo build --quiet)
-bin=$(realpath "$bin")
+bin=$(deltadrop_binary "$repo" "${1:-}")
 cache=${DELTADROP_CACHE:-$HOME/.cache/deltadrop}
 venv="$cache/venv"
 if [[ ! -x "$venv/bin/python" ]]; then

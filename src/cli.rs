@@ -103,8 +103,9 @@ pub enum Command {
         /// Which feed of the config (default: the first).
         #[arg(long, value_name = "NAME")]
         feed: Option<String>,
-        /// How many rows to look at.
-        #[arg(long, default_value_t = 1000)]
+        /// At most this many rows are looked at (0: every row up to 64 MiB of text, then 8 MiB
+        /// from the middle and from the end).
+        #[arg(long, default_value_t = 0)]
         rows: usize,
     },
     /// Show what a feed's table holds: version, rows, size, files, schema, the last commits
@@ -147,6 +148,27 @@ pub enum Command {
         /// Below the time a reader may still read an old version, that reader fails.
         #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
         vacuum_retention: Option<std::time::Duration>,
+        #[command(flatten)]
+        json: JsonArg,
+    },
+    /// Read quarantined rows again under the config as it is now (after a fix such as
+    /// `decimal_separator = ","`): rows that pass now are committed to the table and leave the
+    /// quarantine table; rows that still fail stay, with their new error.
+    ///
+    /// Each row is read with the header of the file it came from, found in processed/. Exactly
+    /// once, also across a crash (an interrupted requeue is finished by the next one, or by the
+    /// daemon's next start). Stop the daemon first: a requeue refuses to run beside it.
+    Requeue {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        feed: FeedArg,
+        /// Only the rows of files of this name.
+        #[arg(long = "file", value_name = "NAME")]
+        file: Option<String>,
+        /// Say what would pass now; commit nothing.
+        #[arg(long)]
+        dry_run: bool,
         #[command(flatten)]
         json: JsonArg,
     },
@@ -262,6 +284,31 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
             print!("{}", config.load()?.describe());
             Ok(0)
         }
+        Command::Requeue {
+            config,
+            feed,
+            file,
+            dry_run,
+            json,
+        } => {
+            let cfg = config.load()?;
+            let opts = crate::requeue::Options { file, dry_run };
+            let mut reports = Vec::new();
+            for f in select_feeds(&cfg, feed.feed.as_deref())? {
+                let r = crate::requeue::requeue(&cfg, f, &opts)?;
+                if !json.json {
+                    print!("{}", r.summary());
+                }
+                reports.push(r);
+            }
+            if json.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&reports).unwrap_or_default()
+                );
+            }
+            Ok(0)
+        }
         Command::Run { config, once } => run(&config, once),
     }
 }
@@ -280,7 +327,7 @@ fn sniff(file: &Path, config: &ConfigArg, feed: Option<&str>, rows: usize) -> Re
         Some(_) => select_feeds(&cfg, feed)?[0].clone(),
         None => cfg.feeds[0].clone(),
     };
-    f.infer_rows = rows.max(1);
+    f.infer_rows = rows;
     let s = crate::ingest::infer::sniff(file, &f, config.config.is_none())
         .map_err(|e| Error::Usage(format!("{}: {e}", file.display())))?;
     print!("{}", crate::ingest::infer::feed_toml(file, &s));
@@ -445,6 +492,15 @@ mod tests {
                 "--json",
             ],
             vec!["deltadrop", "sniff", "a.csv", "-c", "x.toml", "--feed", "f"],
+            vec![
+                "deltadrop",
+                "requeue",
+                "-c",
+                "x.toml",
+                "--feed",
+                "f",
+                "--dry-run",
+            ],
         ] {
             let cli = Cli::try_parse_from(&args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
             let config = match &cli.command {
@@ -453,7 +509,8 @@ mod tests {
                 | Command::Inspect { config, .. }
                 | Command::Status { config, .. }
                 | Command::Maintain { config, .. }
-                | Command::Sniff { config, .. } => config,
+                | Command::Sniff { config, .. }
+                | Command::Requeue { config, .. } => config,
                 Command::Init { .. } => unreachable!(),
             };
             assert_eq!(

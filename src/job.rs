@@ -55,6 +55,36 @@ impl BadRow {
     }
 }
 
+/// How a file was read: recorded with its commit (commitInfo `deltadrop.files[].dialect`) and
+/// shown by `inspect --file`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileDialect {
+    pub encoding: String,
+    pub compression: String,
+    pub delimiter: String,
+    pub quote: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escape: Option<String>,
+    pub header: bool,
+    /// Lines not read as rows: an Excel `sep=` line, title lines, footer lines.
+    pub skipped_lines: SkippedLines,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
+    /// The table columns the file's columns were read as: `name type` (and a format).
+    pub columns: Vec<String>,
+    /// Table columns the file lacked (null in its rows).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SkippedLines {
+    pub sep: u64,
+    pub title: u64,
+    pub footer: u64,
+}
+
 /// What the content of one file became.
 pub enum FileData {
     /// Small files: parsed batches, written into one Parquet file per commit by the committer.
@@ -75,6 +105,8 @@ pub struct ParsedFile {
     pub bad: Vec<BadRow>,
     /// Rows that failed a `warn` expectation.
     pub warned: u64,
+    /// How it was read.
+    pub dialect: FileDialect,
     /// When the worker took the file (for the per-commit latency log).
     pub started: Instant,
 }

@@ -25,6 +25,7 @@ pub mod job;
 pub mod maintain;
 pub mod ops;
 pub mod pool;
+pub mod requeue;
 pub mod schema;
 pub mod shutdown;
 pub mod state;

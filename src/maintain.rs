@@ -15,10 +15,9 @@ use std::time::{Duration, Instant};
 
 use deltalake::arrow::compute::{concat_batches, sort_to_indices, take_record_batch};
 use deltalake::arrow::record_batch::RecordBatch;
-use deltalake::kernel::{Action, Remove};
+use deltalake::kernel::Action;
 use deltalake::logstore::object_store::ObjectStoreExt;
 use deltalake::operations::vacuum::VacuumMode;
-use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use deltalake::protocol::DeltaOperation;
 use deltalake::writer::DeltaWriter;
 use deltalake::{DeltaTable, DeltaTableError};
@@ -248,11 +247,9 @@ impl Maintenance<'_> {
             message: e.to_string(),
         };
         let schema = std::sync::Arc::new(table::table_arrow_schema(table)?);
-        let store = table.object_store();
         let mut writer = table::writer_for(table)?;
         let mut adds = Vec::new();
         let mut removes = Vec::new();
-        let now = chrono::Utc::now().timestamp_millis();
         for bin in bins {
             if stop.is_triggered() {
                 discard(rt, table, &adds);
@@ -260,37 +257,14 @@ impl Maintenance<'_> {
             }
             let mut batches = Vec::new();
             for f in bin {
-                let location = deltalake::Path::parse(&f.path)
-                    .map_err(|e| err(DeltaTableError::Generic(format!("{}: {e}", f.path))))?;
-                let bytes = rt
-                    .block_on(async { store.get(&location).await?.bytes().await })
-                    .map_err(|e| {
-                        err(DeltaTableError::Generic(format!("reading {}: {e}", f.path)))
-                    })?;
-                let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
-                    .and_then(|b| b.build())
-                    .map_err(|e| err(DeltaTableError::Generic(format!("{}: {e}", f.path))))?;
-                for b in reader {
-                    let b =
-                        b.map_err(|e| err(DeltaTableError::Generic(format!("{}: {e}", f.path))))?;
+                for b in table::read_data_file(rt, table, &f.path).map_err(err)? {
                     // Files written before a column was added lack it: null there. Partition values
                     // live in the log, not in the file: put them back so that the writer files the
                     // rows under the same partition.
                     let b = with_partition_values(b, &schema, &f.partition).map_err(err)?;
                     batches.push(table::conform(b, &schema).map_err(err)?);
                 }
-                removes.push(Action::Remove(Remove {
-                    path: f.path.clone(),
-                    data_change: false,
-                    deletion_timestamp: Some(now),
-                    extended_file_metadata: Some(true),
-                    partition_values: Some(f.partition.clone()),
-                    size: Some(f.size as i64),
-                    tags: None,
-                    deletion_vector: None,
-                    base_row_id: None,
-                    default_row_commit_version: None,
-                }));
+                removes.push(table::remove(&f.path, f.size, &f.partition, false));
                 report.bytes_compacted += f.size;
             }
             for b in sorted(batches, &schema, sort_by).map_err(err)? {

@@ -139,6 +139,7 @@ impl Worker {
                     data,
                     bad: summary.bad,
                     warned: summary.warned,
+                    dialect: summary.dialect,
                     started,
                 }));
                 if ctx.committers[job.feed].send(msg).is_err() {

@@ -13,8 +13,36 @@ pub const SOURCE_FILE: &str = "_source_file";
 pub const INGESTED_AT: &str = "_ingested_at";
 /// With `on_new_column = "rescue"`: the file's unknown columns of a row, as a JSON object.
 pub const RESCUED: &str = "_rescued_data";
+/// Column metadata key holding the date/timestamp format a column is read with.
+pub const FORMAT_KEY: &str = "deltadrop.format";
 /// Column names deltadrop writes itself: no data column may take them.
 pub const RESERVED: [&str; 3] = [SOURCE_FILE, INGESTED_AT, RESCUED];
+
+/// Characters Spark refuses in a Delta column name (without column mapping).
+pub const SPARK_REFUSES: &str = " ,;{}()\n\t=";
+
+/// Lower case, accents removed, spaces, '-' and the characters Spark refuses in Delta column
+/// names (` ,;{}()\n\t=`) as '_': how `header_match = "insensitive"` compares names, and the
+/// column name `infer`/`sniff` give a header that Spark could not use as it is.
+pub fn fold_name(s: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    s.trim()
+        .nfd()
+        .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
+        .flat_map(char::to_lowercase)
+        .map(|c| if " -,;{}()\n\t=.".contains(c) { '_' } else { c })
+        .collect()
+}
+
+/// A header usable as a Delta column name as it is, or its folded form.
+pub fn column_name_for(header: &str) -> String {
+    let h = header.trim();
+    if h.is_empty() || h.chars().any(|c| SPARK_REFUSES.contains(c)) {
+        fold_name(h)
+    } else {
+        h.to_string()
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ColType {
@@ -202,12 +230,24 @@ impl TableSchema {
         }
     }
 
-    /// The Arrow schema of the table: data columns, then `_source_file`, `_ingested_at`.
+    /// The Arrow schema of the table: data columns, then `_source_file`, `_ingested_at`. A
+    /// column's date/timestamp format rides along in its metadata ([`FORMAT_KEY`]), so that a
+    /// table whose columns were inferred reads its files the same way after a restart.
     pub fn arrow(&self) -> SchemaRef {
         let mut fields: Vec<Field> = self
             .columns
             .iter()
-            .map(|c| Field::new(&c.name, c.ty.arrow(), c.nullable))
+            .map(|c| {
+                let f = Field::new(&c.name, c.ty.arrow(), c.nullable);
+                match &c.format {
+                    Some(fmt) => f.with_metadata(
+                        [(FORMAT_KEY.to_string(), fmt.clone())]
+                            .into_iter()
+                            .collect(),
+                    ),
+                    None => f,
+                }
+            })
             .collect();
         if let Some((p, source)) = self.derived_partition() {
             fields.push(Field::new(
@@ -232,16 +272,19 @@ impl TableSchema {
             match f.name().as_str() {
                 SOURCE_FILE | INGESTED_AT => {}
                 RESCUED => rescued = true,
-                name => columns.push(ColumnSpec::new(
-                    name,
-                    ColType::from_arrow(f.data_type()).ok_or_else(|| {
-                        format!(
-                            "column '{name}' has type {} that deltadrop does not write",
-                            f.data_type()
-                        )
-                    })?,
-                    f.is_nullable(),
-                )),
+                name => columns.push(ColumnSpec {
+                    format: f.metadata().get(FORMAT_KEY).cloned(),
+                    ..ColumnSpec::new(
+                        name,
+                        ColType::from_arrow(f.data_type()).ok_or_else(|| {
+                            format!(
+                                "column '{name}' has type {} that deltadrop does not write",
+                                f.data_type()
+                            )
+                        })?,
+                        f.is_nullable(),
+                    )
+                }),
             }
         }
         Ok(TableSchema {

@@ -59,6 +59,9 @@ pub struct FileRecord {
     pub bad_rows: u64,
     #[serde(default)]
     pub warned_rows: u64,
+    /// How the file was read (absent in state written before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dialect: Option<crate::job::FileDialect>,
 }
 
 /// The commit about to be attempted.
@@ -78,6 +81,23 @@ pub struct Intent {
 enum IntentFile {
     #[serde(rename = "1")]
     V1 { intent: Option<Intent> },
+}
+
+const REQUEUE_FILE: &str = "requeue.json";
+
+/// A requeue's two commits, written before the first: the rows that now pass go to the table,
+/// and the quarantine table loses them (its affected files rewritten). Both commits carry
+/// `txn` under `app_id`, so after a crash the missing half is found and finished.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RequeueIntent {
+    pub app_id: String,
+    pub txn: i64,
+    /// Rows now passing: data files of the table (already written).
+    pub table_adds: Vec<deltalake::kernel::Add>,
+    pub rows: u64,
+    /// Quarantine files replaced, and the files replacing them (already written).
+    pub quarantine_removes: Vec<deltalake::kernel::Remove>,
+    pub quarantine_adds: Vec<deltalake::kernel::Add>,
 }
 
 /// Where a loaded file's rows are.
@@ -183,6 +203,45 @@ impl FeedState {
 
     pub fn loaded_count(&self) -> usize {
         self.loaded.len()
+    }
+
+    /// A requeue that started and may not have finished (see `requeue`).
+    pub fn requeue(&self) -> Result<Option<RequeueIntent>, StateError> {
+        let path = self.dir.join(REQUEUE_FILE);
+        match fs::read(&path) {
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes)
+                    .map(Some)
+                    .map_err(|e| StateError::Corrupt {
+                        path: path.clone(),
+                        message: e.to_string(),
+                    })
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io(&path)(e)),
+        }
+    }
+
+    /// Durably records a requeue about to be committed, or (None) that it is done.
+    pub fn write_requeue(&mut self, intent: Option<&RequeueIntent>) -> Result<(), StateError> {
+        let path = self.dir.join(REQUEUE_FILE);
+        match intent {
+            Some(i) => {
+                let bytes = serde_json::to_vec_pretty(i).map_err(|e| StateError::Corrupt {
+                    path: path.clone(),
+                    message: e.to_string(),
+                })?;
+                write_atomic(&path, &bytes)
+            }
+            None => match fs::remove_file(&path) {
+                Ok(()) => {
+                    sync_dir(&self.dir);
+                    Ok(())
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(io(&path)(e)),
+            },
+        }
     }
 
     /// Records committed files (idempotent: already-known hashes are skipped).
@@ -427,6 +486,7 @@ mod tests {
             rows: 2,
             bad_rows: 0,
             warned_rows: 0,
+            dialect: None,
         }
     }
 

@@ -19,6 +19,7 @@ fn help_output_is_stable() {
         vec!["inspect", "--help"],
         vec!["status", "--help"],
         vec!["maintain", "--help"],
+        vec!["requeue", "--help"],
     ] {
         let out = assert_cmd::Command::new(bin())
             .args(&args)
@@ -79,16 +80,7 @@ fn inspect_reports_the_table_and_where_a_file_went() {
     assert_eq!(unit_price["type"], "Decimal128(12, 2)");
 
     // --file: the version that holds it, or why it was rejected.
-    let j = d.json(&[
-        "inspect",
-        "--config",
-        "config.toml",
-        "--feed",
-        "sales",
-        "--file",
-        "b.csv",
-        "--json",
-    ]);
+    let j = d.inspect_file("b.csv");
     assert_eq!(j["file"]["loaded"][0]["rows"], 3, "{j:#}");
     let out = d
         .assert_cmd()

@@ -58,6 +58,20 @@ impl Dir {
         String::from_utf8_lossy(&out.get_output().stderr).into_owned()
     }
 
+    /// `inspect --feed sales --file NAME --json`: where the file went, how it was read.
+    pub fn inspect_file(&self, name: &str) -> serde_json::Value {
+        self.json(&[
+            "inspect",
+            "--config",
+            "config.toml",
+            "--feed",
+            "sales",
+            "--file",
+            name,
+            "--json",
+        ])
+    }
+
     /// Runs a deltadrop command that prints JSON, asserts success, returns the JSON.
     pub fn json(&self, args: &[&str]) -> serde_json::Value {
         let out = self.assert_cmd().args(args).assert().success();

@@ -14,3 +14,11 @@ cargo_target_dir() { # $1: the repository
   fi
   printf '%s\n' "$dir"
 }
+
+# The deltadrop binary a check runs: $2 if given, else the debug build (built if missing), as an
+# absolute path.
+deltadrop_binary() { # $1: the repository, $2: a binary (optional)
+  local bin=${2:-$(cargo_target_dir "$1")/debug/deltadrop}
+  [[ -x "$bin" ]] || (cd "$1" && cargo build --quiet)
+  realpath "$bin"
+}

@@ -220,7 +220,7 @@ fn resolve_feed(
         csv,
         app_id,
         infer,
-        infer_rows: f.infer_rows.max(1),
+        infer_rows: f.infer_rows,
         quarantine_url,
         storage_options: StorageOptions(f.storage_options.into_iter().collect()),
         claim_dir,
@@ -231,6 +231,7 @@ fn resolve_feed(
         header_match: f.header_match,
         encoding,
         values,
+        locale: f.locale.clone(),
         ready_marker: f.ready_marker,
         max_file_bytes: f.max_file_bytes,
         expectations,
@@ -256,6 +257,8 @@ fn resolve_csv(c: &RawCsv, preset: &Preset) -> Result<CsvConfig, String> {
         comment: optional("csv.comment", &c.comment)?,
         batch_rows: c.batch_rows,
         max_line_bytes: c.max_line_bytes.max(1024),
+        skip_rows: c.skip_rows,
+        skip_footer: c.skip_footer,
     })
 }
 
@@ -404,6 +407,21 @@ fn resolve_schema(f: &RawFeed) -> Result<(TableSchema, bool), String> {
                     "column name '{}' is reserved for deltadrop",
                     c.name
                 ));
+            }
+            if let Some(bad) = c
+                .name
+                .chars()
+                .find(|ch| crate::schema::SPARK_REFUSES.contains(*ch))
+            {
+                return Err(format!(
+                    "column name '{}' has {bad:?}, which Spark refuses in a Delta column name: name it '{}' (a header '{}' still matches it)",
+                    c.name,
+                    crate::schema::column_name_for(&c.name),
+                    c.name
+                ));
+            }
+            if c.name.trim().is_empty() {
+                return Err("a column name is empty".into());
             }
             let ty =
                 c.ty.parse()

@@ -65,6 +65,11 @@ fn single_char(key: &str, s: &str) -> Result<char, String> {
     }
 }
 
+/// Words that are null in a typed column unless `typed_null_values` says otherwise: what
+/// exports write for "no value" (R's NA, Excel's #N/A, Python's None...). In a string column
+/// they are text.
+pub const TYPED_NULL_VALUES: [&str; 8] = ["nil", "NA", "N/A", "#N/A", "None", "null", "-", "--"];
+
 pub(super) fn resolve_values(f: &RawFeed, preset: &Preset) -> Result<ValueOptions, String> {
     let decimal_separator = match &f.decimal_separator {
         Some(d) => single_char("decimal_separator", d)?,
@@ -95,12 +100,18 @@ pub(super) fn resolve_values(f: &RawFeed, preset: &Preset) -> Result<ValueOption
         .null_values
         .clone()
         .unwrap_or_else(|| vec!["".into(), "NULL".into(), "null".into()]);
+    let typed_null_values = f
+        .typed_null_values
+        .clone()
+        .unwrap_or_else(|| TYPED_NULL_VALUES.iter().map(|s| s.to_string()).collect());
     Ok(ValueOptions {
         longest_null_value: null_values
             .iter()
+            .chain(&typed_null_values)
             .map(|t| t.trim().len())
             .max()
             .unwrap_or(0),
+        typed_null_values,
         decimal_separator,
         thousands_separator,
         currency_symbols: f

@@ -135,6 +135,7 @@ pub struct FeedConfig {
     pub app_id: String,
     /// `schema = "infer"`: the columns come from the first file (or the existing table).
     pub infer: bool,
+    /// At most this many rows are read to infer a schema (0: no limit but the byte bound).
     pub infer_rows: usize,
     pub quarantine_url: Url,
     /// Object store options of both tables (never printed: see [`StorageOptions`]).
@@ -148,6 +149,8 @@ pub struct FeedConfig {
     pub header_match: HeaderMatch,
     pub encoding: Encoding,
     pub values: ValueOptions,
+    /// The `locale` preset named in the config, if any.
+    pub locale: Option<String>,
     pub ready_marker: Option<String>,
     /// Larger files are rejected unread (0: no limit).
     pub max_file_bytes: u64,
@@ -179,6 +182,10 @@ pub struct CsvConfig {
     pub batch_rows: usize,
     /// A record longer than this is a bad row (protects memory from a file with no newline).
     pub max_line_bytes: usize,
+    /// Lines before the header (or the first row) that are not rows: report titles.
+    pub skip_rows: usize,
+    /// Non-blank lines at the end that are not rows: totals, record counts.
+    pub skip_footer: usize,
 }
 
 /// Input text encoding.
@@ -205,6 +212,9 @@ pub struct ValueOptions {
     pub thousands_separator: Option<char>,
     pub currency_symbols: Vec<String>,
     pub null_values: Vec<String>,
+    /// Words that are null in a typed (not string) column: nil, NA, N/A, None, null, -...
+    /// Matched ignoring ASCII case; in a string column they are text.
+    pub typed_null_values: Vec<String>,
     /// Length of the longest null token (values longer than this are never null).
     pub longest_null_value: usize,
     pub true_values: Vec<String>,

@@ -137,6 +137,8 @@ pub(super) struct RawFeed {
     #[serde(default)]
     pub(super) null_values: Option<Vec<String>>,
     #[serde(default)]
+    pub(super) typed_null_values: Option<Vec<String>>,
+    #[serde(default)]
     pub(super) true_values: Option<Vec<String>>,
     #[serde(default)]
     pub(super) false_values: Option<Vec<String>>,
@@ -213,6 +215,10 @@ pub(super) struct RawCsv {
     pub(super) batch_rows: usize,
     #[serde(default = "default_max_line_bytes")]
     pub(super) max_line_bytes: usize,
+    #[serde(default)]
+    pub(super) skip_rows: usize,
+    #[serde(default)]
+    pub(super) skip_footer: usize,
 }
 
 impl Default for RawCsv {
@@ -225,6 +231,8 @@ impl Default for RawCsv {
             comment: None,
             batch_rows: default_batch_rows(),
             max_line_bytes: default_max_line_bytes(),
+            skip_rows: 0,
+            skip_footer: 0,
         }
     }
 }
@@ -272,7 +280,7 @@ pub(super) fn default_checkpoint_interval() -> u64 {
     100
 }
 pub(super) fn default_infer_rows() -> usize {
-    1000
+    0
 }
 pub(super) fn default_encoding() -> String {
     "auto".to_string()

@@ -139,13 +139,17 @@ fn rounds(cfg: &Config, opts: RunOptions, run: &Run, shutdown: &Shutdown) -> Res
         let mut ready = Vec::new();
         let mut waiting = Vec::new();
         for f in &run.feeds {
-            let state = FeedState::open(&cfg.state_dir, &f.name)?;
+            let mut state = FeedState::open(&cfg.state_dir, &f.name)?;
             match FeedTables::open(f, || first_file_schema(run, f))? {
-                Some(tables) => ready.push(pipeline::Opened {
-                    feed: f.clone(),
-                    tables,
-                    state,
-                }),
+                Some(tables) => {
+                    // A requeue a crash interrupted is finished before the committer starts.
+                    crate::requeue::settle(&tables, &mut state, f)?;
+                    ready.push(pipeline::Opened {
+                        feed: f.clone(),
+                        tables,
+                        state,
+                    })
+                }
                 None => waiting.push(f.clone()),
             }
         }

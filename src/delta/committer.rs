@@ -311,6 +311,7 @@ impl Committer {
                 rows: f.rows,
                 bad_rows: f.bad.len() as u64,
                 warned_rows: f.warned,
+                dialect: Some(std::mem::take(&mut f.dialect)),
             });
         }
         if buffered {
@@ -417,7 +418,8 @@ impl Committer {
             .iter()
             .map(|f| {
                 json!({"name": f.name, "size": f.size, "hash": f.hash, "rows": f.rows,
-                       "badRows": f.bad_rows, "warnedRows": f.warned_rows})
+                       "badRows": f.bad_rows, "warnedRows": f.warned_rows,
+                       "dialect": f.dialect})
             })
             .collect();
         let mut app_metadata = HashMap::new();

@@ -43,6 +43,14 @@ impl Commit {
         }
     }
 
+    /// The same commit carrying `app_id`'s txn version `txn`.
+    pub(crate) fn with_txn(self, app_id: &str, txn: i64) -> Commit {
+        Commit {
+            txn: Some((app_id.to_string(), txn)),
+            ..self
+        }
+    }
+
     /// Another operation (a schema change, a compaction), with no txn.
     pub(crate) fn other(
         actions: Vec<Action>,

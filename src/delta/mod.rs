@@ -21,7 +21,7 @@ pub mod committer;
 pub mod localfs;
 pub mod log;
 mod open;
-mod quarantine;
+pub(crate) mod quarantine;
 mod recover;
 pub mod table;
 
@@ -66,6 +66,18 @@ pub enum DeltaError {
     Runtime(std::io::Error),
     #[error(transparent)]
     State(#[from] StateError),
+}
+
+impl DeltaError {
+    /// A `DeltaTableError` of `table`, named by its location.
+    pub fn from_table(
+        table: &deltalake::DeltaTable,
+    ) -> impl Fn(DeltaTableError) -> DeltaError + '_ {
+        move |source| DeltaError::Table {
+            url: table.table_url().to_string(),
+            source: Box::new(source),
+        }
+    }
 }
 
 fn table_err(url: &url::Url) -> impl FnOnce(DeltaTableError) -> DeltaError + '_ {

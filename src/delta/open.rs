@@ -21,6 +21,33 @@ pub struct FeedTables {
 }
 
 impl FeedTables {
+    /// The feed's tables if both exist (nothing is created), with the columns the feed writes.
+    pub fn existing(feed: &FeedConfig) -> Result<Option<FeedTables>, DeltaError> {
+        let rt = runtime()?;
+        let options = &feed.storage_options;
+        let Some(table) = rt.block_on(open_existing(&feed.table_url, options))? else {
+            return Ok(None);
+        };
+        let Some(quarantine) = rt.block_on(open_existing(&feed.quarantine_url, options))? else {
+            return Ok(None);
+        };
+        let arrow = table_arrow_schema(&table)?;
+        let schema = if feed.infer {
+            TableSchema::from_arrow(&arrow).map_err(|m| DeltaError::IncompatibleSchema {
+                url: feed.table_url.to_string(),
+                problems: vec![m],
+            })?
+        } else {
+            grown_schema(&feed.schema, &arrow)
+        };
+        Ok(Some(FeedTables {
+            rt,
+            table,
+            schema,
+            quarantine,
+        }))
+    }
+
     /// Opens (or creates) the feed's table and its quarantine table. A `schema = "infer"` feed
     /// without a table gets its columns from `first_schema` (a first file's); None from it
     /// means there is no such file yet: nothing is opened or created.

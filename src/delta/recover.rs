@@ -151,6 +151,7 @@ mod tests {
             rows: 1,
             bad_rows: 0,
             warned_rows: 0,
+            dialect: None,
         }
     }
 

@@ -241,3 +241,46 @@ pub(crate) fn txn_version(
     )
     .map_err(table_err(url))
 }
+
+/// The rows of one data file of `table` (`path` as the log names it).
+pub fn read_data_file(
+    rt: &tokio::runtime::Runtime,
+    table: &DeltaTable,
+    path: &str,
+) -> Result<Vec<RecordBatch>, DeltaTableError> {
+    use deltalake::logstore::object_store::ObjectStoreExt;
+    use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let generic = |e: String| DeltaTableError::Generic(format!("{path}: {e}"));
+    let location = deltalake::Path::parse(path).map_err(|e| generic(e.to_string()))?;
+    let store = table.object_store();
+    let bytes = rt
+        .block_on(async { store.get(&location).await?.bytes().await })
+        .map_err(|e| generic(format!("reading: {e}")))?;
+    ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .and_then(|b| b.build())
+        .map_err(|e| generic(e.to_string()))?
+        .map(|b| b.map_err(|e| generic(e.to_string())))
+        .collect()
+}
+
+/// The action that takes a data file out of the table. `data_change = false` (compaction):
+/// the rows are still there, in other files; true: they are gone.
+pub fn remove(
+    path: &str,
+    size: u64,
+    partition: &std::collections::HashMap<String, Option<String>>,
+    data_change: bool,
+) -> deltalake::kernel::Action {
+    deltalake::kernel::Action::Remove(deltalake::kernel::Remove {
+        path: path.to_string(),
+        data_change,
+        deletion_timestamp: Some(chrono::Utc::now().timestamp_millis()),
+        extended_file_metadata: Some(true),
+        partition_values: Some(partition.clone()),
+        size: Some(size as i64),
+        tags: None,
+        deletion_vector: None,
+        base_row_id: None,
+        default_row_commit_version: None,
+    })
+}

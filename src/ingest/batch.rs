@@ -21,6 +21,7 @@ use crate::schema::TableSchema;
 
 use super::expect;
 use super::header::ColumnPlan;
+use super::quoting::{self, Lint};
 use super::split::{self, Dialect, RawRecord, Splitter};
 use super::value::{self, CellError};
 use super::window::Window;
@@ -139,8 +140,13 @@ impl<'a, S: FnMut(RecordBatch) -> Result<(), SinkError>> FileParse<'a, S> {
                     pos += n;
                     if decoder.capacity() == 0 || at_eof {
                         let range = batch_start..pos;
-                        match decoder.flush() {
-                            Ok(Some(text)) => {
+                        let flushed = decoder.flush();
+                        // csv-core reads text after a closing quote into the field; our rules
+                        // differ (see `quoting`): such a stretch is read record by record.
+                        let plain = flushed.is_ok()
+                            && !quoting::needs_attention(&win.buf[range.clone()], &self.dialect);
+                        match flushed {
+                            Ok(Some(text)) if plain => {
                                 let rows = Rows::Range {
                                     bytes: &win.buf[range.clone()],
                                     line: batch_line,
@@ -148,8 +154,9 @@ impl<'a, S: FnMut(RecordBatch) -> Result<(), SinkError>> FileParse<'a, S> {
                                 self.process(&text, rows)?;
                             }
                             Ok(None) => {}
-                            // Invalid UTF-8 in a complete stretch of records.
-                            Err(_) => {
+                            // Invalid UTF-8 in a complete stretch of records, or quoting to
+                            // check record by record.
+                            Ok(Some(_)) | Err(_) => {
                                 decoder = self.decoder();
                                 let (end, end_line) =
                                     self.slow_path_range(win, range.clone(), batch_line)?;
@@ -238,13 +245,31 @@ impl<'a, S: FnMut(RecordBatch) -> Result<(), SinkError>> FileParse<'a, S> {
         let n = self.plan.file_columns.len();
         let mut builders: Vec<StringBuilder> = (0..n).map(|_| StringBuilder::new()).collect();
         let mut known = Vec::new();
-        for r in records {
-            if let Some(e) = &r.error {
+        for mut r in records {
+            let error = match &r.error {
+                Some(e) => Some(e.clone()),
+                None => match quoting::lint_record(&buf[r.start..r.end], &self.dialect) {
+                    Lint::Clean => None,
+                    Lint::Bad(why) => Some(why),
+                    Lint::Trim(fields) => {
+                        for (i, n) in fields {
+                            if let Some(f) = r.fields.get_mut(i) {
+                                let keep = f.len().saturating_sub(n);
+                                if f.is_char_boundary(keep) {
+                                    f.truncate(keep);
+                                }
+                            }
+                        }
+                        None
+                    }
+                },
+            };
+            if let Some(error) = error {
                 self.bad_row(BadRow {
                     line: r.line,
                     raw: r.raw(buf),
                     column: None,
-                    error: e.clone(),
+                    error,
                 })?;
                 continue;
             }

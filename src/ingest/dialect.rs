@@ -4,6 +4,7 @@
 use crate::config::CsvConfig;
 
 use super::split::{self, Dialect, Splitter};
+use super::window::{Window, HEAD_BYTES};
 
 impl Dialect {
     /// The feed's quoting, escaping and comments with `delimiter`.
@@ -17,26 +18,60 @@ impl Dialect {
     }
 }
 
-/// The dialect of the file that starts with `head` (its first 64 KiB, or all of it if
-/// shorter), and how many bytes of it an Excel `sep=` line takes (they are no record).
-pub(crate) fn dialect_of(name: &str, head: &[u8], csv: &CsvConfig) -> (Dialect, usize) {
-    let buf = head;
-    let (excel_sep, skip) = excel_sep_line(buf);
-    let delimiter = choose_delimiter(name, &buf[skip..], excel_sep, csv);
-    (Dialect::of(csv, delimiter), skip)
+/// Where a file's records start, and how to read them.
+pub(crate) struct Start {
+    pub(crate) dialect: Dialect,
+    /// Offset of the first record (the header, or the first row) in the window.
+    pub(crate) offset: usize,
+    /// Its physical line.
+    pub(crate) line: u64,
+    /// An Excel `sep=` line was skipped.
+    pub(crate) sep_line: bool,
+    /// Title lines skipped (`skip_rows`; fewer if the file is shorter).
+    pub(crate) title_lines: u64,
 }
 
-/// NUL bytes, or more than 1% control characters other than tab and line ends: not text.
-pub fn looks_binary(sample: &[u8]) -> bool {
+/// Where a file's records start — after an Excel `sep=` line and the `skip_rows` title
+/// lines — and the file's dialect, decided from the text there.
+pub(crate) fn start_of(win: &mut Window, name: &str, csv: &CsvConfig) -> std::io::Result<Start> {
+    let (excel_sep, skip) = excel_sep_line(win.head());
+    let first = 1 + u64::from(skip > 0);
+    let (offset, line) = win.skip_lines(skip, first, csv.skip_rows)?;
+    win.fill_to(offset + HEAD_BYTES)?;
+    let sample = &win.buf[offset..win.buf.len().min(offset + HEAD_BYTES)];
+    let delimiter = choose_delimiter(name, sample, excel_sep, csv);
+    Ok(Start {
+        dialect: Dialect::of(csv, delimiter),
+        offset,
+        line,
+        sep_line: skip > 0,
+        title_lines: line - first,
+    })
+}
+
+/// A dialect character as it is written in the config (`\t`, `\x1f`).
+pub(crate) fn printable(b: u8) -> String {
+    match b {
+        b'\t' => "\\t".to_string(),
+        b if b < 0x20 || b == 0x7f => format!("\\x{b:02x}"),
+        b => (b as char).to_string(),
+    }
+}
+
+/// NUL bytes, or more than 1% control characters other than tab, line ends and the characters
+/// the feed's dialect names (an export may delimit with `\x1f` or `\x1e`): not text.
+pub fn looks_binary(sample: &[u8], csv: &CsvConfig) -> bool {
     if sample.is_empty() {
         return false;
     }
     if memchr::memchr(0, sample).is_some() {
         return true;
     }
+    let dialect = [csv.delimiter, Some(csv.quote), csv.escape, csv.comment];
     let control = sample
         .iter()
         .filter(|b| **b < 0x20 && !matches!(**b, b'\t' | b'\n' | b'\r' | 0x0c))
+        .filter(|b| !dialect.contains(&Some(**b)))
         .count();
     control * 100 > sample.len()
 }
@@ -94,11 +129,24 @@ fn excel_sep_line(buf: &[u8]) -> (Option<u8>, usize) {
 mod tests {
     use super::*;
 
+    fn csv(delimiter: u8) -> CsvConfig {
+        let cfg = crate::config::Config::embedded(std::path::Path::new("/x")).unwrap();
+        CsvConfig {
+            delimiter: Some(delimiter),
+            ..cfg.feeds[0].csv.clone()
+        }
+    }
+
     #[test]
     fn binary_is_told_from_text() {
-        assert!(looks_binary(b"a,b\n\x00\x01"));
-        assert!(looks_binary(&[0x01u8, 0x02, 0x03, b'a']));
-        assert!(!looks_binary("a;b\r\nção;\t1\n".as_bytes()));
-        assert!(!looks_binary(b""));
+        let c = csv(b',');
+        assert!(looks_binary(b"a,b\n\x00\x01", &c));
+        assert!(looks_binary(&[0x01u8, 0x02, 0x03, b'a'], &c));
+        assert!(!looks_binary("a;b\r\nção;\t1\n".as_bytes(), &c));
+        assert!(!looks_binary(b"", &c));
+        // A control-character delimiter is the feed's own, not binary noise.
+        let unit = b"a\x1fb\x1fc\n1\x1f2\x1f3\n";
+        assert!(looks_binary(unit, &c));
+        assert!(!looks_binary(unit, &csv(0x1f)));
     }
 }

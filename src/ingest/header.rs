@@ -2,7 +2,7 @@
 //! they map onto the table's columns — or why the file cannot be loaded into the table.
 
 use crate::config::{FeedConfig, HeaderMatch, OnNewColumn};
-use crate::schema::{ColumnSpec, TableSchema};
+use crate::schema::{column_name_for, fold_name, ColumnSpec, TableSchema};
 
 use super::split::{Dialect, RawRecord, Splitter};
 use super::window::Window;
@@ -19,6 +19,34 @@ pub(crate) struct ColumnPlan {
 }
 
 impl ColumnPlan {
+    /// The table columns the file gives, as `name type` (and the format a value is read
+    /// with): at most 200, then a count.
+    pub(crate) fn read_as(&self, schema: &TableSchema) -> Vec<String> {
+        let present: Vec<String> = schema
+            .columns
+            .iter()
+            .zip(&self.source)
+            .filter(|(_, s)| s.is_some())
+            .map(|(c, _)| match &c.format {
+                Some(f) => format!("{} {} ({f})", c.name, c.ty),
+                None => format!("{} {}", c.name, c.ty),
+            })
+            .collect();
+        cap(present)
+    }
+
+    /// The table columns the file lacks (null in its rows).
+    pub(crate) fn missing(&self, schema: &TableSchema) -> Vec<String> {
+        let missing = schema
+            .columns
+            .iter()
+            .zip(&self.source)
+            .filter(|(_, s)| s.is_none())
+            .map(|(c, _)| c.name.clone())
+            .collect();
+        cap(missing)
+    }
+
     /// A file without a header: its columns are the table's, in order.
     pub(crate) fn positional(schema: &TableSchema) -> ColumnPlan {
         ColumnPlan {
@@ -29,27 +57,15 @@ impl ColumnPlan {
     }
 }
 
-/// Lower case, accents removed, spaces, '-' and the characters Spark refuses in Delta column
-/// names (` ,;{}()\n\t=`) as '_': how `header_match = "insensitive"` compares names, and the
-/// column name `infer`/`sniff` give a header that Spark could not use as it is.
-pub fn fold_name(s: &str) -> String {
-    use unicode_normalization::UnicodeNormalization;
-    s.trim()
-        .nfd()
-        .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
-        .flat_map(char::to_lowercase)
-        .map(|c| if " -,;{}()\n\t=.".contains(c) { '_' } else { c })
-        .collect()
-}
-
-/// A header usable as a Delta column name as it is, or its folded form.
-pub fn column_name_for(header: &str) -> String {
-    let h = header.trim();
-    if h.is_empty() || h.chars().any(|c| " ,;{}()\n\t=".contains(c)) {
-        fold_name(h)
-    } else {
-        h.to_string()
+/// A list for a file's record, kept short: a wide file is summed up after 200 names.
+fn cap(mut v: Vec<String>) -> Vec<String> {
+    const MAX: usize = 200;
+    if v.len() > MAX {
+        let more = v.len() - MAX;
+        v.truncate(MAX);
+        v.push(format!("... and {more} more"));
     }
+    v
 }
 
 /// The column names a header row gives: each usable as a Delta column name

@@ -1,6 +1,13 @@
 //! Schema inference (`schema = "infer"`) and the `deltadrop sniff FILE` report: encoding,
-//! dialect, locale and column types guessed from the first rows of a file.
+//! dialect, locale, header, title and footer lines, and column types, from a file.
+//!
+//! What is read: every row of a file whose text is up to [`INFER_BYTES`] (64 MiB); past that,
+//! the first 64 MiB and — for a plain (uncompressed) file — an 8 MiB stretch from its middle
+//! and one from its end. Every value read is seen by [`ColumnGuess`], so one late value decides
+//! as much as an early one.
 
+use std::collections::VecDeque;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
@@ -10,10 +17,20 @@ use crate::config::{Config, FeedConfig, ValueOptions};
 use crate::job::file_name;
 use crate::schema::{ColType, ColumnSpec, TableSchema};
 
-use super::dialect::dialect_of;
-use super::split::Splitter;
+use super::dialect::start_of;
+use super::guess::{java_style, ColumnGuess, Decision};
+use super::split::{Dialect, RawRecord, Splitter};
 use super::window::{Window, HEAD_BYTES};
-use super::{fold_name, header_names, source, value, IngestError};
+use super::{fold_name, header_names, source, IngestError};
+
+/// All of a first file's text up to this size is read by inference.
+pub const INFER_BYTES: usize = 64 << 20;
+/// Past it, stretches of this size from the middle and the end of a plain file.
+const STRETCH: u64 = 8 << 20;
+/// How many first records are looked at for title lines and the header.
+const HEAD_RECORDS: usize = 20;
+/// How many last records are looked at for footer lines.
+const TAIL_RECORDS: usize = 5;
 
 /// What sniffing a file found.
 #[derive(Debug, Clone)]
@@ -25,93 +42,441 @@ pub struct Sniffed {
     pub locale: Option<&'static str>,
     pub schema: TableSchema,
     pub rows_sampled: usize,
+    /// The first record (after title lines) is a header; false when it reads as data.
+    pub header: bool,
+    /// Lines before the header (report titles, blank lines) not configured as `skip_rows`.
+    pub title_lines: usize,
+    /// Lines at the end that are not rows (totals, record counts) not configured as
+    /// `skip_footer`.
+    pub footer_lines: usize,
+    /// What of the file was read: "the whole file", or which stretches.
+    pub sample: String,
+    /// Columns that look typed but are loaded as text, and why.
+    pub warnings: Vec<String>,
 }
 
-/// Reads the header and up to `feed.infer_rows` records of `path` and infers column types with
-/// the feed's value options (and, with `try_locales`, with the pt-BR ones too).
+/// Reads `path` as the feed would (its encoding, dialect and `skip_rows`/`skip_footer`) and
+/// guesses its columns with the feed's value options (and, with `try_locales`, with the pt-BR
+/// ones too).
 pub fn sniff(path: &Path, feed: &FeedConfig, try_locales: bool) -> Result<Sniffed, IngestError> {
     let name = file_name(path);
     let file = std::fs::File::open(path)?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
     let (text, _hash, info) = source::open_text(file, feed.encoding)?;
-    let mut win = Window::new(text);
+    let mut win = Window::new(text, feed.csv.skip_footer);
+    win.set_comment(feed.csv.comment);
     win.fill_to(HEAD_BYTES)?;
-    let (d, skip) = dialect_of(&name, win.head(), &feed.csv);
-    let delimiter = d.delimiter;
-    let want = feed.infer_rows + usize::from(feed.csv.header);
-    let s = loop {
-        let s = Splitter::new(d)
-            .at_most(want)
-            .at_eof(win.eof)
-            .max_line_bytes(feed.csv.max_line_bytes)
-            .split(&win.buf, skip, 1);
-        if s.records.len() >= want || win.eof || win.buf.len() > 64 << 20 {
-            break s;
-        }
-        win.fill()?;
-    };
-    let mut records = s.records.into_iter().filter(|r| r.error.is_none());
-    let header: Vec<String> = if feed.csv.header {
-        let h = records.next().ok_or_else(|| {
-            IngestError::Reject(format!(
-                "{name}: empty file, nothing to infer a schema from"
-            ))
-        })?;
-        h.fields.iter().map(|f| f.trim().to_string()).collect()
-    } else {
-        Vec::new()
-    };
-    let rows: Vec<Vec<String>> = records.map(|r| r.fields).collect();
-    let width: usize = if feed.csv.header {
-        header.len()
-    } else {
-        rows.first().map(|r| r.len()).unwrap_or(0)
-    };
-    if width == 0 {
-        return Err(IngestError::Reject(format!("{name}: no columns found")));
-    }
-    // A trailing delimiter on every line makes a last column with no name and no values.
-    let mut width = width;
-    while width > 1
-        && header.get(width - 1).is_some_and(|h| h.is_empty())
-        && rows
-            .iter()
-            .all(|r| r.get(width - 1).is_none_or(|v| v.trim().is_empty()))
-    {
-        width -= 1;
-    }
-    let padded: Vec<String> = (0..width)
-        .map(|i| header.get(i).cloned().unwrap_or_default())
-        .collect();
-    let names = header_names(&padded);
-
-    let mut best = (infer_columns(&names, &rows, &feed.values), None);
+    let st = start_of(&mut win, &name, &feed.csv)?;
+    let (d, start, line) = (st.dialect, st.offset, st.line);
+    let mut options = vec![(feed.values.clone(), None)];
     if try_locales {
         if let Some(br) = pt_br_values() {
-            let alt = infer_columns(&names, &rows, &br);
-            if typed_count(&alt) > typed_count(&best.0) {
-                best = (alt, Some("pt-BR"));
+            options.push((br, Some("pt-BR")));
+        }
+    }
+    let mut reader = Reader::new(feed, d, options);
+    let mut sample = reader.read_stream(&mut win, start, line)?;
+    let more_wanted = feed.infer_rows == 0;
+    if !win.eof && more_wanted && info.compression == "none" && !info.encoding.starts_with("UTF-16")
+    {
+        sample = reader.read_stretches(path, size, &info)?;
+    }
+    reader.finish(&name, feed, info, sample)
+}
+
+/// Feeds records to the guesses: the first ones are held to find titles and the header, the
+/// last ones to find footers.
+struct Reader<'f> {
+    feed: &'f FeedConfig,
+    dialect: Dialect,
+    /// Per set of value options (the feed's, pt-BR): a guess per column.
+    options: Vec<(ValueOptions, Option<&'static str>)>,
+    guesses: Vec<Vec<ColumnGuess>>,
+    /// The first records, with their physical lines.
+    head: Vec<(u64, Vec<String>)>,
+    /// The physical line reading started at (after `skip_rows` and a `sep=` line).
+    first_line: u64,
+    /// Set once the head is settled.
+    width: Option<usize>,
+    tail: VecDeque<Vec<String>>,
+    /// Columns with a value somewhere (a trailing delimiter makes an empty last column).
+    has_value: Vec<bool>,
+    rows: usize,
+    /// Records read (the header among them).
+    records: usize,
+}
+
+impl<'f> Reader<'f> {
+    fn new(
+        feed: &'f FeedConfig,
+        dialect: Dialect,
+        options: Vec<(ValueOptions, Option<&'static str>)>,
+    ) -> Self {
+        Reader {
+            feed,
+            dialect,
+            guesses: vec![Vec::new(); options.len()],
+            options,
+            head: Vec::new(),
+            first_line: 1,
+            width: None,
+            tail: VecDeque::new(),
+            has_value: Vec::new(),
+            rows: 0,
+            records: 0,
+        }
+    }
+
+    /// Every record of the text from `start` (on physical line `line`) up to [`INFER_BYTES`].
+    /// Returns what was read.
+    fn read_stream(
+        &mut self,
+        win: &mut Window,
+        mut start: usize,
+        mut line: u64,
+    ) -> Result<String, IngestError> {
+        const BATCH: usize = 8192;
+        self.first_line = line;
+        let mut consumed = 0usize;
+        loop {
+            let s = Splitter::new(self.dialect)
+                .at_most(BATCH)
+                .at_eof(win.eof)
+                .max_line_bytes(self.feed.csv.max_line_bytes)
+                .split(&win.buf, start, line);
+            let n = s.records.len();
+            consumed += s.end - start;
+            start = s.end;
+            line = s.end_line;
+            for r in s.records {
+                self.record(r);
+            }
+            if win.eof && n < BATCH {
+                return Ok("the whole file".into());
+            }
+            if consumed > INFER_BYTES {
+                return Ok(format!("its first {} MiB", INFER_BYTES >> 20));
+            }
+            if self.feed.infer_rows > 0 && self.records > self.feed.infer_rows {
+                return Ok(format!(
+                    "its first {} rows (infer_rows)",
+                    self.feed.infer_rows
+                ));
+            }
+            if n < BATCH {
+                if start > win.buf.len() / 2 {
+                    start -= win.compact(start);
+                }
+                win.fill()?;
             }
         }
     }
-    Ok(Sniffed {
-        encoding: info.encoding.to_string(),
-        compression: info.compression.to_string(),
-        delimiter,
-        locale: best.1,
-        schema: TableSchema {
-            columns: best.0,
-            ..TableSchema::default()
-        },
-        rows_sampled: rows.len(),
+
+    /// A plain file larger than the first stretch: records from its middle and its end too.
+    fn read_stretches(
+        &mut self,
+        path: &Path,
+        size: u64,
+        info: &source::SourceInfo,
+    ) -> Result<String, IngestError> {
+        // The rows held back as possible footers were not at the end after all.
+        while let Some(r) = self.tail.pop_front() {
+            self.feed_row(&r);
+        }
+        let mut file = std::fs::File::open(path)?;
+        for at in [size / 2, size.saturating_sub(STRETCH)] {
+            file.seek(SeekFrom::Start(at))?;
+            let mut raw = Vec::with_capacity(STRETCH as usize);
+            (&mut file).take(STRETCH).read_to_end(&mut raw)?;
+            let text = source::decode_stretch(&raw, info);
+            // The stretch starts anywhere in a line: from the next line on.
+            let Some(nl) = memchr::memchr(b'\n', &text) else {
+                continue;
+            };
+            let at_end = at + STRETCH >= size;
+            let s = Splitter::new(self.dialect)
+                .at_eof(at_end)
+                .max_line_bytes(self.feed.csv.max_line_bytes)
+                .split(&text, nl + 1, 1);
+            for r in s.records {
+                self.record(r);
+            }
+            if !at_end {
+                while let Some(r) = self.tail.pop_front() {
+                    self.feed_row(&r);
+                }
+            }
+        }
+        Ok(format!(
+            "its first {} MiB and {} MiB from its middle and its end",
+            INFER_BYTES >> 20,
+            STRETCH >> 20
+        ))
+    }
+
+    fn record(&mut self, r: RawRecord) {
+        if r.error.is_some() {
+            return;
+        }
+        self.records += 1;
+        if self.width.is_none() {
+            self.head.push((r.line, r.fields));
+            if self.head.len() >= HEAD_RECORDS {
+                self.settle_head();
+            }
+            return;
+        }
+        // The last records may be footers: they wait before they count.
+        self.tail.push_back(r.fields);
+        if self.tail.len() > TAIL_RECORDS {
+            if let Some(old) = self.tail.pop_front() {
+                self.feed_row(&old);
+            }
+        }
+    }
+
+    /// The width most of the first records have; records before the first of that width are
+    /// title lines. The header itself stays first in `head`.
+    fn settle_head(&mut self) {
+        let mut counts: Vec<(usize, usize)> = Vec::new();
+        for (_, r) in self.head.iter().skip(1) {
+            match counts.iter_mut().find(|(w, _)| *w == r.len()) {
+                Some(c) => c.1 += 1,
+                None => counts.push((r.len(), 1)),
+            }
+        }
+        let width = counts
+            .iter()
+            .max_by_key(|(w, n)| (*n, *w))
+            .map(|(w, _)| *w)
+            .or_else(|| self.head.first().map(|(_, r)| r.len()))
+            .unwrap_or(0);
+        self.width = Some(width);
+        self.has_value = vec![false; width];
+        self.guesses = self
+            .options
+            .iter()
+            .map(|(o, _)| (0..width).map(|_| ColumnGuess::new(o)).collect())
+            .collect();
+    }
+
+    fn feed_row(&mut self, row: &[String]) {
+        if Some(row.len()) != self.width {
+            return;
+        }
+        self.rows += 1;
+        for (i, v) in row.iter().enumerate() {
+            let v = v.trim();
+            if v.is_empty() {
+                continue;
+            }
+            self.has_value[i] = true;
+            for ((opts, _), guesses) in self.options.iter().zip(self.guesses.iter_mut()) {
+                if !opts.null_values.iter().any(|n| n == v) {
+                    guesses[i].add(v, opts);
+                }
+            }
+        }
+    }
+
+    /// Decides title lines, header, footers and types.
+    fn finish(
+        mut self,
+        name: &str,
+        feed: &FeedConfig,
+        info: source::SourceInfo,
+        sample: String,
+    ) -> Result<Sniffed, IngestError> {
+        if self.width.is_none() {
+            self.settle_head();
+        }
+        let width = self.width.unwrap_or(0);
+        let head = std::mem::take(&mut self.head);
+        // Title lines: the lines before the first record of the common width.
+        let first = head.iter().position(|(_, r)| r.len() == width).unwrap_or(0);
+        let title_lines = head
+            .get(first)
+            .map(|(line, _)| line.saturating_sub(self.first_line) as usize)
+            .unwrap_or(0);
+        let mut rest = head.into_iter().skip(first).map(|(_, r)| r);
+        let header_candidate: Option<Vec<String>> =
+            if feed.csv.header { rest.next() } else { None };
+        // Footers: the last records (of a short file, the head's), from the end, while they
+        // are not rows.
+        let mut tail: Vec<Vec<String>> = rest.collect();
+        tail.extend(self.tail.drain(..));
+        let footers = tail
+            .iter()
+            .rev()
+            .take_while(|r| r.len() != width || looks_like_total(r))
+            .count();
+        for r in &tail[..tail.len() - footers] {
+            self.feed_row(r);
+        }
+        if width == 0 || (self.rows == 0 && header_candidate.is_none()) {
+            return Err(IngestError::Reject(format!(
+                "{name}: empty file, nothing to infer a schema from"
+            )));
+        }
+        let decisions: Vec<Vec<Decision>> = self
+            .options
+            .iter()
+            .zip(&self.guesses)
+            .map(|((o, _), g)| g.iter().map(|c| c.decide(o)).collect())
+            .collect();
+        // The locale under which more columns are typed.
+        let typed = |ds: &Vec<Decision>| ds.iter().filter(|d| d.ty != ColType::String).count();
+        let best = (0..decisions.len())
+            .max_by_key(|i| (typed(&decisions[*i]), usize::MAX - i))
+            .unwrap_or(0);
+        let chosen = &decisions[best];
+        // A header row reads as data when its values fit the types the rows below give.
+        let header = match &header_candidate {
+            Some(h) => !reads_as_data(h, chosen, &self.options[best].0),
+            None => false,
+        };
+        let mut rows = self.rows;
+        let header_names_given: Vec<String> = match (&header_candidate, header) {
+            (Some(h), true) => h.iter().map(|f| f.trim().to_string()).collect(),
+            (Some(h), false) => {
+                // It is the first row: its values count too.
+                let h = h.clone();
+                self.feed_row(&h);
+                rows += 1;
+                Vec::new()
+            }
+            (None, _) => Vec::new(),
+        };
+        let decisions: Vec<Decision> = if header || header_candidate.is_none() {
+            chosen.clone()
+        } else {
+            let (o, _) = &self.options[best];
+            self.guesses[best].iter().map(|g| g.decide(o)).collect()
+        };
+        // A trailing delimiter on every line makes a last column with no name and no values.
+        let mut width = width;
+        while width > 1
+            && header_names_given
+                .get(width - 1)
+                .is_none_or(|h| h.is_empty())
+            && !self.has_value[width - 1]
+        {
+            width -= 1;
+        }
+        let padded: Vec<String> = (0..width)
+            .map(|i| header_names_given.get(i).cloned().unwrap_or_default())
+            .collect();
+        let names = header_names(&padded);
+        let mut warnings = Vec::new();
+        let columns = names
+            .iter()
+            .zip(&decisions)
+            .map(|(n, d)| {
+                if let Some(w) = &d.warning {
+                    warnings.push(format!("column '{n}': {w}"));
+                }
+                ColumnSpec {
+                    name: n.clone(),
+                    ty: d.ty,
+                    nullable: true,
+                    format: d.format.clone(),
+                }
+            })
+            .collect();
+        Ok(Sniffed {
+            encoding: info.encoding.to_string(),
+            compression: info.compression.to_string(),
+            delimiter: self.dialect.delimiter,
+            locale: self.options[best].1,
+            schema: TableSchema {
+                columns,
+                ..TableSchema::default()
+            },
+            rows_sampled: rows,
+            header: header || !feed.csv.header,
+            title_lines,
+            footer_lines: footers,
+            sample,
+            warnings,
+        })
+    }
+}
+
+/// A last line like "Total;;1.234,56" or "Registros: 120": a footer, whatever its width.
+fn looks_like_total(r: &[String]) -> bool {
+    let first = r
+        .iter()
+        .find(|f| !f.trim().is_empty())
+        .map(|f| f.trim().to_lowercase())
+        .unwrap_or_default();
+    [
+        "total",
+        "totals",
+        "totais",
+        "soma",
+        "sum",
+        "count",
+        "records",
+        "registros",
+        "rows",
+    ]
+    .iter()
+    .any(|w| {
+        first == *w || first.starts_with(&format!("{w}:")) || first.starts_with(&format!("{w} "))
     })
 }
 
+/// Whether a header candidate's values fit the typed columns below it: then it is a row.
+fn reads_as_data(h: &[String], decisions: &[Decision], opts: &ValueOptions) -> bool {
+    let (mut fit, mut typed) = (0, 0);
+    for (v, d) in h.iter().zip(decisions) {
+        if d.ty == ColType::String {
+            continue;
+        }
+        typed += 1;
+        let mut g = ColumnGuess::new(opts);
+        g.add(v.trim(), opts);
+        let alone = g.decide(opts);
+        if alone.ty == d.ty
+            || (matches!(d.ty, ColType::Decimal { .. }) && alone.ty == ColType::Int64)
+        {
+            fit += 1;
+        }
+    }
+    typed > 0 && fit * 2 > typed
+}
+
 /// The table schema a first file gives a `schema = "infer"` feed: inferred from `path`, with
-/// the feed's `columns` as hints that override what inference found. A header Delta cannot
-/// take as a schema is the file's fault, not the table's: `Reject`, and the next file is
-/// tried.
+/// the feed's `columns` as hints that override what inference found. A file that cannot give
+/// a schema as the feed reads it — a header Delta refuses, no header row where the feed expects
+/// one, title lines before it — is the file's fault: `Reject`, naming what to set, and the
+/// next file is tried.
 pub fn table_schema(path: &Path, feed: &FeedConfig) -> Result<(TableSchema, usize), IngestError> {
+    let name = file_name(path);
     let s = sniff(path, feed, false)?;
+    if feed.csv.header && !s.header {
+        return Err(IngestError::Reject(format!(
+            "{name}: its first line reads as data, not a header: set [feed.csv] header = false (its columns are then named column_1, column_2, ...)"
+        )));
+    }
+    if s.title_lines > 0 {
+        return Err(IngestError::Reject(format!(
+            "{name}: {} line(s) before the header (a title?): set [feed.csv] skip_rows = {}",
+            s.title_lines,
+            feed.csv.skip_rows + s.title_lines
+        )));
+    }
+    if s.footer_lines > 0 {
+        log::warn!(
+            "feed {}: {name} ends with {} line(s) that are not rows (totals?): they are bad rows unless [feed.csv] skip_footer = {}",
+            feed.name,
+            s.footer_lines,
+            feed.csv.skip_footer + s.footer_lines
+        );
+    }
+    for w in &s.warnings {
+        log::warn!("feed {}: {name}: {w}", feed.name);
+    }
     let mut schema = s.schema;
     schema.rescued = feed.schema.rescued;
     for c in schema.columns.iter_mut() {
@@ -127,8 +492,7 @@ pub fn table_schema(path: &Path, feed: &FeedConfig) -> Result<(TableSchema, usiz
     let kernel: Result<StructType, _> = schema.arrow().as_ref().try_into_kernel();
     if let Err(e) = kernel {
         return Err(IngestError::Reject(format!(
-            "{}: its header cannot be a Delta schema: {e}",
-            file_name(path)
+            "{name}: its header cannot be a Delta schema: {e}"
         )));
     }
     Ok((schema, s.rows_sampled))
@@ -142,116 +506,6 @@ fn pt_br_values() -> Option<ValueOptions> {
     )
     .ok()?;
     cfg.feeds.into_iter().next().map(|f| f.values)
-}
-
-fn typed_count(cols: &[ColumnSpec]) -> usize {
-    cols.iter().filter(|c| c.ty != ColType::String).count()
-}
-
-fn infer_columns(names: &[String], rows: &[Vec<String>], opts: &ValueOptions) -> Vec<ColumnSpec> {
-    names
-        .iter()
-        .enumerate()
-        .map(|(i, name)| {
-            let values: Vec<&str> = rows
-                .iter()
-                .filter_map(|r| r.get(i))
-                .map(|v| v.trim())
-                .filter(|v| !v.is_empty() && !opts.null_values.iter().any(|n| n == v))
-                .collect();
-            ColumnSpec::new(name, infer_type(&values, opts), true)
-        })
-        .collect()
-}
-
-/// The narrowest type every value parses as: bool, int64, decimal, float64, date, timestamp,
-/// else string.
-pub fn infer_type(values: &[&str], opts: &ValueOptions) -> ColType {
-    if values.is_empty() {
-        return ColType::String;
-    }
-    let all = |f: &dyn Fn(&str) -> bool| values.iter().all(|v| f(v));
-    // Booleans need a word: a column of 0/1 is a number. Single letters (y, n, s, t, f) are
-    // codes as often as booleans: they count only when both truth values appear.
-    if all(&|v| value::parse_bool(v, opts).is_some())
-        && values.iter().any(|v| v.parse::<f64>().is_err())
-    {
-        let word = values.iter().any(|v| v.trim().chars().count() > 1);
-        let both = values
-            .iter()
-            .any(|v| value::parse_bool(v, opts) == Some(true))
-            && values
-                .iter()
-                .any(|v| value::parse_bool(v, opts) == Some(false));
-        if word || both {
-            return ColType::Bool;
-        }
-    }
-    // Identifiers with leading zeros (CEP, codes) stay strings.
-    let leading_zero = values
-        .iter()
-        .any(|v| v.len() > 1 && v.starts_with('0') && v.bytes().all(|b| b.is_ascii_digit()));
-    // "2.0" reads as the integer 2, but a column written with decimals (a float column of a
-    // pandas export) will bring 2.5 next: inferred as a decimal, not an integer.
-    let written_with_decimals = values.iter().any(|v| v.contains(opts.decimal_separator));
-    if !leading_zero && !written_with_decimals && all(&|v| value::parse_int(v, opts).is_some()) {
-        return ColType::Int64;
-    }
-    if !leading_zero {
-        let mut scale = 0usize;
-        let mut int_digits = 0usize;
-        let decimal_ok = all(&|v| value::parse_decimal_locale(v, 38, 18, opts).is_ok());
-        if decimal_ok {
-            for v in values {
-                if let Ok(x) = value::parse_decimal_locale(v, 38, 18, opts) {
-                    let digits = x.unsigned_abs().to_string();
-                    // Zero has no significant decimals ("0.0" must not read as 17 of them).
-                    let trailing_zeros = if x == 0 {
-                        18
-                    } else {
-                        digits.bytes().rev().take_while(|b| *b == b'0').count()
-                    };
-                    let s = 18usize.saturating_sub(trailing_zeros.min(18));
-                    // As written, too: "1.50" is a two-decimal column even if no sampled
-                    // value needs the second digit.
-                    let written = v
-                        .trim()
-                        .rsplit_once(opts.decimal_separator)
-                        .map(|(_, f)| f.bytes().take_while(u8::is_ascii_digit).count())
-                        .unwrap_or(0);
-                    scale = scale.max(s).max(written);
-                    int_digits = int_digits.max(digits.len().saturating_sub(18));
-                }
-            }
-            // A sample of 1.5 and 2.5 does not mean the next file has no 1.25: fractions get
-            // two decimals at least (money), so that such a row is not quarantined.
-            if scale > 0 {
-                scale = scale.max(2);
-            }
-            if scale <= 6 {
-                let precision = (int_digits + scale).clamp(18, 38) as u8;
-                return ColType::Decimal {
-                    precision,
-                    scale: scale as i8,
-                };
-            }
-            return ColType::Float64;
-        }
-        if all(&|v| value::parse_float(v, opts).is_some()) {
-            return ColType::Float64;
-        }
-    }
-    if all(&|v| value::parse_date(v, &opts.date_formats).is_some())
-        || all(&|v| value::parse_date(v, &[]).is_some())
-    {
-        return ColType::Date;
-    }
-    if all(&|v| value::parse_timestamp(v, &opts.timestamp_formats, &opts.timezone).is_some())
-        || all(&|v| value::parse_timestamp(v, &[], &opts.timezone).is_some())
-    {
-        return ColType::Timestamp;
-    }
-    ColType::String
 }
 
 /// A ready-to-paste `[[feed]]` block for a sniffed file.
@@ -270,13 +524,32 @@ pub fn feed_toml(path: &Path, s: &Sniffed) -> String {
         .collect();
     let mut out = String::new();
     out.push_str(&format!(
-        "# {}: encoding {}, compression {}, delimiter {:?}, {} row(s) sampled\n",
+        "# {}: encoding {}, compression {}, delimiter {:?}, {} row(s) read ({})\n",
         path.display(),
         s.encoding,
         s.compression,
         s.delimiter as char,
-        s.rows_sampled
+        s.rows_sampled,
+        s.sample
     ));
+    if !s.header {
+        out.push_str("# no header row: the columns are named by position\n");
+    }
+    if s.title_lines > 0 {
+        out.push_str(&format!(
+            "# {} line(s) before the header (a title?)\n",
+            s.title_lines
+        ));
+    }
+    if s.footer_lines > 0 {
+        out.push_str(&format!(
+            "# {} line(s) at the end that are not rows (totals?)\n",
+            s.footer_lines
+        ));
+    }
+    for w in &s.warnings {
+        out.push_str(&format!("# {w}\n"));
+    }
     out.push_str("[[feed]]\n");
     out.push_str(&format!("name = \"{feed_name}\"\n"));
     out.push_str("inbox = \"inbox\"\n");
@@ -290,8 +563,12 @@ pub fn feed_toml(path: &Path, s: &Sniffed) -> String {
     }
     out.push_str("columns = [\n");
     for c in &s.schema.columns {
+        let format = match &c.format {
+            Some(f) if f != "iso" => format!(", format = {}", toml_string(&java_style(f))),
+            _ => String::new(),
+        };
         out.push_str(&format!(
-            "  {{ name = {}, type = \"{}\" }},\n",
+            "  {{ name = {}, type = \"{}\"{format} }},\n",
             toml_string(&c.name),
             c.ty
         ));
@@ -302,6 +579,15 @@ pub fn feed_toml(path: &Path, s: &Sniffed) -> String {
         d => (d as char).to_string(),
     };
     out.push_str(&format!("delimiter = \"{delim}\"\n"));
+    if !s.header {
+        out.push_str("header = false\n");
+    }
+    if s.title_lines > 0 {
+        out.push_str(&format!("skip_rows = {}\n", s.title_lines));
+    }
+    if s.footer_lines > 0 {
+        out.push_str(&format!("skip_footer = {}\n", s.footer_lines));
+    }
     out
 }
 
@@ -311,80 +597,77 @@ fn toml_string(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::io::Write;
+
     use super::*;
 
-    fn opts() -> ValueOptions {
-        Config::embedded(Path::new("/x")).unwrap().feeds[0]
-            .values
+    fn feed(extra: &str) -> FeedConfig {
+        Config::from_toml(
+            &format!("[[feed]]\nname = \"a\"\nschema = \"infer\"\n{extra}\n"),
+            Path::new("/x"),
+            None,
+        )
+        .unwrap()
+        .feeds[0]
             .clone()
     }
 
+    fn sniff_text(text: &str, extra: &str) -> Sniffed {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+        sniff(f.path(), &feed(extra), false).unwrap()
+    }
+
+    fn types(s: &Sniffed) -> Vec<(String, String)> {
+        s.schema
+            .columns
+            .iter()
+            .map(|c| (c.name.clone(), c.ty.to_string()))
+            .collect()
+    }
+
     #[test]
-    fn types_are_inferred_narrowest_first() {
-        let o = opts();
-        assert_eq!(infer_type(&["1", "2", "-3"], &o), ColType::Int64);
-        assert_eq!(
-            infer_type(&["1.5", "2.25", "3"], &o),
-            ColType::Decimal {
-                precision: 18,
-                scale: 2
-            }
-        );
-        for sample in [&["1.5", "2.5"][..], &["1.50", "2"][..]] {
-            assert_eq!(
-                infer_type(sample, &o),
-                ColType::Decimal {
-                    precision: 18,
-                    scale: 2
-                },
-                "{sample:?}"
-            );
+    fn every_row_of_a_file_is_read_not_the_first_thousand() {
+        let mut text = String::from("id,amount,code\n");
+        for i in 0..5000 {
+            text.push_str(&format!("{i},{i},A{i}\n"));
         }
+        text.push_str("5000,12.75,nil\n");
+        text.push_str("5001,nil,B\n");
+        let s = sniff_text(&text, "");
+        assert_eq!(s.rows_sampled, 5002);
+        assert_eq!(s.sample, "the whole file");
         assert_eq!(
-            infer_type(&["0.125", "1"], &o),
-            ColType::Decimal {
-                precision: 18,
-                scale: 3
-            }
+            types(&s),
+            [
+                ("id".to_string(), "int64".to_string()),
+                ("amount".into(), "decimal(18,2)".into()),
+                ("code".into(), "string".into())
+            ]
         );
-        assert_eq!(
-            infer_type(&["1.09", "0.0", "0"], &o),
-            ColType::Decimal {
-                precision: 18,
-                scale: 2
-            }
+    }
+
+    #[test]
+    fn titles_footers_and_a_missing_header_are_recognised() {
+        let text = "Relatório de vendas\n\nid;valor\n1;1,50\n2;2,25\nTotal;3,75\n";
+        let s = sniff_text(text, "locale = \"pt-BR\"");
+        assert_eq!((s.title_lines, s.footer_lines, s.header), (2, 1, true));
+        assert_eq!(s.rows_sampled, 2);
+        assert_eq!(types(&s)[1].1, "decimal(18,2)");
+        let toml = feed_toml(Path::new("v.csv"), &s);
+        assert!(
+            toml.contains("skip_rows = 2") && toml.contains("skip_footer = 1"),
+            "{toml}"
         );
-        assert_eq!(
-            infer_type(&["1.0", "2.0"], &o),
-            ColType::Decimal {
-                precision: 18,
-                scale: 2
-            }
-        );
-        assert_eq!(infer_type(&["true", "false"], &o), ColType::Bool);
-        assert_eq!(infer_type(&["true"], &o), ColType::Bool);
-        assert_eq!(infer_type(&["Y", "N", "Y"], &o), ColType::Bool);
-        assert_eq!(infer_type(&["y", "y"], &o), ColType::String);
-        assert_eq!(infer_type(&["0", "1"], &o), ColType::Int64);
-        assert_eq!(infer_type(&["2024-01-02", "2024-02-03"], &o), ColType::Date);
-        assert_eq!(
-            infer_type(&["2024-01-02T10:00:00Z", "2024-02-03 11:00"], &o),
-            ColType::Timestamp
-        );
-        assert_eq!(infer_type(&["01234", "99"], &o), ColType::String);
-        assert_eq!(infer_type(&["a", "1"], &o), ColType::String);
-        let br = pt_br_values().unwrap();
-        assert_eq!(
-            infer_type(&["1.234,56", "10,5"], &br),
-            ColType::Decimal {
-                precision: 18,
-                scale: 2
-            }
-        );
-        assert_eq!(
-            infer_type(&["01/03/2024", "31/12/2023"], &br),
-            ColType::Date
-        );
-        assert_eq!(infer_type(&["sim", "não"], &br), ColType::Bool);
+
+        let s = sniff_text("1,2024-01-05,3.5\n2,2024-01-06,4.5\n3,2024-01-07,1\n", "");
+        assert!(!s.header);
+        assert_eq!(s.rows_sampled, 3);
+        assert_eq!(s.schema.columns[0].name, "column_1");
+        assert_eq!(types(&s)[1].1, "date");
+        assert!(feed_toml(Path::new("n.csv"), &s).contains("header = false"));
+
+        let s = sniff_text("name,born\nana,2001-02-03\nbia,1999-12-31\n", "");
+        assert!(s.header);
     }
 }

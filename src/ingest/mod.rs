@@ -14,8 +14,10 @@ mod batch;
 pub mod dialect;
 mod expect;
 pub mod fuzz;
+mod guess;
 pub mod header;
 pub mod infer;
+pub mod quoting;
 pub mod source;
 pub mod split;
 pub mod value;
@@ -28,11 +30,12 @@ use std::time::SystemTime;
 use deltalake::arrow::record_batch::RecordBatch;
 
 use crate::config::{FeedConfig, MaxBadRows};
-use crate::job::{file_name, BadRow};
+use crate::job::{file_name, BadRow, FileDialect, SkippedLines};
 use crate::schema::TableSchema;
 use window::Window;
 
-pub use header::{column_name_for, fold_name, header_names};
+pub use crate::schema::{column_name_for, fold_name};
+pub use header::header_names;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -106,6 +109,8 @@ pub struct FileSummary {
     pub warned: u64,
     pub encoding: String,
     pub delimiter: u8,
+    /// How the file was read.
+    pub dialect: FileDialect,
 }
 
 /// Parses `path` for `feed` with the table schema `schema`, handing each batch of good rows to
@@ -124,18 +129,18 @@ pub fn parse_file(
     }
     let file = open(path)?;
     let (text, hash, info) = source::open_text(file, feed.encoding)?;
-    let mut win = Window::new(text);
+    let mut win = Window::new(text, feed.csv.skip_footer);
+    win.set_comment(feed.csv.comment);
     win.fill_to(window::HEAD_BYTES)?;
-    if dialect::looks_binary(win.head()) {
+    if dialect::looks_binary(win.head(), &feed.csv) {
         return Err(IngestError::Reject(format!(
             "{name}: not CSV text (NUL bytes or control characters in the first {} KiB; \
              compression is recognised only for gzip and zstd)",
             window::HEAD_BYTES / 1024
         )));
     }
-    let (dialect, skip) = dialect::dialect_of(&name, win.head(), &feed.csv);
-    let first_line = 1 + u64::from(skip > 0);
-
+    let st = dialect::start_of(&mut win, &name, &feed.csv)?;
+    let (dialect, start, line) = (st.dialect, st.offset, st.line);
     let (plan, start, line) = if feed.csv.header {
         let found = header::HeaderRead {
             name: &name,
@@ -143,11 +148,27 @@ pub fn parse_file(
             schema,
             dialect: &dialect,
         };
-        found.read(&mut win, skip, first_line)?
+        found.read(&mut win, start, line)?
     } else {
-        (header::ColumnPlan::positional(schema), skip, first_line)
+        (header::ColumnPlan::positional(schema), start, line)
     };
 
+    let record = FileDialect {
+        encoding: info.encoding.to_string(),
+        compression: info.compression.to_string(),
+        delimiter: dialect::printable(dialect.delimiter),
+        quote: dialect::printable(dialect.quote),
+        escape: dialect.escape.map(dialect::printable),
+        header: feed.csv.header,
+        skipped_lines: SkippedLines {
+            sep: u64::from(st.sep_line),
+            title: st.title_lines,
+            footer: 0,
+        },
+        locale: feed.locale.clone(),
+        columns: plan.read_as(schema),
+        missing: plan.missing(schema),
+    };
     let mut p = batch::FileParse::new(
         batch::Setup {
             name: name.clone(),
@@ -160,12 +181,14 @@ pub fn parse_file(
         FileSummary {
             encoding: info.encoding.to_string(),
             delimiter: dialect.delimiter,
+            dialect: record,
             ..FileSummary::default()
         },
         sink,
     );
     p.run(&mut win, start, line)?;
     let mut summary = p.finish();
+    summary.dialect.skipped_lines.footer = win.footer_dropped();
 
     if let MaxBadRows::Ratio(r) = feed.max_bad_rows {
         let bad = summary.bad.len() as f64;
@@ -193,6 +216,33 @@ pub fn parse_file(
     summary.hash = hash_hex;
     summary.size = bytes_read;
     Ok(summary)
+}
+
+/// The first record of a text as `feed` reads it (after an Excel `sep=` line and title
+/// lines): its raw bytes (UTF-8), and the text's dialect. For reading rows of a file again with
+/// its header (`requeue`).
+pub fn header_record(
+    text: Box<dyn std::io::Read + Send>,
+    name: &str,
+    feed: &FeedConfig,
+) -> Result<(Vec<u8>, split::Dialect), IngestError> {
+    let mut win = Window::new(text, 0);
+    win.fill_to(window::HEAD_BYTES)?;
+    let st = dialect::start_of(&mut win, name, &feed.csv)?;
+    loop {
+        let s = split::Splitter::new(st.dialect)
+            .at_most(1)
+            .at_eof(win.eof)
+            .max_line_bytes(feed.csv.max_line_bytes)
+            .split(&win.buf, st.offset, st.line);
+        if let Some(r) = s.records.first() {
+            return Ok((win.buf[r.start..r.end].to_vec(), st.dialect));
+        }
+        if win.eof || win.buf.len() > feed.csv.max_line_bytes {
+            return Err(IngestError::Reject(format!("{name}: no header line")));
+        }
+        win.fill()?;
+    }
 }
 
 fn stat(path: &Path) -> Result<fs::Metadata, IngestError> {

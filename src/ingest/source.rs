@@ -117,6 +117,21 @@ pub fn open_text(
     Ok((Box::new(decoded), handle, info))
 }
 
+/// A stretch of raw bytes from the middle of a plain file, as UTF-8 text in the encoding
+/// `open_text` chose for the file (UTF-8 as it is; a one-byte encoding transcoded). Where it
+/// was cut may split a character: the caller starts at the next line.
+pub fn decode_stretch(raw: &[u8], info: &SourceInfo) -> Vec<u8> {
+    let label = info.encoding.trim_end_matches(" (BOM)");
+    match RsEncoding::for_label(label.as_bytes()) {
+        Some(enc) if enc != UTF_8 => enc
+            .decode_without_bom_handling(raw)
+            .0
+            .into_owned()
+            .into_bytes(),
+        _ => raw.to_vec(),
+    }
+}
+
 /// UTF-8 (possibly with a BOM) if the sample is valid UTF-8, UTF-16 by BOM, else windows-1252
 /// (a superset of latin-1 for text, and what Brazilian Excel exports use).
 pub fn detect(sample: &[u8]) -> &'static RsEncoding {

@@ -273,7 +273,8 @@ pub fn count_newlines(bytes: &[u8]) -> usize {
 }
 
 /// Picks the delimiter among `, ; \t |` that splits the sample's first lines into the same
-/// number (> 1) of fields most consistently; ties go to the one with more fields.
+/// number (> 1) of fields most consistently; ties go to the one with more fields. Lines of
+/// another width (a title, a footer) do not decide.
 pub fn sniff_delimiter(sample: &[u8], quote: u8) -> Option<u8> {
     let mut best: Option<(usize, usize, u8)> = None;
     for cand in [b',', b';', b'\t', b'|'] {
@@ -291,12 +292,22 @@ pub fn sniff_delimiter(sample: &[u8], quote: u8) -> Option<u8> {
             .take(s.records.len().saturating_sub(1).max(1))
             .filter(|r| r.error.is_none())
             .collect();
-        let Some(first) = recs.first() else { continue };
-        let n = first.fields.len();
-        if n < 2 {
-            continue;
+        // The most common number of fields (not the first record's: a report title can come
+        // first), more than one.
+        let mut counts: Vec<(usize, usize)> = Vec::new();
+        for r in &recs {
+            match counts.iter_mut().find(|(n, _)| *n == r.fields.len()) {
+                Some(c) => c.1 += 1,
+                None => counts.push((r.fields.len(), 1)),
+            }
         }
-        let consistent = recs.iter().filter(|r| r.fields.len() == n).count();
+        let Some(&(n, consistent)) = counts
+            .iter()
+            .filter(|(n, _)| *n > 1)
+            .max_by_key(|(n, c)| (*c, *n))
+        else {
+            continue;
+        };
         let score = (consistent, n, cand);
         if best.is_none_or(|b| (score.0, score.1) > (b.0, b.1)) {
             best = Some(score);
@@ -389,5 +400,12 @@ mod tests {
         assert_eq!(sniff_delimiter(b"a\tb\tc\n1\t2\t3\n", b'"'), Some(b'\t'));
         assert_eq!(sniff_delimiter(b"a|b\n\"x|y\"|2\n", b'"'), Some(b'|'));
         assert_eq!(sniff_delimiter(b"justone\nvalue\n", b'"'), None);
+        assert_eq!(
+            sniff_delimiter(
+                "Relatório, março\n\nid;valor;data\n1;1,50;x\n2;2,50;y\n".as_bytes(),
+                b'"'
+            ),
+            Some(b';')
+        );
     }
 }

@@ -218,7 +218,8 @@ fn trim(s: &str) -> &str {
     }
 }
 
-/// The trimmed value, or None for a null token (empty, NULL, ...).
+/// The trimmed value of a typed column, or None for a null token (empty, NULL, ...) or a
+/// null word (`typed_null_values`: nil, NA, -...).
 fn cell<'a>(text: &'a StringArray, i: usize, opts: &ValueOptions) -> Option<&'a str> {
     if text.is_null(i) {
         return None;
@@ -226,7 +227,12 @@ fn cell<'a>(text: &'a StringArray, i: usize, opts: &ValueOptions) -> Option<&'a 
     let s = trim(text.value(i));
     // Null tokens are short: skip the comparisons for ordinary values.
     if s.is_empty()
-        || (s.len() <= opts.longest_null_value && opts.null_values.iter().any(|n| n == s))
+        || (s.len() <= opts.longest_null_value
+            && (opts.null_values.iter().any(|n| n == s)
+                || opts
+                    .typed_null_values
+                    .iter()
+                    .any(|n| n.eq_ignore_ascii_case(s))))
     {
         None
     } else {
@@ -286,19 +292,37 @@ fn normalize_number(s: &str, opts: &ValueOptions) -> Result<String, String> {
         out.push('-');
     }
     let mut seen_decimal = false;
+    // Digits since the last thousands separator (None before the first): groups after it
+    // must have three, or "12.34" in a pt-BR file would silently read as 1234.
+    let mut group: Option<usize> = None;
+    let bad_group =
+        || "digits grouped other than by three around the thousands separator".to_string();
     for (i, ch) in t.char_indices() {
         if ch.is_ascii_digit() {
             out.push(ch);
+            if let Some(g) = group.as_mut().filter(|_| !seen_decimal) {
+                *g += 1;
+            }
         } else if ch == opts.decimal_separator && !seen_decimal {
+            if group.is_some_and(|g| g != 3) {
+                return Err(bad_group());
+            }
             seen_decimal = true;
             out.push('.');
         } else if Some(ch) == opts.thousands_separator && !seen_decimal && i > 0 {
             // A grouping separator: skipped (only before the decimal separator).
+            if group.is_some_and(|g| g != 3) {
+                return Err(bad_group());
+            }
+            group = Some(0);
         } else if ch == '\u{a0}' || ch == ' ' {
             // Spaces as grouping (fr-FR style, and Excel's non-breaking space).
         } else {
             return Err(format!("unexpected character '{ch}'"));
         }
+    }
+    if !seen_decimal && group.is_some_and(|g| g != 3) {
+        return Err(bad_group());
     }
     if !out.bytes().any(|b| b.is_ascii_digit()) {
         return Err("no digits".into());
@@ -616,6 +640,11 @@ mod tests {
             "3 decimals is not rounded"
         );
         assert_eq!(parse_int("1.000", &o), Some(1000));
+        assert_eq!(parse_int("1.234.567", &o), Some(1_234_567));
+        // Not a thousands grouping: never read as 1234.
+        assert_eq!(parse_int("12.34", &o), None);
+        assert_eq!(parse_int("1.2345", &o), None);
+        assert!(parse_decimal_locale("12.34,5", 12, 2, &o).is_err());
         assert_eq!(parse_float("3,5", &o), Some(3.5));
         assert_eq!(parse_bool("Sim", &o), Some(true));
         assert_eq!(parse_bool("não", &o), Some(false));

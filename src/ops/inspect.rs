@@ -74,6 +74,19 @@ pub struct Loaded {
     pub rows: u64,
     pub bad_rows: u64,
     pub hash: String,
+    /// How the file was read (encoding, delimiter, header, skipped lines, locale, columns),
+    /// as its commit recorded it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dialect: Option<Value>,
+}
+
+/// One file a commit's deltadrop metadata lists.
+struct FileInCommit {
+    name: String,
+    rows: u64,
+    bad_rows: u64,
+    hash: String,
+    dialect: Option<Value>,
 }
 
 fn err(url: &url::Url) -> impl Fn(deltalake::DeltaTableError) -> Error + '_ {
@@ -146,28 +159,39 @@ pub fn inspect(
                 rows,
             }
         });
+    let commit = |v: i64| -> Vec<FileInCommit> {
+        match rt.block_on(log_store.read_commit_entry(v.max(0) as u64)) {
+            Ok(Some(bytes)) => files_of(&bytes),
+            _ => Vec::new(),
+        }
+    };
     let file = file.map(|name| {
-        file_report(feed, state_dir, name, || {
+        let mut report = file_report(feed, state_dir, name, || {
             // Without the local index: search the log, newest first.
             let mut found = Vec::new();
             let mut v = version;
             while v >= 0 && version - v < 100_000 {
-                if let Ok(Some(bytes)) = rt.block_on(log_store.read_commit_entry(v as u64)) {
-                    for f in files_of(&bytes) {
-                        if f.0 == name {
-                            found.push(Loaded {
-                                version: v,
-                                rows: f.1,
-                                bad_rows: f.2,
-                                hash: f.3.clone(),
-                            });
-                        }
-                    }
+                for f in commit(v).into_iter().filter(|f| f.name == name) {
+                    found.push(Loaded {
+                        version: v,
+                        rows: f.rows,
+                        bad_rows: f.bad_rows,
+                        hash: f.hash,
+                        dialect: f.dialect,
+                    });
                 }
                 v -= 1;
             }
             found
-        })
+        });
+        // How each was read, from its commit.
+        for l in report.loaded.iter_mut().filter(|l| l.dialect.is_none()) {
+            l.dialect = commit(l.version)
+                .into_iter()
+                .find(|f| f.name == name && f.hash == l.hash)
+                .and_then(|f| f.dialect);
+        }
+        report
     });
     Ok(Inspection {
         feed: feed.name.clone(),
@@ -183,8 +207,8 @@ pub fn inspect(
     })
 }
 
-/// (name, rows, bad rows, hash) of each file a commit's deltadrop metadata lists.
-fn files_of(commit: &[u8]) -> Vec<(String, u64, u64, String)> {
+/// The files a commit's deltadrop metadata lists.
+fn files_of(commit: &[u8]) -> Vec<FileInCommit> {
     let mut out = Vec::new();
     for line in commit.split(|b| *b == b'\n') {
         let Ok(action) = serde_json::from_slice::<Value>(line) else {
@@ -197,12 +221,13 @@ fn files_of(commit: &[u8]) -> Vec<(String, u64, u64, String)> {
             continue;
         };
         for f in files {
-            out.push((
-                f["name"].as_str().unwrap_or_default().to_string(),
-                f["rows"].as_u64().unwrap_or(0),
-                f["badRows"].as_u64().unwrap_or(0),
-                f["hash"].as_str().unwrap_or_default().to_string(),
-            ));
+            out.push(FileInCommit {
+                name: f["name"].as_str().unwrap_or_default().to_string(),
+                rows: f["rows"].as_u64().unwrap_or(0),
+                bad_rows: f["badRows"].as_u64().unwrap_or(0),
+                hash: f["hash"].as_str().unwrap_or_default().to_string(),
+                dialect: f.get("dialect").filter(|d| !d.is_null()).cloned(),
+            });
         }
     }
     out
@@ -239,10 +264,10 @@ fn summarize(version: i64, commit: &[u8]) -> CommitSummary {
     }
     s.files = files_of(commit)
         .into_iter()
-        .map(|(name, rows, bad_rows, _)| CommitFile {
-            name,
-            rows,
-            bad_rows,
+        .map(|f| CommitFile {
+            name: f.name,
+            rows: f.rows,
+            bad_rows: f.bad_rows,
         })
         .collect();
     s
@@ -265,6 +290,7 @@ fn file_report(
                     rows: l.rows,
                     bad_rows: 0,
                     hash: l.hash,
+                    dialect: None,
                 })
                 .collect()
         })
@@ -360,6 +386,9 @@ pub fn render(i: &Inspection) -> String {
                 l.rows,
                 &l.hash[..l.hash.len().min(16)]
             ));
+            if let Some(d) = &l.dialect {
+                out.push_str(&format!("    read as: {}\n", describe_dialect(d)));
+            }
         }
         for r in &f.rejected {
             out.push_str("  rejected:\n");
@@ -369,6 +398,47 @@ pub fn render(i: &Inspection) -> String {
         }
     }
     out
+}
+
+/// A file's recorded dialect in one line: encoding, compression, delimiter, quote, header,
+/// skipped lines, locale, then its columns.
+fn describe_dialect(d: &Value) -> String {
+    let s = |k: &str| d[k].as_str().unwrap_or("?").to_string();
+    let mut parts = vec![
+        s("encoding"),
+        format!("compression {}", s("compression")),
+        format!("delimiter '{}'", s("delimiter")),
+        format!("quote '{}'", s("quote")),
+        if d["header"].as_bool().unwrap_or(true) {
+            "header".to_string()
+        } else {
+            "no header".to_string()
+        },
+    ];
+    let skipped = &d["skippedLines"];
+    for (k, what) in [
+        ("sep", "sep= line"),
+        ("title", "title line(s)"),
+        ("footer", "footer line(s)"),
+    ] {
+        if let Some(n) = skipped[k].as_u64().filter(|n| *n > 0) {
+            parts.push(format!("{n} {what} skipped"));
+        }
+    }
+    if let Some(l) = d["locale"].as_str() {
+        parts.push(format!("locale {l}"));
+    }
+    let columns: Vec<&str> = d["columns"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let mut line = parts.join(", ");
+    line.push_str(&format!("; columns: {}", columns.join(", ")));
+    if let Some(missing) = d["missing"].as_array().filter(|m| !m.is_empty()) {
+        let m: Vec<&str> = missing.iter().filter_map(Value::as_str).collect();
+        line.push_str(&format!("; missing (null): {}", m.join(", ")));
+    }
+    line
 }
 
 fn human_bytes(n: u64) -> String {
@@ -402,7 +472,7 @@ mod tests {
         assert_eq!(s.timestamp.as_deref(), Some("2025-12-02T00:00:00.000Z"));
         let names: Vec<_> = s.files.iter().map(|f| (f.name.as_str(), f.rows)).collect();
         assert_eq!(names, [("a.csv", 5), ("b.csv", 2)]);
-        assert_eq!(files_of(commit)[1].3, "h2");
+        assert_eq!(files_of(commit)[1].hash, "h2");
         assert_eq!(human_bytes(1536), "1.5 KiB");
         assert_eq!(human_bytes(12), "12 B");
     }
