@@ -281,7 +281,9 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
             Ok(0)
         }
         Command::Check { config } => {
-            print!("{}", config.load()?.describe());
+            let cfg = config.load()?;
+            print!("{}", cfg.describe());
+            print!("{}", readiness(&cfg));
             Ok(0)
         }
         Command::Requeue {
@@ -311,6 +313,22 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
         }
         Command::Run { config, once } => run(&config, once),
     }
+}
+
+/// How each feed knows a file is complete here (for `check`): see README, "Readiness".
+fn readiness(cfg: &Config) -> String {
+    let mut out = String::from("\nreadiness (how a file is known complete):\n");
+    for f in &cfg.feeds {
+        let how = match crate::delta::localfs::shared_mount(&f.inbox) {
+            Some(what) => format!(
+                "the inbox is on {what}: a writer on another machine is invisible to this one, so a file is taken once unchanged for `settle`{}",
+                if f.ready_marker.is_some() { " or its ready marker exists" } else { " (or set ready_marker)" }
+            ),
+            None => crate::ingest::lease::describe(&f.inbox),
+        };
+        out.push_str(&format!("  feed {}: {how}\n", f.name));
+    }
+    out
 }
 
 fn sniff(file: &Path, config: &ConfigArg, feed: Option<&str>, rows: usize) -> Result<i32, Error> {

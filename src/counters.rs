@@ -20,7 +20,7 @@ const BUCKETS: [f64; 12] = [
 ];
 
 /// What happened, as far as counting goes.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub enum Event {
     /// A file's rows are committed (bad rows in the quarantine table, warned rows kept).
     FileCommitted {
@@ -41,6 +41,8 @@ pub enum Event {
     TableAt { version: i64 },
     /// Live figures, counted when someone asks: files waiting in the inbox, files in flight.
     Backlog { waiting: u64, in_flight: u64 },
+    /// A loaded file grew afterwards (its writer was still going): `bytes` were set aside.
+    Grown { name: String, bytes: u64 },
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -62,6 +64,10 @@ pub struct FeedCounters {
     commit_duration: Histogram,
     backlog: Gauge,
     in_flight: Gauge,
+    files_grown: Counter,
+    bytes_grown: Counter,
+    /// The last file that grew after it was loaded, and by how many bytes.
+    last_grown: std::sync::Mutex<Option<(String, u64)>>,
     /// Not exported (the progress bar's MB/s).
     bytes_committed: Counter,
     /// Exported as the histogram's count (prometheus-client does not read that back).
@@ -85,6 +91,8 @@ pub struct Snapshot {
     pub last_commit_ms: Option<i64>,
     pub backlog: u64,
     pub in_flight: u64,
+    pub files_grown: u64,
+    pub bytes_grown: u64,
 }
 
 impl Snapshot {
@@ -134,7 +142,20 @@ impl FeedCounters {
                 self.in_flight
                     .set(i64::try_from(in_flight).unwrap_or(i64::MAX));
             }
+            Event::Grown { name, bytes } => {
+                self.files_grown.inc();
+                self.bytes_grown.inc_by(bytes);
+                *self.last_grown.lock().unwrap_or_else(|e| e.into_inner()) = Some((name, bytes));
+            }
         }
+    }
+
+    /// The last file that grew after it was loaded (name, bytes), if one did in this run.
+    pub fn last_grown(&self) -> Option<(String, u64)> {
+        self.last_grown
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn snapshot(&self) -> Snapshot {
@@ -153,6 +174,8 @@ impl FeedCounters {
             last_commit_ms: (last > 0.0).then(|| (last * 1000.0).round() as i64),
             backlog: u64::try_from(self.backlog.get()).unwrap_or(0),
             in_flight: u64::try_from(self.in_flight.get()).unwrap_or(0),
+            files_grown: self.files_grown.get(),
+            bytes_grown: self.bytes_grown.get(),
         }
     }
 }
@@ -191,6 +214,14 @@ impl Counters {
             "Rows that failed an expectation with action = warn (kept)",
         );
         let files_rejected = counter("deltadrop_files_rejected_total", "Files moved to rejected/");
+        let files_grown = counter(
+            "deltadrop_files_grown_after_load_total",
+            "Loaded files that grew afterwards (their writer was still going); the new bytes were set aside to load",
+        );
+        let bytes_grown = counter(
+            "deltadrop_bytes_grown_after_load_total",
+            "Bytes such files grew by",
+        );
         let files_duplicate = counter(
             "deltadrop_files_duplicate_total",
             "Files whose content was already loaded (archived, not loaded again)",
@@ -249,6 +280,9 @@ impl Counters {
                     commit_duration: commit_duration.get_or_create(&l).clone(),
                     backlog: backlog.get_or_create(&l).clone(),
                     in_flight: in_flight.get_or_create(&l).clone(),
+                    files_grown: files_grown.get_or_create(&l).clone(),
+                    bytes_grown: bytes_grown.get_or_create(&l).clone(),
+                    last_grown: std::sync::Mutex::new(None),
                     bytes_committed: Counter::default(),
                     commits: Counter::default(),
                 };
@@ -294,6 +328,8 @@ impl Counters {
                 last_commit_ms: a.last_commit_ms.max(s.last_commit_ms),
                 backlog: a.backlog + s.backlog,
                 in_flight: a.in_flight + s.in_flight,
+                files_grown: a.files_grown + s.files_grown,
+                bytes_grown: a.bytes_grown + s.bytes_grown,
             }
         })
     }

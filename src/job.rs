@@ -76,6 +76,10 @@ pub struct FileDialect {
     /// Table columns the file lacked (null in its rows).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub missing: Vec<String>,
+    /// How the file was known complete: `lease` (no writer had it open, none opened it while it
+    /// was read) or `settle` (no such check here: unchanged for the settle time).
+    #[serde(default)]
+    pub writer_check: String,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -107,6 +111,8 @@ pub struct ParsedFile {
     pub warned: u64,
     /// How it was read.
     pub dialect: FileDialect,
+    /// Size and modification time when it was read (checked again before the commit).
+    pub stamp: (u64, Option<std::time::SystemTime>),
     /// When the worker took the file (for the per-commit latency log).
     pub started: Instant,
 }

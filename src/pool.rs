@@ -111,6 +111,7 @@ impl Worker {
             (board[job.feed].schema.clone(), board[job.feed].generation)
         };
         let ingested_at = chrono::Utc::now().timestamp_micros();
+        log::debug!("feed {}: reading {name} ({size} bytes)", feed.name);
         let result = if size <= INLINE_MAX_BYTES {
             let mut batches = Vec::new();
             ingest::parse_file(&job.path, feed, &schema, ingested_at, |b| {
@@ -140,6 +141,7 @@ impl Worker {
                     bad: summary.bad,
                     warned: summary.warned,
                     dialect: summary.dialect,
+                    stamp: summary.stamp,
                     started,
                 }));
                 if ctx.committers[job.feed].send(msg).is_err() {
@@ -311,6 +313,12 @@ fn fail(archive: &Archive, shutdown: &Shutdown, job: &FileJob, err: IngestError)
         IngestError::Gone => {
             log::debug!("feed {feed}: {name} vanished before it was read");
             archive.leave(path);
+        }
+        IngestError::Busy => {
+            let d = archive.not_ready(path);
+            log::debug!(
+                "feed {feed}: {name} is open for writing by another process: taken once it is closed (next look in {d:?})"
+            );
         }
         IngestError::Changed => {
             let d = archive.retry(path);

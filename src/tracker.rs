@@ -67,6 +67,25 @@ impl Tracker {
         self.retry(path, false)
     }
 
+    /// The file is not ready (a writer holds it): look again after a short, constant wait.
+    pub fn release_not_ready(&self, path: &Path) -> Duration {
+        let delay = NOT_READY_WAIT;
+        let mut map = self.lock();
+        let before = map.get(path).copied().unwrap_or(Slot {
+            retry_at: None,
+            attempts: 0,
+            internal: 0,
+        });
+        map.insert(
+            path.to_path_buf(),
+            Slot {
+                retry_at: Some(Instant::now() + delay),
+                ..before
+            },
+        );
+        delay
+    }
+
     /// The file failed on an internal error: retry after a backoff, counting the error.
     pub fn release_after_internal_error(&self, path: &Path) -> Duration {
         self.retry(path, true)
@@ -119,6 +138,9 @@ impl Tracker {
             .count()
     }
 }
+
+/// How long a file a writer still holds open waits before it is looked at again.
+pub const NOT_READY_WAIT: Duration = Duration::from_millis(100);
 
 /// Exponential backoff: 200 ms doubling up to 60 s.
 pub fn backoff(attempts: u32) -> Duration {

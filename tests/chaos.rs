@@ -177,29 +177,10 @@ fn a_crash_at_each_point_of_the_commit_path_loses_and_duplicates_nothing() {
     }
 }
 
-/// A tiny deterministic generator (no dependency for this).
-struct Lcg(u64);
-impl Lcg {
-    fn next(&mut self, bound: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 33) % bound.max(1)
-    }
-}
-
-fn trials_from_env(var: &str, default: u64) -> u64 {
-    std::env::var(var)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 #[test]
 #[ignore = "crash trials: run with --ignored (CHAOS_TRIALS, default 20)"]
 fn kill_9_at_random_instants() {
-    let trials = trials_from_env("CHAOS_TRIALS", 20);
+    let trials = number_from_env("CHAOS_TRIALS", 20);
     random_kills("chaos", trials, &Tables::Local);
 }
 
@@ -207,7 +188,7 @@ fn kill_9_at_random_instants() {
 #[ignore = "crash trials on Azurite (npm): run with --ignored (CHAOS_AZURE_TRIALS, default 5)"]
 fn kill_9_at_random_instants_with_tables_on_azurite() {
     let az = Azurite::start();
-    let trials = trials_from_env("CHAOS_AZURE_TRIALS", 5);
+    let trials = number_from_env("CHAOS_AZURE_TRIALS", 5);
     random_kills("chaos on Azurite", trials, &Tables::Azure(&az));
 }
 

@@ -696,3 +696,26 @@ pub fn table_schema(dir: &Path) -> Vec<(String, String)> {
         })
         .unwrap_or_default()
 }
+
+/// A tiny deterministic generator, so a failing random run can be replayed (no dependency for
+/// this).
+pub struct Lcg(pub u64);
+
+impl Lcg {
+    /// A number in `0..bound`.
+    pub fn next(&mut self, bound: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % bound.max(1)
+    }
+}
+
+/// `var` from the environment as a number, else `default`.
+pub fn number_from_env(var: &str, default: u64) -> u64 {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}

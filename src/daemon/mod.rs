@@ -68,16 +68,39 @@ pub(crate) struct Run {
     pub(crate) feeds: Vec<Arc<FeedConfig>>,
     pub(crate) counters: Arc<Counters>,
     pub(crate) tracker: Tracker,
+    /// Each feed's archive stage, in feed order (shared by every pipeline of the run).
+    archives: Vec<Archive>,
 }
 
 impl Run {
+    fn new(cfg: &Config) -> Result<Run, Error> {
+        let feeds: Vec<Arc<FeedConfig>> = cfg.feeds.iter().cloned().map(Arc::new).collect();
+        let counters = Counters::new(cfg.feeds.iter().map(|f| f.name.clone()));
+        let tracker = Tracker::default();
+        let archives = feeds
+            .iter()
+            .map(|f| {
+                let c = counters
+                    .feed(&f.name)
+                    .ok_or_else(|| Error::Internal(format!("no counters for feed {}", f.name)))?;
+                Ok(Archive::new(f.clone(), tracker.clone(), c))
+            })
+            .collect::<Result<_, Error>>()?;
+        Ok(Run {
+            feeds,
+            counters,
+            tracker,
+            archives,
+        })
+    }
+
     /// The archive stage of `feed`: where its files end, counted with its counters.
     pub(crate) fn archive(&self, feed: &Arc<FeedConfig>) -> Result<Archive, Error> {
-        let counters = self
-            .counters
-            .feed(&feed.name)
-            .ok_or_else(|| Error::Internal(format!("no counters for feed {}", feed.name)))?;
-        Ok(Archive::new(feed.clone(), self.tracker.clone(), counters))
+        self.feeds
+            .iter()
+            .position(|f| f.name == feed.name)
+            .map(|i| self.archives[i].clone())
+            .ok_or_else(|| Error::Internal(format!("no archive for feed {}", feed.name)))
     }
 }
 
@@ -99,11 +122,7 @@ pub fn run(cfg: &Config, opts: RunOptions, shutdown: Shutdown) -> Result<Summary
         .iter()
         .map(|f| InboxLock::acquire(&f.inbox, f.claim_dir.is_some()))
         .collect::<Result<Vec<_>, _>>()?;
-    let run = Run {
-        feeds: cfg.feeds.iter().cloned().map(Arc::new).collect(),
-        counters: Counters::new(cfg.feeds.iter().map(|f| f.name.clone())),
-        tracker: Tracker::default(),
-    };
+    let run = Run::new(cfg)?;
     // Not for --once: a one-shot run has nothing to be asked about.
     let _status = if opts.once {
         None

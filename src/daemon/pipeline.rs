@@ -16,7 +16,7 @@ use crate::job::{self, CommitMsg};
 use crate::pool::{self, PoolContext};
 use crate::shutdown::Shutdown;
 use crate::state::FeedState;
-use crate::watch::{self, Watcher};
+use crate::watch::{self, WatchedFeeds, Watcher};
 
 /// A feed whose tables are open, with its state: ready for a committer.
 pub(super) struct Opened {
@@ -65,6 +65,10 @@ pub(super) fn run(
         );
     }
     let (jobs_tx, jobs_rx) = crossbeam_channel::bounded(cfg.workers * 4);
+    let archives: Vec<_> = feeds
+        .iter()
+        .map(|f| run.archive(f))
+        .collect::<Result<_, _>>()?;
     let workers = pool::spawn(
         cfg.workers,
         jobs_rx,
@@ -72,10 +76,7 @@ pub(super) fn run(
             feeds: feeds.clone(),
             board,
             committers: commit_txs,
-            archives: feeds
-                .iter()
-                .map(|f| run.archive(f))
-                .collect::<Result<_, _>>()?,
+            archives: archives.clone(),
             shutdown: stop.clone(),
         },
     )
@@ -83,7 +84,10 @@ pub(super) fn run(
 
     let mut watcher = Watcher::new(
         cfg,
-        feeds.clone(),
+        WatchedFeeds {
+            feeds: feeds.clone(),
+            archives,
+        },
         run.tracker.clone(),
         jobs_tx,
         stop.clone(),

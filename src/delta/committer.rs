@@ -271,7 +271,8 @@ impl Committer {
         if self.unresolved {
             self.resolve_unknown_outcome()?;
         }
-        let mut files = self.set_duplicates_apart(group);
+        let files = self.set_duplicates_apart(group);
+        let mut files = self.set_changed_apart(files);
         if files.is_empty() {
             return Ok(());
         }
@@ -405,6 +406,41 @@ impl Committer {
             self.ctx.archive.duplicate(&f.job.path, &known);
         }
         files
+    }
+
+    /// Files that changed since they were read (a writer came back to them) are not committed:
+    /// they go back to be read again. Size and modification time tell; where the check while
+    /// reading was only `settle` and the modification time is too recent to trust (filesystems
+    /// that keep whole seconds), the content hash tells.
+    fn set_changed_apart(&self, files: Vec<ParsedFile>) -> Vec<ParsedFile> {
+        let mut keep = Vec::with_capacity(files.len());
+        for f in files {
+            let Ok(now) = std::fs::symlink_metadata(&f.job.path) else {
+                // Gone (a producer took it back): what was read was whole; nothing to archive.
+                keep.push(f);
+                continue;
+            };
+            let mut changed = now.len() != f.stamp.0 || now.modified().ok() != f.stamp.1;
+            let recent = f
+                .stamp
+                .1
+                .and_then(|m| m.elapsed().ok())
+                .is_none_or(|age| age < std::time::Duration::from_secs(2));
+            if !changed && recent && f.dialect.writer_check != "lease" {
+                changed = !crate::archive::same_content(&f.job.path, &f.hash);
+            }
+            if changed {
+                let d = self.ctx.archive.retry(&f.job.path);
+                log::info!(
+                    "feed {}: {} changed after it was read (its writer came back?); read again in {d:?}",
+                    self.feed.name,
+                    f.job.name()
+                );
+            } else {
+                keep.push(f);
+            }
+        }
+        keep
     }
 
     fn write_main_commit(

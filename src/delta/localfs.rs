@@ -42,6 +42,11 @@ pub fn check_table_folder(dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// What shared filesystem `dir` is on (an SMB share, an NFS mount...), if it is on one.
+pub fn shared_mount(dir: &Path) -> Option<&'static str> {
+    mount_type(dir).as_deref().and_then(describe)
+}
+
 fn describe(fstype: &str) -> Option<&'static str> {
     RISKY
         .iter()

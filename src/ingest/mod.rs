@@ -17,13 +17,14 @@ pub mod fuzz;
 mod guess;
 pub mod header;
 pub mod infer;
+pub mod lease;
 pub mod quoting;
 pub mod source;
 pub mod split;
 pub mod value;
 mod window;
 
-use std::fs::{self, File};
+use std::fs;
 use std::path::Path;
 use std::time::SystemTime;
 
@@ -52,6 +53,9 @@ pub enum IngestError {
     /// The file changed while it was read (still being written): try again later.
     #[error("file changed while it was read (still being written?)")]
     Changed,
+    /// Another process has the file open for writing: not ready, taken once it is closed.
+    #[error("another process has it open for writing")]
+    Busy,
     /// Reading failed for a reason that may pass (I/O error); the file stays in the inbox.
     #[error("cannot read file: {0}")]
     Io(#[from] std::io::Error),
@@ -111,6 +115,8 @@ pub struct FileSummary {
     pub delimiter: u8,
     /// How the file was read.
     pub dialect: FileDialect,
+    /// Size and modification time when it was read: a commit checks the file still has them.
+    pub stamp: (u64, Option<SystemTime>),
 }
 
 /// Parses `path` for `feed` with the table schema `schema`, handing each batch of good rows to
@@ -127,8 +133,36 @@ pub fn parse_file(
     if !before.file_type().is_file() {
         return Err(IngestError::Reject(format!("{name}: not a regular file")));
     }
-    let file = open(path)?;
-    let (text, hash, info) = source::open_text(file, feed.encoding)?;
+    let lease = open_leased(path)?;
+    let read = read_leased(
+        &lease,
+        path,
+        &before,
+        feed,
+        schema,
+        ingested_at_micros,
+        sink,
+    );
+    // A writer that opened the file while it was read broke the lease, and the read stopped
+    // (whatever error that gave, even one that would reject the file): read it again later.
+    if lease.broken() {
+        return Err(IngestError::Changed);
+    }
+    read
+}
+
+/// [`parse_file`] once the file is open under its lease.
+fn read_leased(
+    lease: &lease::Lease,
+    path: &Path,
+    before: &std::fs::Metadata,
+    feed: &FeedConfig,
+    schema: &TableSchema,
+    ingested_at_micros: i64,
+    sink: impl FnMut(RecordBatch) -> Result<(), SinkError>,
+) -> Result<FileSummary, IngestError> {
+    let name = file_name(path);
+    let (text, hash, info) = source::open_text(lease.reader()?, feed.encoding)?;
     let mut win = Window::new(text, feed.csv.skip_footer);
     win.set_comment(feed.csv.comment);
     win.fill_to(window::HEAD_BYTES)?;
@@ -168,6 +202,10 @@ pub fn parse_file(
         locale: feed.locale.clone(),
         columns: plan.read_as(schema),
         missing: plan.missing(schema),
+        writer_check: match lease.check() {
+            lease::Check::Held => "lease".into(),
+            lease::Check::Unavailable => "settle".into(),
+        },
     };
     let mut p = batch::FileParse::new(
         batch::Setup {
@@ -204,17 +242,19 @@ pub fn parse_file(
         }
     }
 
-    // A producer still writing (or a file replaced under us) shows as a changed size or mtime.
+    // One still writing without a lease to tell (or a file replaced under us) shows as a changed
+    // size or mtime.
     let after = stat(path)?;
     let (hash_hex, bytes_read) = hash.finish();
     if after.len() != before.len()
-        || modified(&after) != modified(&before)
+        || modified(&after) != modified(before)
         || bytes_read != before.len()
     {
         return Err(IngestError::Changed);
     }
     summary.hash = hash_hex;
     summary.size = bytes_read;
+    summary.stamp = (before.len(), modified(before));
     Ok(summary)
 }
 
@@ -257,10 +297,12 @@ fn modified(m: &fs::Metadata) -> Option<SystemTime> {
     m.modified().ok()
 }
 
-fn open(path: &Path) -> Result<File, IngestError> {
-    match File::open(path) {
-        Ok(f) => Ok(f),
+/// Opens a file for reading if no other process holds it open for writing (see `lease`).
+fn open_leased(path: &Path) -> Result<lease::Lease, IngestError> {
+    match lease::open(path) {
+        Ok(l) => Ok(l),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(IngestError::Gone),
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Err(IngestError::Busy),
         Err(e) => Err(e.into()),
     }
 }

@@ -2,7 +2,6 @@
 //! name says) and transcoded (windows-1252/latin-1/UTF-16 → UTF-8 with `encoding_rs`), streamed.
 //! The content hash is computed on the raw file bytes as they are read.
 
-use std::fs::File;
 use std::io::{self, BufReader, Read};
 
 use encoding_rs::{Encoding as RsEncoding, UTF_8, WINDOWS_1252};
@@ -52,7 +51,7 @@ pub struct SourceInfo {
 /// Opens `file` as a stream of UTF-8 text. Bytes that are invalid UTF-8 in a file read as
 /// UTF-8 stay as they are: the row holding them is quarantined downstream.
 pub fn open_text(
-    file: File,
+    file: impl Read + Send + 'static,
     encoding: Encoding,
 ) -> io::Result<(Box<dyn Read + Send>, HashHandle, SourceInfo)> {
     let handle = HashHandle::default();
@@ -156,7 +155,10 @@ struct Corrupt<R> {
 impl<R: Read> Read for Corrupt<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.inner.read(buf).map_err(|e| match e.kind() {
-            io::ErrorKind::Interrupted | io::ErrorKind::PermissionDenied => e,
+            // Not about the data: a read that may work later (a writer came, see `lease`).
+            io::ErrorKind::Interrupted
+            | io::ErrorKind::PermissionDenied
+            | io::ErrorKind::ResourceBusy => e,
             _ => io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!("{} data: {e}", self.what),

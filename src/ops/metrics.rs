@@ -32,6 +32,15 @@ pub struct FeedStatus {
     pub files_rejected: u64,
     pub files_duplicate: u64,
     pub transient_failures: u64,
+    /// Loaded files that grew afterwards (their writer was still going), and by how much; the
+    /// new bytes were set aside to be loaded.
+    #[serde(default)]
+    pub files_grown: u64,
+    #[serde(default)]
+    pub bytes_grown: u64,
+    /// The last such file: "name (+N bytes)".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_grown: Option<String>,
 }
 
 /// Every feed's counters as `/status` shows them; `tables` are the feeds' table locations, in
@@ -65,6 +74,9 @@ pub fn status(counters: &Counters, tables: &[String]) -> Status {
                     files_rejected: s.files_rejected,
                     files_duplicate: s.files_duplicate,
                     transient_failures: s.transient_failures,
+                    files_grown: s.files_grown,
+                    bytes_grown: s.bytes_grown,
+                    last_grown: c.last_grown().map(|(n, b)| format!("{n} (+{b} bytes)")),
                 }
             })
             .collect(),

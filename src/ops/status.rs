@@ -167,6 +167,15 @@ pub fn render(s: &Status) -> String {
             f.files_duplicate,
             f.transient_failures
         ));
+        // Loud, but only when it happened: a writer was still going when its file was taken.
+        if f.files_grown > 0 {
+            out.push_str(&format!(
+                "  grew after load: {} file(s), {} byte(s) (last: {}): the log says where each rest went\n",
+                f.files_grown,
+                f.bytes_grown,
+                f.last_grown.as_deref().unwrap_or("?")
+            ));
+        }
     }
     out
 }
@@ -187,6 +196,10 @@ mod tests {
             warned: 0,
         });
         f.record(Event::FileRejected);
+        f.record(Event::Grown {
+            name: "late.csv".into(),
+            bytes: 42,
+        });
         f.record(Event::Backlog {
             waiting: 3,
             in_flight: 1,
@@ -199,6 +212,7 @@ mod tests {
             "last commit:  none in this run",
             "this run:     0 commit(s), 1 file(s), 6 rows, 1 quarantined, 0 warned",
             "problems:     1 rejected, 0 duplicate(s), 0 transient failure(s)",
+            "grew after load: 1 file(s), 42 byte(s) (last: late.csv (+42 bytes))",
         ] {
             assert!(text.contains(line), "{line}\n{text}");
         }

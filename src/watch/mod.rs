@@ -17,6 +17,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::{select, Receiver, Sender};
 
+use crate::archive::Archive;
 use crate::config::{Config, FeedConfig};
 use crate::job::{FeedId, FileJob};
 use crate::shutdown::Shutdown;
@@ -42,8 +43,16 @@ struct Settling {
     changed: Instant,
 }
 
+/// The feeds a watcher watches, in feed order, with their archive stages (whose archived files
+/// it looks at on every poll, for growth).
+pub struct WatchedFeeds {
+    pub feeds: Vec<Arc<FeedConfig>>,
+    pub archives: Vec<Archive>,
+}
+
 pub struct Watcher {
     feeds: Vec<Arc<FeedConfig>>,
+    archives: Vec<Archive>,
     settle: Duration,
     poll_interval: Duration,
     tracker: Tracker,
@@ -64,16 +73,17 @@ impl Watcher {
     /// A watcher of `feeds` (the pipeline's, in feed order) with `cfg`'s timings.
     pub fn new(
         cfg: &Config,
-        feeds: Vec<Arc<FeedConfig>>,
+        watched: WatchedFeeds,
         tracker: Tracker,
         jobs: Sender<FileJob>,
         shutdown: Shutdown,
     ) -> Watcher {
         // Bounded: if the pool lags far behind, events are dropped and the poll finds the files.
         let (signals_tx, signals_rx) = crossbeam_channel::bounded(65_536);
-        let n = feeds.len();
+        let n = watched.feeds.len();
         Watcher {
-            feeds,
+            feeds: watched.feeds,
+            archives: watched.archives,
             settle: cfg.settle,
             poll_interval: cfg.poll_interval,
             tracker,
@@ -204,6 +214,9 @@ impl Watcher {
     }
 
     fn scan_all(&mut self) -> Result<(), WatchError> {
+        for a in &self.archives {
+            a.check_grown();
+        }
         for feed in 0..self.feeds.len() {
             let files = match self.list(feed, self.settle) {
                 Ok(f) => f,
