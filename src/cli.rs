@@ -404,6 +404,7 @@ fn run(config: &ConfigArg, once: bool) -> Result<i32, Error> {
         if s.is_triggered() {
             log::warn!("second signal: still finishing in-flight commits");
         }
+        crate::systemd::stopping();
         s.trigger();
     })
     .map_err(|e| Error::Usage(format!("cannot install the signal handler: {e}")))?;

@@ -9,7 +9,8 @@
 //! rejected/, a retry) and `state` (intents, the loaded index, locks).
 //!
 //! Beside them: `config` (the TOML file), `schema` (table columns), `counters` (the one set of
-//! per-feed counters), `tracker` (which file is where), `shutdown` (the stop signal),
+//! per-feed counters), `tracker` (which file is where), `shutdown` (the stop signal), `systemd`
+//! (READY=1, the watchdog fed by the committers),
 //! `maintain` (compaction, vacuum, checkpoints), `ops` (status endpoint, metrics, inspect),
 //! `daemon` (the run loop: [`run`] is the library entry point) and `cli`.
 
@@ -29,6 +30,7 @@ pub mod requeue;
 pub mod schema;
 pub mod shutdown;
 pub mod state;
+pub mod systemd;
 pub mod tracker;
 pub mod watch;
 

@@ -25,6 +25,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::config::{FeedConfig, MaintenanceConfig, StorageOptions};
+use crate::counters::{Event, FeedCounters};
 use crate::delta::log::{Commit, CommitError, Log};
 use crate::delta::{self, checkpoint, table, DeltaError};
 use crate::shutdown::Shutdown;
@@ -401,6 +402,7 @@ fn vacuum(
 /// The daemon's maintenance thread for one feed: runs every `interval` until `stop`.
 pub fn spawn_schedule(
     feed: Arc<FeedConfig>,
+    counters: Arc<FeedCounters>,
     stop: Shutdown,
 ) -> Option<std::thread::JoinHandle<()>> {
     let interval = feed.maintenance.interval;
@@ -415,9 +417,12 @@ pub fn spawn_schedule(
             }
             match maintain_feed(&feed, &feed.maintenance, &stop) {
                 Ok(reports) => {
-                    for r in reports {
+                    for r in &reports {
                         log::info!("feed {}: maintenance: {}", feed.name, r.summary());
                     }
+                    counters.record(Event::Maintained {
+                        tables: reports.iter().map(Report::summary).collect(),
+                    });
                 }
                 Err(e) => log::warn!("feed {}: maintenance: {e}", feed.name),
             }

@@ -21,6 +21,8 @@ struct Slot {
     attempts: u32,
     /// Earlier internal errors (bugs): bounded, see `archive::MAX_INTERNAL_ATTEMPTS`.
     internal: u32,
+    /// When it was first claimed (kept through retries): a file's found → committed latency.
+    since: Instant,
 }
 
 impl Tracker {
@@ -46,10 +48,16 @@ impl Tracker {
                 retry_at: None,
                 attempts: 0,
                 internal: 0,
+                since: Instant::now(),
             },
         };
         map.insert(path.to_path_buf(), slot);
         true
+    }
+
+    /// How long ago `path` was first claimed, if it is tracked.
+    pub fn age(&self, path: &Path) -> Option<Duration> {
+        self.lock().get(path).map(|s| s.since.elapsed())
     }
 
     pub fn is_claimed(&self, path: &Path) -> bool {
@@ -75,6 +83,7 @@ impl Tracker {
             retry_at: None,
             attempts: 0,
             internal: 0,
+            since: Instant::now(),
         });
         map.insert(
             path.to_path_buf(),
@@ -97,6 +106,7 @@ impl Tracker {
             retry_at: None,
             attempts: 0,
             internal: 0,
+            since: Instant::now(),
         });
         let attempts = before.attempts.saturating_add(1);
         let delay = backoff(attempts);
@@ -106,6 +116,7 @@ impl Tracker {
                 retry_at: Some(Instant::now() + delay),
                 attempts,
                 internal: before.internal + u32::from(internal),
+                ..before
             },
         );
         delay

@@ -46,7 +46,7 @@ impl Archive {
         &self.feed
     }
 
-    pub fn counters(&self) -> &FeedCounters {
+    pub fn counters(&self) -> &Arc<FeedCounters> {
         &self.counters
     }
 
@@ -61,12 +61,14 @@ impl Archive {
                 at: Instant::now(),
             });
         }
+        let latency = self.tracker.age(&rec.path);
         self.tracker.release(&rec.path);
         self.counters.record(Event::FileCommitted {
             rows: rec.rows,
             bytes: rec.size,
             quarantined: rec.bad_rows,
             warned: rec.warned_rows,
+            latency,
         });
     }
 
@@ -101,6 +103,7 @@ impl Archive {
             bytes: rec.size,
             quarantined: rec.bad_rows,
             warned: rec.warned_rows,
+            latency: None,
         });
     }
 
@@ -121,7 +124,10 @@ impl Archive {
                     to.display()
                 );
                 self.tracker.release(path);
-                self.counters.record(Event::FileRejected);
+                self.counters.record(Event::FileRejected {
+                    name: file_name(path),
+                    reason: reason.to_string(),
+                });
             }
             Err(e) => {
                 let d = self.retry(path);

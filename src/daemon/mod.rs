@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use crate::archive::Archive;
 use crate::config::{self, Config, FeedConfig};
-use crate::counters::{Counters, Snapshot};
+use crate::counters::{Counters, Event, RunState, Snapshot};
 use crate::delta::FeedTables;
 use crate::error::{io_err, Error};
 use crate::schema::TableSchema;
@@ -70,6 +70,8 @@ pub(crate) struct Run {
     pub(crate) tracker: Tracker,
     /// Each feed's archive stage, in feed order (shared by every pipeline of the run).
     archives: Vec<Archive>,
+    /// systemd's watchdog, fed by the committers of whichever pipeline runs.
+    pub(crate) watchdog: Arc<crate::systemd::Watchdog>,
 }
 
 impl Run {
@@ -86,11 +88,16 @@ impl Run {
                 Ok(Archive::new(f.clone(), tracker.clone(), c))
             })
             .collect::<Result<_, Error>>()?;
+        let watchdog = crate::systemd::Watchdog::from_env({
+            let (feeds, counters, tracker) = (feeds.clone(), counters.clone(), tracker.clone());
+            move || backlog_line(&feeds, &counters, &tracker)
+        });
         Ok(Run {
             feeds,
             counters,
             tracker,
             archives,
+            watchdog,
         })
     }
 
@@ -102,6 +109,29 @@ impl Run {
             .map(|i| self.archives[i].clone())
             .ok_or_else(|| Error::Internal(format!("no archive for feed {}", feed.name)))
     }
+}
+
+/// One line on every feed's backlog and table (systemd's STATUS=).
+pub(crate) fn backlog_line(
+    feeds: &[Arc<FeedConfig>],
+    counters: &Counters,
+    tracker: &Tracker,
+) -> String {
+    feeds
+        .iter()
+        .map(|f| {
+            let version = counters
+                .feed(&f.name)
+                .map_or(-1, |c| c.snapshot().table_version);
+            format!(
+                "{}: {} waiting, {} in flight, table version {version}",
+                f.name,
+                watch::inbox_files(f).len(),
+                tracker.busy_under(&f.inbox)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Runs the daemon until `shutdown` is triggered (or, with `once`, until the inboxes as they
@@ -173,6 +203,9 @@ fn rounds(cfg: &Config, opts: RunOptions, run: &Run, shutdown: &Shutdown) -> Res
             }
         }
         for f in &waiting {
+            if let Some(c) = run.counters.feed(&f.name) {
+                c.record(Event::State(RunState::WaitingForFirstFile));
+            }
             if opts.once {
                 log::info!(
                     "feed {}: schema = \"infer\", no table yet and no file in {} to infer one from: nothing to do",
@@ -194,7 +227,15 @@ fn rounds(cfg: &Config, opts: RunOptions, run: &Run, shutdown: &Shutdown) -> Res
         let result = if ready.is_empty() {
             // Nothing to run until a first file arrives (or the daemon is stopped).
             if !opts.once {
-                round.wait();
+                crate::systemd::ready(&backlog_line(&run.feeds, &run.counters, &run.tracker));
+                match run.watchdog.tick() {
+                    Some(tick) => {
+                        while !round.wait_timeout(tick) {
+                            run.watchdog.idle();
+                        }
+                    }
+                    None => round.wait(),
+                }
             }
             Ok(())
         } else {

@@ -10,6 +10,7 @@ use std::thread::JoinHandle;
 
 use super::{progress, Run, RunOptions};
 use crate::config::{Config, FeedConfig};
+use crate::counters::{Event, RunState};
 use crate::delta::{Committer, CommitterContext, DeltaError, FeedTables};
 use crate::error::{io_err, Error};
 use crate::job::{self, CommitMsg};
@@ -49,6 +50,7 @@ pub(super) fn run(
             board: board.clone(),
             archive: run.archive(&o.feed)?,
             shutdown: stop.clone(),
+            alive: run.watchdog.register(),
         };
         committers.push(Committer::start(o.feed, o.tables, o.state, ctx)?);
     }
@@ -119,11 +121,20 @@ pub(super) fn run(
             feeds.len(),
             cfg.workers
         );
+        set_state(run, &feeds, RunState::Running);
+        crate::systemd::ready(&super::backlog_line(
+            &run.feeds,
+            &run.counters,
+            &run.tracker,
+        ));
         // Maintenance runs beside ingestion (its commits take the same flat path) until the
         // stop.
         let maintainers: Vec<_> = feeds
             .iter()
-            .filter_map(|f| crate::maintain::spawn_schedule(f.clone(), stop.clone()))
+            .filter_map(|f| {
+                let counters = run.counters.feed(&f.name)?;
+                crate::maintain::spawn_schedule(f.clone(), counters, stop.clone())
+            })
             .collect();
         let res = watcher.run();
         for m in maintainers {
@@ -133,6 +144,7 @@ pub(super) fn run(
     };
     if !opts.once || stop.is_triggered() {
         log::info!("stopping: finishing in-flight commits");
+        set_state(run, &feeds, RunState::Stopping);
     }
     // The watcher is gone, so the job channel is closed: workers drain it and exit, which
     // closes the committers' channels; committers commit what they hold and exit.
@@ -150,6 +162,17 @@ pub(super) fn run(
     match first_err {
         Some(e) => Err(e),
         None => Ok(()),
+    }
+}
+
+/// Sets the state of `feeds` (a feed stopped by an error keeps saying why).
+fn set_state(run: &Run, feeds: &[Arc<FeedConfig>], state: RunState) {
+    for f in feeds {
+        if let Some(c) = run.counters.feed(&f.name) {
+            if !matches!(c.state(), RunState::Stopped(_)) {
+                c.record(Event::State(state.clone()));
+            }
+        }
     }
 }
 

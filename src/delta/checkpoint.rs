@@ -10,9 +10,13 @@ use deltalake::{DeltaTable, DeltaTableError};
 use super::runtime;
 use super::table::load;
 use crate::config::{FeedConfig, StorageOptions};
+use crate::counters::{Event, FeedCounters};
 
 /// Checkpoints are written by their own thread so that a commit never waits for one.
-pub(super) fn spawn_checkpointer(feed: &FeedConfig) -> (Sender<i64>, Option<JoinHandle<()>>) {
+pub(super) fn spawn_checkpointer(
+    feed: &FeedConfig,
+    counters: std::sync::Arc<FeedCounters>,
+) -> (Sender<i64>, Option<JoinHandle<()>>) {
     let (tx, rx) = crossbeam_channel::bounded::<i64>(4);
     let url = feed.table_url.clone();
     let options = feed.storage_options.clone();
@@ -35,10 +39,16 @@ pub(super) fn spawn_checkpointer(feed: &FeedConfig) -> (Sender<i64>, Option<Join
                 let t = Instant::now();
                 let res = rt.block_on(checkpoint(&url, &options, version));
                 match res {
-                    Ok(()) => log::debug!(
-                        "feed {name}: checkpoint at version {version} in {} ms",
-                        t.elapsed().as_millis()
-                    ),
+                    Ok(()) => {
+                        log::debug!(
+                            "feed {name}: checkpoint at version {version} in {} ms",
+                            t.elapsed().as_millis()
+                        );
+                        counters.record(Event::Checkpoint {
+                            version,
+                            took: t.elapsed(),
+                        });
+                    }
                     Err(e) => {
                         log::warn!("feed {name}: checkpoint at version {version} failed: {e}")
                     }

@@ -39,6 +39,8 @@ pub struct CommitterContext {
     pub board: Board,
     pub archive: Archive,
     pub shutdown: Shutdown,
+    /// This committer's beat of the systemd watchdog: its loop must keep going round.
+    pub alive: crate::systemd::Beat,
 }
 
 pub struct Committer {
@@ -119,11 +121,18 @@ impl Committer {
     /// Runs until the channel closes (every worker is done), then returns. A fatal error (the
     /// table changed under us) stops this committer and the pipeline; it is returned too.
     pub fn run(mut self, rx: Receiver<CommitMsg>) -> Result<(), DeltaError> {
-        let (ck_tx, ck_handle) = spawn_checkpointer(&self.feed);
+        let (ck_tx, ck_handle) =
+            spawn_checkpointer(&self.feed, self.ctx.archive.counters().clone());
         self.checkpoints = Some(ck_tx);
         let result = self.commit_loop(&rx);
         if let Err(e) = &result {
             log::error!("feed {}: {e}", self.feed.name);
+            self.ctx
+                .archive
+                .counters()
+                .record(Event::State(crate::counters::RunState::Stopped(
+                    e.to_string(),
+                )));
             self.ctx.shutdown.trigger();
             // Drain so that workers blocked on this channel can finish; their files stay in
             // the inbox.
@@ -166,11 +175,10 @@ impl Committer {
     /// it.
     fn commit_loop(&mut self, rx: &Receiver<CommitMsg>) -> Result<(), DeltaError> {
         let mut pending_schema: Option<Box<NewColumns>> = None;
-        while let Some(first) = pending_schema
-            .take()
-            .map(CommitMsg::AddColumns)
-            .or_else(|| rx.recv().ok())
-        {
+        while let Some(first) = match pending_schema.take() {
+            Some(nc) => Some(CommitMsg::AddColumns(nc)),
+            None => self.next_msg(rx),
+        } {
             let f = match first {
                 CommitMsg::File(f) => f,
                 CommitMsg::AddColumns(nc) => {
@@ -207,6 +215,23 @@ impl Committer {
             self.commit_group(group)?;
         }
         Ok(())
+    }
+
+    /// The next message, or None once every worker is done. With a systemd watchdog, the wait
+    /// wakes every tick to beat it.
+    fn next_msg(&self, rx: &Receiver<CommitMsg>) -> Option<CommitMsg> {
+        let alive = &self.ctx.alive;
+        loop {
+            alive.beat();
+            match alive.tick() {
+                None => return rx.recv().ok(),
+                Some(tick) => match rx.recv_timeout(tick) {
+                    Ok(m) => return Some(m),
+                    Err(crossbeam_channel::RecvTimeoutError::Timeout) => continue,
+                    Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return None,
+                },
+            }
+        }
     }
 
     fn fresh_writers(&mut self) -> Result<(), DeltaError> {
@@ -249,6 +274,9 @@ impl Committer {
                     self.feed.name,
                     paths.len()
                 );
+                self.ctx.archive.counters().record(Event::CommitFailed {
+                    error: e.to_string(),
+                });
                 // Fresh writers (not `reset()`: it panics after a failed flush).
                 if let Err(e) = self.fresh_writers() {
                     log::error!("feed {}: {e}", self.feed.name);
@@ -257,7 +285,7 @@ impl Committer {
                     self.ctx.archive.retry(p);
                 }
                 // Do not hammer a broken table: the channel fills and workers wait meanwhile.
-                std::thread::sleep(delay);
+                self.ctx.alive.sleep(delay);
                 Ok(())
             }
         }
@@ -369,10 +397,17 @@ impl Committer {
             crash_point("during_archive");
         }
         self.intent_done = !self.unresolved;
-        self.ctx.archive.counters().record(Event::Commit {
+        let counters = self.ctx.archive.counters();
+        counters.record(Event::Commit {
             took: started.elapsed(),
             version,
+            files: files.len() as u64,
+            rows,
+            quarantined: bad,
         });
+        if bad > 0 {
+            counters.record(Event::BadRows(latest_bad_rows(&files)));
+        }
         log::info!(
             "feed {}: committed version {version}: {} file(s), {rows} rows, {bad} quarantined, {warned} warned, in {} ms (first file taken {} ms ago)",
             self.feed.name,
@@ -544,6 +579,29 @@ impl Committer {
         let _ = nc.done.send(true);
         Ok(())
     }
+}
+
+/// The last bad rows of a commit (at most what the page keeps), oldest first.
+fn latest_bad_rows(files: &[ParsedFile]) -> Vec<crate::counters::BadRowSeen> {
+    let mut rows: Vec<_> = files
+        .iter()
+        .rev()
+        .flat_map(|f| {
+            let name = f.job.name();
+            f.bad.iter().rev().map(move |b| {
+                crate::counters::BadRowSeen::new(
+                    &name,
+                    b.line,
+                    b.column.as_deref(),
+                    &b.error,
+                    &b.raw,
+                )
+            })
+        })
+        .take(crate::counters::recent::LATEST)
+        .collect();
+    rows.reverse();
+    rows
 }
 
 fn join_checkpointer(handle: Option<JoinHandle<()>>) {

@@ -17,6 +17,9 @@ pub struct Status {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FeedStatus {
     pub name: String,
+    /// Running, waiting for a first file, stopping, stopped with the reason.
+    #[serde(default)]
+    pub state: String,
     pub table: String,
     /// Files waiting in the inbox (not yet taken).
     pub backlog: u64,
@@ -58,6 +61,7 @@ pub fn status(counters: &Counters, tables: &[String]) -> Status {
                 let s = c.snapshot();
                 FeedStatus {
                     name: name.clone(),
+                    state: c.state().describe(),
                     table: tables.get(i).cloned().unwrap_or_default(),
                     backlog: s.backlog,
                     in_flight: s.in_flight,

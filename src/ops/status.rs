@@ -1,5 +1,6 @@
-//! Status endpoint: a small HTTP server (tiny_http) on 127.0.0.1 by default, answering
-//! `/health`, `/status` (JSON) and `/metrics` (Prometheus), and the client side of
+//! Status endpoint: a small HTTP server (tiny_http) on 127.0.0.1 by default, answering `/` (the
+//! operator's page, with `/page.json`), `/health`, `/status` (JSON) and `/metrics`
+//! (Prometheus), and the client side of
 //! `deltadrop status`. The bound address is written to `state_dir/http.addr` so that the client
 //! finds a daemon started with port 0.
 
@@ -8,6 +9,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use super::metrics::{self, Status};
+use super::page;
 use crate::config::{Config, FeedConfig};
 use crate::counters::{Counters, Event};
 use crate::tracker::Tracker;
@@ -57,11 +59,11 @@ pub fn start(
     if let Err(e) = crate::state::write_atomic(&addr_file, addr.as_bytes()) {
         log::warn!("{e}");
     }
-    log::info!("status endpoint on http://{addr} (/status, /metrics, /health)");
+    log::info!("status page on http://{addr}/ (and /status, /metrics, /health)");
     let srv = server.clone();
     let thread = std::thread::Builder::new()
         .name("status".into())
-        .spawn(move || serve(&srv, &feeds, &counters, &tracker))
+        .spawn(move || serve(&srv, &addr, &feeds, &counters, &tracker))
         .ok();
     Some(Server {
         server,
@@ -70,8 +72,13 @@ pub fn start(
     })
 }
 
+/// Inline style and script (the page is one file), data from this daemon only.
+const PAGE_CSP: &str = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; \
+     connect-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+
 fn serve(
     server: &tiny_http::Server,
+    addr: &str,
     feeds: &[Arc<FeedConfig>],
     counters: &Counters,
     tracker: &Tracker,
@@ -89,6 +96,12 @@ fn serve(
         }
         let path = req.url().split('?').next().unwrap_or("").to_string();
         let (code, body, ctype) = match path.as_str() {
+            "/" | "/index.html" => (200, page::HTML.to_string(), "text/html; charset=utf-8"),
+            "/page.json" => (
+                200,
+                serde_json::to_string(&page::data(counters, feeds, addr)).unwrap_or_default(),
+                "application/json",
+            ),
             "/health" => (200, "ok\n".to_string(), "text/plain; charset=utf-8"),
             "/metrics" => (
                 200,
@@ -103,13 +116,23 @@ fn serve(
             ),
             _ => (
                 404,
-                "not found: try /status, /metrics or /health\n".to_string(),
+                "not found: try /, /status, /metrics or /health\n".to_string(),
                 "text/plain",
             ),
         };
         let mut resp = tiny_http::Response::from_string(body).with_status_code(code);
-        if let Ok(h) = tiny_http::Header::from_bytes(&b"Content-Type"[..], ctype.as_bytes()) {
-            resp = resp.with_header(h);
+        let mut headers = vec![
+            ("Content-Type", ctype),
+            ("X-Content-Type-Options", "nosniff"),
+        ];
+        if ctype.starts_with("text/html") {
+            // The page loads nothing from anywhere but this daemon, and cannot be framed.
+            headers.push(("Content-Security-Policy", PAGE_CSP));
+        }
+        for (k, v) in headers {
+            if let Ok(h) = tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()) {
+                resp = resp.with_header(h);
+            }
         }
         let _ = req.respond(resp);
     }
@@ -151,8 +174,9 @@ pub fn render(s: &Status) -> String {
     );
     for f in &s.feeds {
         out.push_str(&format!(
-            "\nfeed {}\n  table:        {} (version {})\n  backlog:      {} file(s) waiting, {} in flight\n  last commit:  {}\n  this run:     {} commit(s), {} file(s), {} rows, {} quarantined, {} warned\n  problems:     {} rejected, {} duplicate(s), {} transient failure(s)\n",
+            "\nfeed {}\n  state:        {}\n  table:        {} (version {})\n  backlog:      {} file(s) waiting, {} in flight\n  last commit:  {}\n  this run:     {} commit(s), {} file(s), {} rows, {} quarantined, {} warned\n  problems:     {} rejected, {} duplicate(s), {} transient failure(s)\n",
             f.name,
+            f.state,
             f.table,
             f.table_version,
             f.backlog,
@@ -194,8 +218,12 @@ mod tests {
             bytes: 60,
             quarantined: 1,
             warned: 0,
+            latency: None,
         });
-        f.record(Event::FileRejected);
+        f.record(Event::FileRejected {
+            name: "x.csv".into(),
+            reason: "not CSV".into(),
+        });
         f.record(Event::Grown {
             name: "late.csv".into(),
             bytes: 42,
@@ -207,6 +235,7 @@ mod tests {
         let s = metrics::status(&c, &["file:///lake/sales/".to_string()]);
         let text = render(&s);
         for line in [
+            "state:        starting",
             "table:        file:///lake/sales/ (version 0)",
             "backlog:      3 file(s) waiting, 1 in flight",
             "last commit:  none in this run",

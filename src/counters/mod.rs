@@ -1,7 +1,10 @@
 //! Counters: one set per feed, the daemon's only record of what it did. They are bumped in one
 //! place, [`FeedCounters::record`], and read by `/metrics` (they are the Prometheus metric
 //! families themselves, encoded by `prometheus-client`), by `/status` and `status --json`, by
-//! the `run --once` progress bar and by the stop line.
+//! the `run --once` progress bar and by the stop line; and the operator's page reads their
+//! recent history ([`recent`]), kept by the same `record`.
+
+pub mod recent;
 
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -13,6 +16,9 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+
+pub use recent::{BadRowSeen, RecentView, RunState};
+use recent::{CommitSeen, Recent};
 
 /// Upper bounds of the commit-duration buckets, in seconds.
 const BUCKETS: [f64; 12] = [
@@ -28,15 +34,34 @@ pub enum Event {
         bytes: u64,
         quarantined: u64,
         warned: u64,
+        /// From the moment it was found complete to its commit (None when unknown: a commit
+        /// settled after a restart).
+        latency: Option<Duration>,
     },
-    /// A file went to `rejected/`.
-    FileRejected,
+    /// A file went to `rejected/`, for `reason`.
+    FileRejected { name: String, reason: String },
     /// A file's content was loaded before: archived, not loaded again.
     FileDuplicate,
     /// A file was given back to wait out a backoff (a failure that may pass).
     Retry,
     /// A commit landed at `version`, `took` after the committer started on it.
-    Commit { took: Duration, version: i64 },
+    Commit {
+        took: Duration,
+        version: i64,
+        files: u64,
+        rows: u64,
+        quarantined: u64,
+    },
+    /// Bad rows a commit put in the quarantine table (the latest few, for the page).
+    BadRows(Vec<BadRowSeen>),
+    /// A commit failed; its files are retried after a backoff.
+    CommitFailed { error: String },
+    /// A maintenance run: what it did, one line per table.
+    Maintained { tables: Vec<String> },
+    /// A checkpoint was written at `version`.
+    Checkpoint { version: i64, took: Duration },
+    /// The feed's state changed.
+    State(RunState),
     /// The table's version when its committer started.
     TableAt { version: i64 },
     /// Live figures, counted when someone asks: files waiting in the inbox, files in flight.
@@ -72,6 +97,8 @@ pub struct FeedCounters {
     bytes_committed: Counter,
     /// Exported as the histogram's count (prometheus-client does not read that back).
     commits: Counter,
+    /// The last hour and the latest events, for the page.
+    recent: std::sync::Mutex<Recent>,
 }
 
 /// A feed's counters read at one moment (or several feeds' summed: see [`Counters::totals`]).
@@ -111,23 +138,41 @@ impl FeedCounters {
                 bytes,
                 quarantined,
                 warned,
+                latency,
             } => {
+                self.recent().file_committed(rows, latency);
                 self.files_committed.inc();
                 self.rows_committed.inc_by(rows);
                 self.bytes_committed.inc_by(bytes);
                 self.rows_quarantined.inc_by(quarantined);
                 self.rows_warned.inc_by(warned);
             }
-            Event::FileRejected => {
+            Event::FileRejected { name, reason } => {
                 self.files_rejected.inc();
+                self.recent().rejected(name, reason);
             }
             Event::FileDuplicate => {
                 self.files_duplicate.inc();
             }
             Event::Retry => {
                 self.transient_failures.inc();
+                self.recent().retry();
             }
-            Event::Commit { took, version } => {
+            Event::Commit {
+                took,
+                version,
+                files,
+                rows,
+                quarantined,
+            } => {
+                self.recent().commit(CommitSeen {
+                    at_ms: recent::now_ms(),
+                    version,
+                    files,
+                    rows,
+                    quarantined,
+                    millis: took.as_secs_f64() * 1000.0,
+                });
                 self.commit_duration.observe(took.as_secs_f64());
                 self.commits.inc();
                 self.table_version.set(version);
@@ -147,7 +192,26 @@ impl FeedCounters {
                 self.bytes_grown.inc_by(bytes);
                 *self.last_grown.lock().unwrap_or_else(|e| e.into_inner()) = Some((name, bytes));
             }
+            Event::BadRows(rows) => self.recent().bad_rows(rows),
+            Event::CommitFailed { error } => self.recent().commit_failed(error),
+            Event::Maintained { tables } => self.recent().maintenance(tables),
+            Event::Checkpoint { version, took } => self.recent().checkpoint(version, took),
+            Event::State(state) => self.recent().state = state,
         }
+    }
+
+    fn recent(&self) -> std::sync::MutexGuard<'_, Recent> {
+        // A poisoned lock only means a reader panicked mid-copy: the history is still whole.
+        self.recent.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The last hour and the latest events (the operator's page).
+    pub fn recent_view(&self) -> RecentView {
+        self.recent().view()
+    }
+
+    pub fn state(&self) -> RunState {
+        self.recent().state.clone()
     }
 
     /// The last file that grew after it was loaded (name, bytes), if one did in this run.
@@ -285,6 +349,7 @@ impl Counters {
                     last_grown: std::sync::Mutex::new(None),
                     bytes_committed: Counter::default(),
                     commits: Counter::default(),
+                    recent: Default::default(),
                 };
                 (name, Arc::new(c))
             })
@@ -357,14 +422,18 @@ mod tests {
     fn the_histogram_is_cumulative_and_names_are_unchanged() {
         let c = Counters::new(["sales".to_string()]);
         let f = c.feed("sales").unwrap();
-        f.record(Event::Commit {
-            took: Duration::from_micros(1500),
-            version: 3,
-        });
-        f.record(Event::Commit {
-            took: Duration::from_millis(30),
-            version: 4,
-        });
+        for (took, version) in [
+            (Duration::from_micros(1500), 3),
+            (Duration::from_millis(30), 4),
+        ] {
+            f.record(Event::Commit {
+                took,
+                version,
+                files: 1,
+                rows: 6,
+                quarantined: 0,
+            });
+        }
         f.record(Event::Backlog {
             waiting: 2,
             in_flight: 1,
@@ -374,6 +443,7 @@ mod tests {
             bytes: 100,
             quarantined: 1,
             warned: 0,
+            latency: None,
         });
         let text = crate::ops::metrics::prometheus(&c);
         for line in [
