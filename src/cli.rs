@@ -177,12 +177,56 @@ pub enum Command {
         #[command(flatten)]
         config: ConfigArg,
     },
+    /// Windows: run deltadrop as a Windows service (from an Administrator prompt).
+    #[cfg(windows)]
+    Service {
+        #[command(subcommand)]
+        action: ServiceAction,
+    },
+}
+
+#[cfg(windows)]
+#[derive(Debug, Subcommand)]
+pub enum ServiceAction {
+    /// Register the service, started at boot, running this config; its log goes to
+    /// deltadrop.log beside the config. Start it with `sc start NAME`.
+    Install {
+        /// The config the service runs.
+        #[arg(short, long, value_name = "FILE", default_value = "config.toml")]
+        config: PathBuf,
+        /// The service's name (several daemons: several names).
+        #[arg(long, default_value = "deltadrop")]
+        name: String,
+    },
+    /// Stop the service (in-flight commits finish) and remove it.
+    Uninstall {
+        #[arg(long, default_value = "deltadrop")]
+        name: String,
+    },
+    /// What the service control manager starts; not for a prompt.
+    #[command(hide = true)]
+    Run {
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+        #[arg(long, default_value = "deltadrop")]
+        name: String,
+    },
 }
 
 /// Entry point of the binary; returns the process exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    // A service has no console: it logs beside its config.
+    #[cfg(windows)]
+    let log_file = match &cli.command {
+        Command::Service {
+            action: ServiceAction::Run { config, .. },
+        } => Some(crate::service::log_path(config)),
+        _ => None,
+    };
+    #[cfg(not(windows))]
+    let log_file = None;
+    init_logging(cli.log_format, log_file);
     match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -212,9 +256,24 @@ fn select_feeds<'a>(
     }
 }
 
-fn init_logging(format: LogFormat) {
+fn init_logging(format: LogFormat, file: Option<PathBuf>) {
     let env = env_logger::Env::default().default_filter_or("info");
     let mut b = env_logger::Builder::from_env(env);
+    if let Some(path) = file {
+        match std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+        {
+            Ok(f) => {
+                b.target(env_logger::Target::Pipe(Box::new(f)));
+            }
+            Err(e) => eprintln!(
+                "deltadrop: cannot open the log file {}: {e}",
+                path.display()
+            ),
+        }
+    }
     match format {
         LogFormat::Text => {
             b.format_timestamp_millis();
@@ -312,6 +371,14 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
             Ok(0)
         }
         Command::Run { config, once } => run(&config, once),
+        #[cfg(windows)]
+        Command::Service { action } => match action {
+            ServiceAction::Install { config, name } => {
+                crate::service::install(&name, &config).map(|()| 0)
+            }
+            ServiceAction::Uninstall { name } => crate::service::uninstall(&name).map(|()| 0),
+            ServiceAction::Run { config, name } => crate::service::run_as_service(&name, &config),
+        },
     }
 }
 
@@ -404,7 +471,7 @@ fn run(config: &ConfigArg, once: bool) -> Result<i32, Error> {
         if s.is_triggered() {
             log::warn!("second signal: still finishing in-flight commits");
         }
-        crate::systemd::stopping();
+        crate::service::stopping();
         s.trigger();
     })
     .map_err(|e| Error::Usage(format!("cannot install the signal handler: {e}")))?;
@@ -530,7 +597,7 @@ mod tests {
                 | Command::Maintain { config, .. }
                 | Command::Sniff { config, .. }
                 | Command::Requeue { config, .. } => config,
-                Command::Init { .. } => unreachable!(),
+                other => unreachable!("{other:?} takes no --config flag of its own"),
             };
             assert_eq!(
                 config.config.as_deref(),

@@ -9,8 +9,9 @@
 //! rejected/, a retry) and `state` (intents, the loaded index, locks).
 //!
 //! Beside them: `config` (the TOML file), `schema` (table columns), `counters` (the one set of
-//! per-feed counters), `tracker` (which file is where), `shutdown` (the stop signal), `systemd`
-//! (READY=1, the watchdog fed by the committers),
+//! per-feed counters), `tracker` (which file is where), `shutdown` (the stop signal), `service`
+//! (telling systemd or Windows' service manager: ready, stopping, the watchdog fed by the
+//! committers; installing the Windows service),
 //! `maintain` (compaction, vacuum, checkpoints), `ops` (status endpoint, metrics, inspect),
 //! `daemon` (the run loop: [`run`] is the library entry point) and `cli`.
 
@@ -28,9 +29,9 @@ pub mod ops;
 pub mod pool;
 pub mod requeue;
 pub mod schema;
+pub mod service;
 pub mod shutdown;
 pub mod state;
-pub mod systemd;
 pub mod tracker;
 pub mod watch;
 

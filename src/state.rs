@@ -417,7 +417,7 @@ impl InboxLock {
     /// Where the lock of `inbox` is (see [`InboxLock`]); the inbox must exist. Every daemon
     /// finds the same file for the same folder, whatever path (or symbolic link) names it.
     pub fn path_for(inbox: &Path) -> PathBuf {
-        let real = fs::canonicalize(inbox).unwrap_or_else(|_| inbox.to_path_buf());
+        let real = dunce::canonicalize(inbox).unwrap_or_else(|_| inbox.to_path_buf());
         let beside = match (real.parent(), real.file_name()) {
             (Some(parent), Some(name)) if same_filesystem(parent, &real) => {
                 let mut lock = std::ffi::OsString::from(".");

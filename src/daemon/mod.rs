@@ -71,7 +71,7 @@ pub(crate) struct Run {
     /// Each feed's archive stage, in feed order (shared by every pipeline of the run).
     archives: Vec<Archive>,
     /// systemd's watchdog, fed by the committers of whichever pipeline runs.
-    pub(crate) watchdog: Arc<crate::systemd::Watchdog>,
+    pub(crate) watchdog: Arc<crate::service::Watchdog>,
 }
 
 impl Run {
@@ -88,7 +88,7 @@ impl Run {
                 Ok(Archive::new(f.clone(), tracker.clone(), c))
             })
             .collect::<Result<_, Error>>()?;
-        let watchdog = crate::systemd::Watchdog::from_env({
+        let watchdog = crate::service::Watchdog::from_env({
             let (feeds, counters, tracker) = (feeds.clone(), counters.clone(), tracker.clone());
             move || backlog_line(&feeds, &counters, &tracker)
         });
@@ -227,7 +227,7 @@ fn rounds(cfg: &Config, opts: RunOptions, run: &Run, shutdown: &Shutdown) -> Res
         let result = if ready.is_empty() {
             // Nothing to run until a first file arrives (or the daemon is stopped).
             if !opts.once {
-                crate::systemd::ready(&backlog_line(&run.feeds, &run.counters, &run.tracker));
+                crate::service::ready(&backlog_line(&run.feeds, &run.counters, &run.tracker));
                 match run.watchdog.tick() {
                     Some(tick) => {
                         while !round.wait_timeout(tick) {

@@ -122,7 +122,7 @@ pub(super) fn run(
             cfg.workers
         );
         set_state(run, &feeds, RunState::Running);
-        crate::systemd::ready(&super::backlog_line(
+        crate::service::ready(&super::backlog_line(
             &run.feeds,
             &run.counters,
             &run.tracker,

@@ -40,7 +40,7 @@ pub struct CommitterContext {
     pub archive: Archive,
     pub shutdown: Shutdown,
     /// This committer's beat of the systemd watchdog: its loop must keep going round.
-    pub alive: crate::systemd::Beat,
+    pub alive: crate::service::Beat,
 }
 
 pub struct Committer {

@@ -70,12 +70,30 @@ fn probe_hard_link(dir: &Path) -> std::io::Result<()> {
 
 /// The filesystem type of the mount holding `dir` (Linux: the longest matching mount point in
 /// /proc/self/mounts); None where that cannot be read.
+#[cfg(not(windows))]
 fn mount_type(dir: &Path) -> Option<String> {
     let dir = std::fs::canonicalize(dir).ok()?;
     let mounts = std::fs::read_to_string("/proc/self/mounts").ok()?;
     mount_type_in(&mounts, &dir)
 }
 
+/// Windows: a UNC path (`\\server\share\...`) is an SMB share; a drive letter is taken as
+/// local (a network drive mapped to a letter is not told apart here).
+#[cfg(windows)]
+fn mount_type(dir: &Path) -> Option<String> {
+    use std::path::{Component, Prefix};
+    let dir = dunce::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    match dir.components().next() {
+        Some(Component::Prefix(p))
+            if matches!(p.kind(), Prefix::UNC(..) | Prefix::VerbatimUNC(..)) =>
+        {
+            Some("cifs".into())
+        }
+        _ => None,
+    }
+}
+
+#[cfg_attr(windows, allow(dead_code))] // its tests run everywhere
 fn mount_type_in(mounts: &str, dir: &Path) -> Option<String> {
     mounts
         .lines()

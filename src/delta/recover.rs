@@ -168,7 +168,7 @@ mod tests {
                 counters.feed(&s.feed.name).unwrap(),
             ),
             shutdown: Shutdown::default(),
-            alive: crate::systemd::Watchdog::from_env(String::new).register(),
+            alive: crate::service::Watchdog::from_env(String::new).register(),
         };
         Committer::start(s.feed.clone(), tables, state, ctx)
     }

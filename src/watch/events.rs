@@ -37,16 +37,26 @@ pub(super) fn start(
     poll_interval: Duration,
     tx: Sender<Signal>,
 ) -> Option<Events> {
-    // Events carry canonical paths; the rest of the daemon uses the configured inbox path, so
-    // that one file has one name in the tracker whichever way it was found.
-    let inboxes: Vec<(PathBuf, FeedId, PathBuf)> = feeds
+    // inotify's events carry canonical paths, Windows' the watched path as given; the rest of
+    // the daemon uses the configured inbox path, so that one file has one name in the tracker
+    // whichever way it was found. `std::fs::canonicalize` on Windows gives `\\?\C:\...`, which
+    // no event path carries (every event under Wine was dropped for that): `dunce` gives the
+    // plain form.
+    let inboxes: Vec<(Vec<PathBuf>, FeedId, PathBuf)> = feeds
         .iter()
         .enumerate()
-        .map(|(i, f)| (canonical(&f.inbox), i, f.inbox.clone()))
+        .map(|(i, f)| {
+            (
+                vec![canonical(&f.inbox), f.inbox.clone()],
+                i,
+                f.inbox.clone(),
+            )
+        })
         .collect();
     let handler = move |res: DebounceEventResult| match res {
         Ok(events) => {
             for ev in events {
+                log::trace!("event {:?} {:?}", ev.kind, ev.paths);
                 if ev.need_rescan() {
                     let _ = tx.try_send(Signal::Rescan);
                     continue;
@@ -64,7 +74,9 @@ pub(super) fn start(
                 let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
                     continue;
                 };
-                let Some((_, feed, inbox)) = inboxes.iter().find(|(dir, _, _)| dir == parent)
+                let Some((_, feed, inbox)) = inboxes
+                    .iter()
+                    .find(|(dirs, _, _)| dirs.iter().any(|d| d == parent))
                 else {
                     continue;
                 };
@@ -127,7 +139,7 @@ pub(super) fn start(
 }
 
 fn canonical(p: &Path) -> PathBuf {
-    std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
+    dunce::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
 }
 
 /// notify's errors, with what to do about the common ones.

@@ -57,20 +57,42 @@ pub(super) fn data_files_in(dir: &Path, feed: &FeedConfig) -> Vec<PathBuf> {
     files
 }
 
+/// A name that is not Unicode text, made readable: on Unix its bytes read as windows-1252 (what
+/// such names almost always are), decoded control characters (C1 bytes) replaced by `_`, which
+/// would make a name no one can type.
+#[cfg(unix)]
+fn readable_name(raw: &std::ffi::OsStr) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let (decoded, _, _) = encoding_rs::WINDOWS_1252.decode(raw.as_bytes());
+    decoded
+        .chars()
+        .map(|c| if c.is_control() { '_' } else { c })
+        .collect()
+}
+
+/// On Windows a name is UTF-16 and can only fail to be text through an unpaired surrogate:
+/// that one becomes `_`.
+#[cfg(not(unix))]
+fn readable_name(raw: &std::ffi::OsStr) -> String {
+    raw.to_string_lossy()
+        .chars()
+        .map(|c| {
+            if c == '\u{FFFD}' || c.is_control() {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
 /// A file whose name is not UTF-8 (uploads from Windows or old SFTP clients name files in
 /// windows-1252 or latin-1) cannot be named in the table, the log or the state: once it has
 /// been quiet for the settle time it is renamed in the inbox to its windows-1252 reading
 /// ("relat\xf3rio.csv" → "relatório.csv") and taken under that name. Returns the new path;
 /// None when the file is not (yet) to be taken.
 fn utf8_name(feed: &FeedConfig, path: &Path, settle: Duration) -> Option<PathBuf> {
-    use std::os::unix::ffi::OsStrExt;
-    let raw = path.file_name()?.as_bytes();
-    let (decoded, _, _) = encoding_rs::WINDOWS_1252.decode(raw);
-    // Decoded control characters (C1 bytes) would make a name no one can type.
-    let name: String = decoded
-        .chars()
-        .map(|c| if c.is_control() { '_' } else { c })
-        .collect();
+    let name = readable_name(path.file_name()?);
     if !is_data_name(feed, &name) {
         return None;
     }
