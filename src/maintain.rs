@@ -399,32 +399,47 @@ fn vacuum(
     Ok((table, metrics.files_deleted.len()))
 }
 
-/// The daemon's maintenance thread for one feed: runs every `interval` until `stop`.
+/// The daemon's maintenance thread, one for every feed (an idle feed costs no thread): runs
+/// each feed's maintenance every `interval` of its own, until `stop`.
 pub fn spawn_schedule(
-    feed: Arc<FeedConfig>,
-    counters: Arc<FeedCounters>,
+    feeds: Vec<(Arc<FeedConfig>, Arc<FeedCounters>)>,
     stop: Shutdown,
 ) -> Option<std::thread::JoinHandle<()>> {
-    let interval = feed.maintenance.interval;
-    if interval.is_zero() {
+    let mut due: Vec<_> = feeds
+        .into_iter()
+        .filter(|(f, _)| !f.maintenance.interval.is_zero())
+        .map(|(f, c)| (std::time::Instant::now() + f.maintenance.interval, f, c))
+        .collect();
+    if due.is_empty() {
         return None;
     }
     std::thread::Builder::new()
-        .name(format!("maintain-{}", feed.name))
+        .name("maintain".into())
         .spawn(move || loop {
-            if stop.wait_timeout(interval) {
+            let Some(next) = due.iter().map(|(at, _, _)| *at).min() else {
+                return;
+            };
+            if stop.wait_timeout(next.saturating_duration_since(std::time::Instant::now())) {
                 return;
             }
-            match maintain_feed(&feed, &feed.maintenance, &stop) {
-                Ok(reports) => {
-                    for r in &reports {
-                        log::info!("feed {}: maintenance: {}", feed.name, r.summary());
+            let now = std::time::Instant::now();
+            for (at, feed, counters) in due.iter_mut().filter(|(at, _, _)| *at <= now) {
+                match maintain_feed(feed, &feed.maintenance, &stop) {
+                    Ok(reports) => {
+                        for r in &reports {
+                            log::info!("feed {}: maintenance: {}", feed.name, r.summary());
+                        }
+                        counters.record(Event::Maintained {
+                            tables: reports.iter().map(Report::summary).collect(),
+                        });
                     }
-                    counters.record(Event::Maintained {
-                        tables: reports.iter().map(Report::summary).collect(),
-                    });
+                    Err(e) => log::warn!("feed {}: maintenance: {e}", feed.name),
                 }
-                Err(e) => log::warn!("feed {}: maintenance: {e}", feed.name),
+                // From the end of this run, as before: a long compaction does not queue up.
+                *at = std::time::Instant::now() + feed.maintenance.interval;
+                if stop.is_triggered() {
+                    return;
+                }
             }
         })
         .ok()

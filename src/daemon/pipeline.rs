@@ -11,6 +11,7 @@ use std::thread::JoinHandle;
 use super::{progress, Run, RunOptions};
 use crate::config::{Config, FeedConfig};
 use crate::counters::{Event, RunState};
+use crate::delta::checkpoint::Checkpointer;
 use crate::delta::{Committer, CommitterContext, DeltaError, FeedTables};
 use crate::error::{io_err, Error};
 use crate::job::{self, CommitMsg};
@@ -43,6 +44,9 @@ pub(super) fn run(
             .map(|o| (o.tables.schema.clone(), o.tables.table.clone()))
             .collect(),
     );
+    // One checkpoint thread for every feed; it ends once the committers (and this handle) are
+    // gone.
+    let (checkpoints, checkpoint_thread) = Checkpointer::spawn();
     let mut committers = Vec::with_capacity(opened.len());
     for (feed_id, o) in opened.into_iter().enumerate() {
         let ctx = CommitterContext {
@@ -51,6 +55,7 @@ pub(super) fn run(
             archive: run.archive(&o.feed)?,
             shutdown: stop.clone(),
             alive: run.watchdog.register(),
+            checkpoints: checkpoints.clone(),
         };
         committers.push(Committer::start(o.feed, o.tables, o.state, ctx)?);
     }
@@ -129,15 +134,15 @@ pub(super) fn run(
         ));
         // Maintenance runs beside ingestion (its commits take the same flat path) until the
         // stop.
-        let maintainers: Vec<_> = feeds
-            .iter()
-            .filter_map(|f| {
-                let counters = run.counters.feed(&f.name)?;
-                crate::maintain::spawn_schedule(f.clone(), counters, stop.clone())
-            })
-            .collect();
+        let maintainer = crate::maintain::spawn_schedule(
+            feeds
+                .iter()
+                .filter_map(|f| Some((f.clone(), run.counters.feed(&f.name)?)))
+                .collect(),
+            stop.clone(),
+        );
         let res = watcher.run();
-        for m in maintainers {
+        if let Some(m) = maintainer {
             let _ = m.join();
         }
         res
@@ -154,6 +159,11 @@ pub(super) fn run(
     let mut first_err: Option<Error> = watched.err().map(Error::from);
     for e in join_committers(committer_threads) {
         first_err.get_or_insert(e);
+    }
+    // A checkpoint being written is finished, not cut off.
+    drop(checkpoints);
+    if let Some(t) = checkpoint_thread {
+        let _ = t.join();
     }
     drop(_progress.take());
     if let Some(reason) = stop.failure() {

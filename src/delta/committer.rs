@@ -6,10 +6,9 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Instant;
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Receiver;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake::kernel::{Action, Add, MetadataExt, StructType};
 use deltalake::protocol::DeltaOperation;
@@ -17,7 +16,6 @@ use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::{DeltaTable, DeltaTableError};
 use serde_json::{json, Value};
 
-use super::checkpoint::spawn_checkpointer;
 use super::log::{Commit, CommitError, Log};
 use super::open::FeedTables;
 use super::quarantine::{Quarantine, QuarantineRows};
@@ -41,6 +39,8 @@ pub struct CommitterContext {
     pub shutdown: Shutdown,
     /// This committer's beat of the systemd watchdog: its loop must keep going round.
     pub alive: crate::service::Beat,
+    /// Where checkpoints are asked for (one thread for every feed).
+    pub checkpoints: super::checkpoint::Checkpointer,
 }
 
 pub struct Committer {
@@ -62,7 +62,6 @@ pub struct Committer {
     /// The recorded intent's commit is complete (landed, recorded, quarantined, archived): a
     /// clean stop clears it, so the next start has nothing to settle.
     intent_done: bool,
-    checkpoints: Option<Sender<i64>>,
     failures: u32,
 }
 
@@ -99,7 +98,6 @@ impl Committer {
             state,
             unresolved: false,
             intent_done: false,
-            checkpoints: None,
             failures: 0,
         };
         c.settle_intent(table_txn)?;
@@ -121,9 +119,6 @@ impl Committer {
     /// Runs until the channel closes (every worker is done), then returns. A fatal error (the
     /// table changed under us) stops this committer and the pipeline; it is returned too.
     pub fn run(mut self, rx: Receiver<CommitMsg>) -> Result<(), DeltaError> {
-        let (ck_tx, ck_handle) =
-            spawn_checkpointer(&self.feed, self.ctx.archive.counters().clone());
-        self.checkpoints = Some(ck_tx);
         let result = self.commit_loop(&rx);
         if let Err(e) = &result {
             log::error!("feed {}: {e}", self.feed.name);
@@ -161,8 +156,6 @@ impl Committer {
                 log::warn!("feed {}: {e}", self.feed.name);
             }
         }
-        drop(self.checkpoints.take());
-        join_checkpointer(ck_handle);
         log::debug!(
             "feed {}: committer stopped at version {}",
             self.feed.name,
@@ -416,9 +409,9 @@ impl Committer {
             oldest.elapsed().as_millis()
         );
         if version % self.feed.checkpoint_interval as i64 == 0 {
-            if let Some(tx) = &self.checkpoints {
-                let _ = tx.try_send(version);
-            }
+            self.ctx
+                .checkpoints
+                .request(&self.feed, self.ctx.archive.counters(), version);
         }
         Ok(())
     }
@@ -602,10 +595,4 @@ fn latest_bad_rows(files: &[ParsedFile]) -> Vec<crate::counters::BadRowSeen> {
         .collect();
     rows.reverse();
     rows
-}
-
-fn join_checkpointer(handle: Option<JoinHandle<()>>) {
-    if let Some(h) = handle {
-        let _ = h.join();
-    }
 }

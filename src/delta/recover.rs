@@ -169,6 +169,7 @@ mod tests {
             ),
             shutdown: Shutdown::default(),
             alive: crate::service::Watchdog::from_env(String::new).register(),
+            checkpoints: crate::delta::checkpoint::Checkpointer::spawn().0,
         };
         Committer::start(s.feed.clone(), tables, state, ctx)
     }
