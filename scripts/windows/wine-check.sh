@@ -35,7 +35,10 @@ if [[ ! -f "$stub" ]]; then
     "$repo/scripts/windows/bcryptprimitives.c" "$repo/scripts/windows/bcryptprimitives.def" -ladvapi32
 fi
 # A persistent wineserver: Wine stops services when its last process exits, and a service test
-# needs the service to outlive the `sc` commands that start it.
+# needs the service to outlive the `sc` commands that start it. A server still running for this
+# prefix (wineboot's, in a new prefix, lingers for seconds) would make `-p` fail: stop it first.
+"$wineserver" -k 2>/dev/null || true
+"$wineserver" -w 2>/dev/null || true
 "$wineserver" -p
 trap '"$wineserver" -k 2>/dev/null || true' EXIT
 "$wine" "$exe" --version
@@ -47,7 +50,7 @@ if WINE="$wine" DELTADROP_EXE="$exe" HOLD_OPEN_EXE="$helper" \
   grep -oE "wine: .*|test result.*" "$log"
   rm -f "$log"
 else
-  grep -vE '^\[[0-9T:.-]+Z ' "$log" | tail -n 80
+  { grep -vE '^\[[0-9T:.-]+Z ' "$log" || true; } | tail -n 80
   echo "wine-check: failed" >&2
   exit 1
 fi
