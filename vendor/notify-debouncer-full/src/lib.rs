@@ -565,9 +565,7 @@ struct Wake {
 
 impl Wake {
     fn set(&self) {
-        if let Ok(mut p) = self.pending.lock() {
-            *p = true;
-        }
+        *self.pending.lock().unwrap_or_else(|e| e.into_inner()) = true;
         self.cond.notify_one();
     }
 }
@@ -695,9 +693,10 @@ pub fn new_debouncer_opt<F: DebounceEventHandler, T: Watcher, C: FileIdCache + S
         .name("notify-rs debouncer loop".to_string())
         .spawn(move || loop {
             {
-                let mut pending = wake_c.pending.lock().unwrap();
+                // A poisoned flag is still a flag: the patch adds no panics of its own.
+                let mut pending = wake_c.pending.lock().unwrap_or_else(|e| e.into_inner());
                 while !*pending && !stop_c.load(Ordering::Acquire) {
-                    pending = wake_c.cond.wait(pending).unwrap();
+                    pending = wake_c.cond.wait(pending).unwrap_or_else(|e| e.into_inner());
                 }
             }
             if stop_c.load(Ordering::Acquire) {
@@ -710,7 +709,7 @@ pub fn new_debouncer_opt<F: DebounceEventHandler, T: Watcher, C: FileIdCache + S
                 let mut lock = data_c.lock().unwrap();
                 send_data = lock.debounced_events();
                 errors = lock.errors();
-                *wake_c.pending.lock().unwrap() = !lock.is_idle();
+                *wake_c.pending.lock().unwrap_or_else(|e| e.into_inner()) = !lock.is_idle();
             }
             if !send_data.is_empty() {
                 event_handler.handle_event(Ok(send_data));
