@@ -7,8 +7,8 @@
 #
 #   --quick        small sizes, 1 repeat (a CI smoke run: a few minutes, mostly Spark start-ups)
 #   --repeats N    repeats of every figure (default 3); cells show median (min–max)
-#   --only         comma list of: latency,throughput,small,startup,growth (default: all;
-#                  memory comes with throughput and small)
+#   --only         comma list of: latency,throughput,live,small,backlog,startup,growth (default:
+#                  all; memory comes with throughput, live, small and backlog)
 #   --contenders   comma list of: deltadrop,python,spark (default: all)
 #   --no-write     print the section, leave BENCHMARKS.md alone
 #
@@ -24,7 +24,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
-quick=0 repeats= only=latency,throughput,small,startup,growth contenders=deltadrop,python,spark write=1
+quick=0 repeats= only=latency,throughput,live,small,backlog,startup,growth contenders=deltadrop,python,spark write=1
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --quick) quick=1; shift ;;
@@ -47,6 +47,7 @@ if [[ $quick -eq 1 ]]; then
   version_points=(0 100 500)        # commit time at these table versions
   file_points=(300 1000 3000)       # per-file cost after this many files
   growth_burst=300 growth_probe=20
+  backlog_files=3000
 else
   repeats=${repeats:-3}
   lat_files=500 lat_spark=30
@@ -59,6 +60,7 @@ else
   [[ -n "${DELTADROP_BENCH_SKIP_100K:-}" ]] && file_points=(1000 10000)
   # 3,000 files: a burst of 1,000 lasts ~0.2 s, too short to tell 20% from noise.
   growth_burst=3000 growth_probe=50
+  backlog_files=100000
 fi
 
 cache=${DELTADROP_CACHE:-$HOME/.cache/deltadrop}
@@ -298,6 +300,44 @@ fig_throughput() { # WHO REP
   rm -rf "$site"
 }
 
+# The large file renamed into a running daemon (deltadrop only; what a user does, where the
+# throughput figure above starts a `run --once` process): drop → every row committed, and the
+# daemon's peak RSS over its whole run.
+fig_live() { # REP
+  local rep=$1 site="$out/run/live-$1" big bytes
+  big="$(data big 1 "$big_rows" 31)/sales-31-00001.csv"
+  bytes=$(stat -c %s "$big")
+  new_site "$site"
+  stage "$(data lat 600 1000 21)" "$site/staging" 1
+  ln "$big" "$site/staging/zz-$(basename "$big")" 2>/dev/null || cp "$big" "$site/staging/zz-$(basename "$big")"
+  start deltadrop "$site"
+  "$PY" "$here/bench/drops.py" burst --staging "$site/staging" --inbox "$site/inbox" \
+    --table "$site/lake/sales" --rows-per-file "$big_rows" > "$site/drops.json"
+  stop "$site"
+  check "$site" $((big_rows + 1000))
+  record fig=live who=deltadrop rep="$rep" bytes="$bytes" --json drops="$site/drops.json" \
+    --json proc="$site/proc.json"
+  log "live large file: $(cat "$site/drops.json") ($(cut -c1-100 "$site/proc.json"))"
+  rm -rf "$site"
+}
+
+# A backlog waiting at start (deltadrop only): backlog_files × 10-row files in the inbox, then
+# `run --once` → process start to exit.
+fig_backlog() { # REP
+  local rep=$1 site="$out/run/backlog-$1" secs
+  new_site "$site"
+  stage "$(data prefill "$backlog_files" 10 24)" "$site/inbox" "$backlog_files"
+  "$PY" "$here/bench/proc.py" --log "$site/deltadrop.log" --out "$site/proc.json" -- \
+    "$bin" run --once --config "$site/config.toml"
+  secs=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["wall_s"])' "$site/proc.json")
+  keep_logs "$site"
+  check "$site" $((backlog_files * 10))
+  record fig=backlog who=deltadrop rep="$rep" files="$backlog_files" seconds="$secs" \
+    --json proc="$site/proc.json"
+  log "backlog: $backlog_files files in $secs s"
+  rm -rf "$site"
+}
+
 fig_small() { # WHO REP
   local who=$1 rep=$2 n=$small_files site="$out/run/small-$1-$2"
   [[ $who == spark ]] && n=$small_spark
@@ -421,6 +461,8 @@ fig_growth() { # REP (deltadrop only)
 want latency && data lat 600 1000 21 >/dev/null
 want throughput && data big 1 "$big_rows" 31 >/dev/null
 want small && data small $((small_files + 1)) 100 22 >/dev/null
+want live && { data big 1 "$big_rows" 31 >/dev/null; data lat 600 1000 21 >/dev/null; }
+want backlog && data prefill "$backlog_files" 10 24 >/dev/null
 if want growth || { want startup; }; then build_versions; fi
 want growth && { build_files; data burst 3001 100 25 >/dev/null; data lat 600 1000 21 >/dev/null; }
 
@@ -463,7 +505,7 @@ PY
   M_DATE=$(date -u +%Y-%m-%dT%H:%MZ) \
   M_MODE=$([[ $quick -eq 1 ]] && echo 'quick (small sizes)' || echo full) \
   M_REPEATS=$repeats M_DONE=$1 M_VERSIONS=$versions M_NOISE=$noise M_VPOINT=${version_points[-1]} \
-  M_BIG_BYTES=$big_bytes M_BIG_ROWS=$big_rows M_GBURST=$growth_burst M_GPROBE=$growth_probe \
+  M_BIG_BYTES=$big_bytes M_BIG_ROWS=$big_rows M_GBURST=$growth_burst M_GPROBE=$growth_probe M_BACKLOG=$backlog_files \
   M_GNOTE=$growth_note M_VPOINTS="${version_points[*]}" M_FPOINTS="${file_points[*]}" \
   "$PY" - "$out/meta.json" <<'PY'
 import json, os, sys
@@ -475,6 +517,7 @@ json.dump({
     "versions_label": f"{int(e['M_VPOINT']):,}",
     "big_mb": int(e["M_BIG_BYTES"]) / 1e6, "big_rows": int(e["M_BIG_ROWS"]),
     "growth_burst": int(e["M_GBURST"]), "growth_probe": int(e["M_GPROBE"]),
+    "backlog_files": int(e["M_BACKLOG"]),
     "growth_note": e["M_GNOTE"],
     "version_points": [int(x) for x in e["M_VPOINTS"].split()],
     "file_points": [int(x) for x in e["M_FPOINTS"].split()],
@@ -503,6 +546,10 @@ for rep in $(seq 1 "$repeats"); do
     [[ $who == python-batched ]] && continue # starts exactly as python-naive does
     want startup && fig_startup "$who" "$rep"
   done
+  note_busy
+  if want live && runs deltadrop; then fig_live "$rep"; fi
+  note_busy
+  if want backlog && runs deltadrop; then fig_backlog "$rep"; fi
   note_busy
   if want growth && runs deltadrop; then fig_growth "$rep"; fi
   write_report "$rep"

@@ -219,7 +219,7 @@ impl Worker {
         ingested_at: i64,
     ) -> Result<(ingest::FileSummary, FileData), IngestError> {
         if self.rt.is_none() {
-            self.rt = Some(delta::runtime().map_err(|e| IngestError::Write(e.to_string()))?);
+            self.rt = Some(delta::upload_runtime().map_err(|e| IngestError::Write(e.to_string()))?);
         }
         let stale = !matches!(&self.writers[job.feed], Some((g, _)) if *g == generation);
         if stale {

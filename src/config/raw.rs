@@ -244,7 +244,7 @@ pub(super) fn default_settle() -> Duration {
     Duration::from_secs(1)
 }
 pub(super) fn default_debounce() -> Duration {
-    Duration::from_millis(2)
+    Duration::from_millis(1)
 }
 pub(super) fn default_true() -> bool {
     true

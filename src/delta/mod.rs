@@ -87,15 +87,34 @@ fn table_err(url: &url::Url) -> impl FnOnce(DeltaTableError) -> DeltaError + '_ 
     }
 }
 
-/// Every table operation starts with a runtime, so this is also where the cloud schemes
-/// (az://, abfss://, s3://, ...) get registered, once per process.
-pub fn runtime() -> Result<tokio::runtime::Runtime, DeltaError> {
+fn register_cloud() {
     static CLOUD: std::sync::Once = std::sync::Once::new();
     CLOUD.call_once(|| {
         deltalake::azure::register_handlers(None);
         deltalake::aws::register_handlers(None);
     });
+}
+
+/// Every table operation starts with a runtime, so this is also where the cloud schemes
+/// (az://, abfss://, s3://, ...) get registered, once per process.
+pub fn runtime() -> Result<tokio::runtime::Runtime, DeltaError> {
+    register_cloud();
     tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(DeltaError::Runtime)
+}
+
+/// The runtime a worker streams a large file's Parquet through. The Delta writer hands each
+/// 5 MiB part of a file to a spawned upload task; on a current-thread runtime those tasks only
+/// start when the encoder next blocks on the runtime, so up to ten parts (50 MiB) sat queued in
+/// memory. One runtime thread of its own starts each upload at once, and lets the encoding of
+/// the next batch overlap it (measured in BENCHMARKS.md, issue 15).
+pub fn upload_runtime() -> Result<tokio::runtime::Runtime, DeltaError> {
+    register_cloud();
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("deltadrop-upload")
         .enable_all()
         .build()
         .map_err(DeltaError::Runtime)

@@ -102,8 +102,9 @@ pub(super) fn start(
         }
     };
     // An event reaches us `debounce` after it happened, plus up to one tick: the window is
-    // most of the drop → commit latency (10 ms of a 14 ms p50 before it was cut to 2 ms), so
-    // it stays short. The tick is half the window, at least 1 ms. The debouncer thread ticks
+    // most of the drop → commit latency (10 ms of a 14 ms p50 before it was cut to 2 ms, then
+    // 1 ms), so it stays short; a rename's two halves arrive in one inotify read, well inside
+    // it. The tick is half the window, at least 1 ms. The debouncer thread ticks
     // only while events are pending (our patch of notify-debouncer-full, vendor/): an idle
     // daemon is not woken by it at all (it was ~1,000 times a second).
     let tick = (debounce / 2).max(Duration::from_millis(1)).min(debounce);
