@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crossbeam_channel::Sender;
-use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind};
+use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind, RenameMode};
 use notify::{RecommendedWatcher, RecursiveMode};
-use notify_debouncer_full::{new_debouncer_opt, DebounceEventResult, Debouncer, NoCache};
+use notify_debouncer_full::{new_debouncer_opt_immediate, DebounceEventResult, Debouncer, NoCache};
 
 use crate::config::FeedConfig;
 use crate::job::FeedId;
@@ -108,12 +108,18 @@ pub(super) fn start(
     // only while events are pending (our patch of notify-debouncer-full, vendor/): an idle
     // daemon is not woken by it at all (it was ~1,000 times a second).
     let tick = (debounce / 2).max(Duration::from_millis(1)).min(debounce);
-    let deb = new_debouncer_opt::<_, RecommendedWatcher, NoCache>(
+    // A file moved into the inbox is complete as it appears (the producer's rename is atomic):
+    // its event skips the window (our second patch of the debouncer). The rest — created,
+    // written, closed — is debounced.
+    let moved_in =
+        |ev: &notify::Event| matches!(ev.kind, EventKind::Modify(ModifyKind::Name(RenameMode::To)));
+    let deb = new_debouncer_opt_immediate::<_, RecommendedWatcher, NoCache, _>(
         debounce,
         Some(tick),
         handler,
         NoCache,
         notify::Config::default(),
+        moved_in,
     );
     let mut deb = match deb {
         Ok(d) => d,

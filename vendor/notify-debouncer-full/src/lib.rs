@@ -661,10 +661,40 @@ impl<T: Watcher, C: FileIdCache> Drop for Debouncer<T, C> {
 pub fn new_debouncer_opt<F: DebounceEventHandler, T: Watcher, C: FileIdCache + Send + 'static>(
     timeout: Duration,
     tick_rate: Option<Duration>,
-    mut event_handler: F,
+    event_handler: F,
     file_id_cache: C,
     config: notify::Config,
 ) -> Result<Debouncer<T, C>, Error> {
+    new_debouncer_opt_immediate(
+        timeout,
+        tick_rate,
+        event_handler,
+        file_id_cache,
+        config,
+        |_: &Event| false,
+    )
+}
+
+/// deltadrop's patch: as [`new_debouncer_opt`], but an event for which `immediate` says true is
+/// handed to the handler at once, from the watcher's thread, instead of being debounced (for
+/// deltadrop: a file moved into a watched folder is complete as it appears; waiting out the
+/// window only delays it). Every other event is debounced as upstream does.
+pub fn new_debouncer_opt_immediate<
+    F: DebounceEventHandler,
+    T: Watcher,
+    C: FileIdCache + Send + 'static,
+    I: Fn(&Event) -> bool + Send + 'static,
+>(
+    timeout: Duration,
+    tick_rate: Option<Duration>,
+    event_handler: F,
+    file_id_cache: C,
+    config: notify::Config,
+    immediate: I,
+) -> Result<Debouncer<T, C>, Error> {
+    // Called from two threads now (the loop, and the watcher for immediate events).
+    let event_handler = Arc::new(Mutex::new(event_handler));
+    let handler_w = event_handler.clone();
     let data = Arc::new(Mutex::new(DebounceDataInner::new(file_id_cache, timeout)));
     let stop = Arc::new(AtomicBool::new(false));
     let wake = Arc::new(Wake::default());
@@ -711,11 +741,14 @@ pub fn new_debouncer_opt<F: DebounceEventHandler, T: Watcher, C: FileIdCache + S
                 errors = lock.errors();
                 *wake_c.pending.lock().unwrap_or_else(|e| e.into_inner()) = !lock.is_idle();
             }
-            if !send_data.is_empty() {
-                event_handler.handle_event(Ok(send_data));
-            }
-            if !errors.is_empty() {
-                event_handler.handle_event(Err(errors));
+            if !send_data.is_empty() || !errors.is_empty() {
+                let mut handler = event_handler.lock().unwrap_or_else(|e| e.into_inner());
+                if !send_data.is_empty() {
+                    handler.handle_event(Ok(send_data));
+                }
+                if !errors.is_empty() {
+                    handler.handle_event(Err(errors));
+                }
             }
         })?;
 
@@ -723,6 +756,16 @@ pub fn new_debouncer_opt<F: DebounceEventHandler, T: Watcher, C: FileIdCache + S
     let wake_c = wake.clone();
     let watcher = T::new(
         move |e: Result<Event, Error>| {
+            if let Ok(ev) = &e {
+                if immediate(ev) {
+                    let ev = DebouncedEvent::new(ev.clone(), now());
+                    handler_w
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .handle_event(Ok(vec![ev]));
+                    return;
+                }
+            }
             let mut lock = data_c.lock().unwrap();
 
             match e {
