@@ -115,6 +115,8 @@ pub struct FeedState {
     dir: PathBuf,
     intent: Option<Intent>,
     loaded: HashMap<String, Loaded>,
+    /// Content hashes loaded under each file name, oldest first (`on_resend`).
+    by_name: HashMap<String, Vec<String>>,
     loaded_log: File,
 }
 
@@ -139,6 +141,7 @@ impl FeedState {
         };
         let log_path = dir.join("loaded.jsonl");
         let mut loaded = HashMap::new();
+        let mut by_name: HashMap<String, Vec<String>> = HashMap::new();
         if log_path.exists() {
             let f = File::open(&log_path).map_err(io(&log_path))?;
             for (i, line) in BufReader::new(f).lines().enumerate() {
@@ -148,6 +151,12 @@ impl FeedState {
                 }
                 match serde_json::from_str::<Loaded>(&line) {
                     Ok(l) => {
+                        if !loaded.contains_key(&l.hash) {
+                            by_name
+                                .entry(l.name.clone())
+                                .or_default()
+                                .push(l.hash.clone());
+                        }
                         loaded.insert(l.hash.clone(), l);
                     }
                     // A torn last line from a crash mid-append: the intent replays it.
@@ -164,6 +173,7 @@ impl FeedState {
             dir,
             intent,
             loaded,
+            by_name,
             loaded_log,
         })
     }
@@ -199,6 +209,16 @@ impl FeedState {
 
     pub fn loaded(&self, hash: &str) -> Option<&Loaded> {
         self.loaded.get(hash)
+    }
+
+    /// The latest content loaded under `name` other than `hash`, if any.
+    pub fn loaded_before(&self, name: &str, hash: &str) -> Option<&Loaded> {
+        self.by_name
+            .get(name)?
+            .iter()
+            .rev()
+            .filter(|h| h.as_str() != hash)
+            .find_map(|h| self.loaded.get(h))
     }
 
     pub fn loaded_count(&self) -> usize {
@@ -264,6 +284,10 @@ impl FeedState {
             })?;
             buf.extend_from_slice(line.as_bytes());
             buf.push(b'\n');
+            self.by_name
+                .entry(l.name.clone())
+                .or_default()
+                .push(l.hash.clone());
             self.loaded.insert(l.hash.clone(), l);
         }
         if buf.is_empty() {
@@ -509,6 +533,24 @@ mod tests {
         assert_eq!(s.intent().unwrap().txn, 7);
         assert_eq!(s.loaded("h2").unwrap().version, 3);
         assert_eq!(s.loaded_count(), 1);
+    }
+
+    #[test]
+    fn earlier_content_of_a_name_is_found_after_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut s = FeedState::open(dir.path(), "sales").unwrap();
+            s.record_loaded(&[rec("day.csv", "h1"), rec("other.csv", "h9")], 3)
+                .unwrap();
+            assert!(s.loaded_before("day.csv", "h1").is_none());
+            assert_eq!(s.loaded_before("day.csv", "h2").unwrap().version, 3);
+            s.record_loaded(&[rec("day.csv", "h2")], 5).unwrap();
+        }
+        let s = FeedState::open(dir.path(), "sales").unwrap();
+        // The latest earlier content, not the one being looked at.
+        assert_eq!(s.loaded_before("day.csv", "h3").unwrap().version, 5);
+        assert_eq!(s.loaded_before("day.csv", "h2").unwrap().version, 3);
+        assert!(s.loaded_before("new.csv", "h1").is_none());
     }
 
     #[test]

@@ -156,7 +156,7 @@ def render(args):
     out.append(f"Noise: {meta['noise']}\n")
     out.append("How each contender runs (same generated sales data, same table schema — decimals, UTC "
                "timestamps, NOT NULL columns, `_source_file`/`_ingested_at` — checked after every run; "
-               "the data is in the page cache for all):")
+               "the data is in the page cache for all: every file a run reads is read once just before it, as this VM reclaims cold page cache by itself):")
     out.append("- **deltadrop**: `deltadrop run` with the default config (events on, 2 workers); "
                "`run --once` for the large file. Release build.")
     out.append("- **Python naive** / **batched** (`scripts/bench/baseline.py`): a polling loop (1 ms) with "

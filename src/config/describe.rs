@@ -52,6 +52,7 @@ impl Config {
             s.push_str(&format!("  on_success: {:?}\n", f.on_success));
             s.push_str(&format!("  extensions: {}\n", f.extensions.join(", ")));
             s.push_str(&format!("  dedupe:     {}\n", f.dedupe));
+            s.push_str(&format!("  on_resend:  {:?}\n", f.on_resend));
             s.push_str(&format!("  app id:     {}\n", f.app_id));
             s.push_str(&format!(
                 "  csv:        delimiter {}, quote {:?}, header {}\n",

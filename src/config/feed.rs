@@ -214,6 +214,7 @@ fn resolve_feed(
             .map(|e| e.trim_start_matches('.').to_ascii_lowercase())
             .collect(),
         dedupe: f.dedupe,
+        on_resend: f.on_resend,
         max_files_per_commit: f.max_files_per_commit,
         max_rows_per_commit: f.max_rows_per_commit,
         checkpoint_interval: f.checkpoint_interval,

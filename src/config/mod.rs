@@ -96,6 +96,20 @@ pub enum OnSuccess {
     Delete,
 }
 
+/// What happens when a file arrives whose name was loaded before with other content (the same
+/// content again is a duplicate, whatever this says).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnResend {
+    /// Load it as new rows (a fixed export name reused for new data), with a warning naming
+    /// the version that loaded the earlier content.
+    #[default]
+    Append,
+    /// Reject it (rejected/, with the reason naming that version): nothing is loaded twice
+    /// under one name.
+    Reject,
+}
+
 /// The validated, resolved configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -127,6 +141,7 @@ pub struct FeedConfig {
     /// Lower-case extensions without the dot.
     pub extensions: Vec<String>,
     pub dedupe: bool,
+    pub on_resend: OnResend,
     pub max_files_per_commit: usize,
     pub max_rows_per_commit: u64,
     pub checkpoint_interval: u64,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{ExpectAction, HeaderMatch, OnBadRow, OnNewColumn, OnSuccess};
+use super::{ExpectAction, HeaderMatch, OnBadRow, OnNewColumn, OnResend, OnSuccess};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -73,6 +73,8 @@ pub(super) struct RawFeed {
     pub(super) extensions: Vec<String>,
     #[serde(default = "default_true")]
     pub(super) dedupe: bool,
+    #[serde(default)]
+    pub(super) on_resend: OnResend,
     #[serde(default = "default_max_files")]
     pub(super) max_files_per_commit: usize,
     #[serde(default = "default_max_rows")]

@@ -22,7 +22,7 @@ use super::quarantine::{Quarantine, QuarantineRows};
 use super::table::{conform, txn_version, writer_for};
 use super::{crash_point, DeltaError};
 use crate::archive::Archive;
-use crate::config::FeedConfig;
+use crate::config::{FeedConfig, OnResend};
 use crate::counters::Event;
 use crate::job::{Board, CommitMsg, FeedId, FileData, NewColumns, ParsedFile, TableInfo};
 use crate::schema::TableSchema;
@@ -425,6 +425,9 @@ impl Committer {
             let loaded = self.state.loaded(&f.hash);
             let dup = self.feed.dedupe && (loaded.is_some() || !seen.insert(f.hash.clone()));
             if !dup {
+                if self.resent_and_rejected(&f) {
+                    continue;
+                }
                 files.push(f);
                 continue;
             }
@@ -434,6 +437,34 @@ impl Committer {
             self.ctx.archive.duplicate(&f.job.path, &known);
         }
         files
+    }
+
+    /// A file whose name was loaded before with other content (`on_resend`): rejected (true),
+    /// or loaded as new rows with a warning naming the earlier version.
+    fn resent_and_rejected(&self, f: &ParsedFile) -> bool {
+        let name = f.job.name();
+        let Some(earlier) = self.state.loaded_before(&name, &f.hash) else {
+            return false;
+        };
+        match self.feed.on_resend {
+            OnResend::Append => {
+                log::warn!(
+                    "feed {}: {name} was loaded before with other content ({} rows in version {}); its rows are added as new rows (on_resend = \"append\"; \"reject\" refuses such files)",
+                    self.feed.name,
+                    earlier.rows,
+                    earlier.version
+                );
+                false
+            }
+            OnResend::Reject => {
+                let reason = format!(
+                    "{name} was loaded before with other content ({} rows in version {} of the table); not loaded again under the same name (on_resend = \"reject\"): send a correction under a new name, or set on_resend = \"append\" to add its rows",
+                    earlier.rows, earlier.version
+                );
+                self.ctx.archive.reject(&f.job.path, &reason);
+                true
+            }
+        }
     }
 
     /// Files that changed since they were read (a writer came back to them) are not committed:
