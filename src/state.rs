@@ -150,15 +150,7 @@ impl FeedState {
                     continue;
                 }
                 match serde_json::from_str::<Loaded>(&line) {
-                    Ok(l) => {
-                        if !loaded.contains_key(&l.hash) {
-                            by_name
-                                .entry(l.name.clone())
-                                .or_default()
-                                .push(l.hash.clone());
-                        }
-                        loaded.insert(l.hash.clone(), l);
-                    }
+                    Ok(l) => remember(&mut loaded, &mut by_name, l),
                     // A torn last line from a crash mid-append: the intent replays it.
                     Err(e) => log::warn!(
                         "{}: line {} unreadable ({e}); ignored",
@@ -284,11 +276,7 @@ impl FeedState {
             })?;
             buf.extend_from_slice(line.as_bytes());
             buf.push(b'\n');
-            self.by_name
-                .entry(l.name.clone())
-                .or_default()
-                .push(l.hash.clone());
-            self.loaded.insert(l.hash.clone(), l);
+            remember(&mut self.loaded, &mut self.by_name, l);
         }
         if buf.is_empty() {
             return Ok(());
@@ -298,6 +286,22 @@ impl FeedState {
         self.loaded_log.sync_data().map_err(io(&path))?;
         Ok(())
     }
+}
+
+/// Adds `l` to the loaded index and, if its content is new, to the names' index (a hash is
+/// listed under its name once, in the order loaded).
+fn remember(
+    loaded: &mut HashMap<String, Loaded>,
+    by_name: &mut HashMap<String, Vec<String>>,
+    l: Loaded,
+) {
+    if !loaded.contains_key(&l.hash) {
+        by_name
+            .entry(l.name.clone())
+            .or_default()
+            .push(l.hash.clone());
+    }
+    loaded.insert(l.hash.clone(), l);
 }
 
 fn read_intent(path: &Path) -> Result<Option<Intent>, StateError> {

@@ -599,7 +599,7 @@ impl<T: Watcher, C: FileIdCache> Debouncer<T, C> {
     fn add_root(&mut self, path: impl Into<PathBuf>, recursive_mode: RecursiveMode) {
         let path = path.into();
 
-        let mut data = self.data.lock().unwrap();
+        let mut data = self.data.lock().unwrap_or_else(|e| e.into_inner());
 
         // skip, if the root has already been added
         if data.roots.iter().any(|(p, _)| p == &path) {
@@ -612,7 +612,7 @@ impl<T: Watcher, C: FileIdCache> Debouncer<T, C> {
     }
 
     fn remove_root(&mut self, path: impl AsRef<Path>) {
-        let mut data = self.data.lock().unwrap();
+        let mut data = self.data.lock().unwrap_or_else(|e| e.into_inner());
 
         data.roots.retain(|(root, _)| !root.starts_with(&path));
 
@@ -736,7 +736,7 @@ pub fn new_debouncer_opt_immediate<
             let send_data;
             let errors;
             {
-                let mut lock = data_c.lock().unwrap();
+                let mut lock = data_c.lock().unwrap_or_else(|e| e.into_inner());
                 send_data = lock.debounced_events();
                 errors = lock.errors();
                 *wake_c.pending.lock().unwrap_or_else(|e| e.into_inner()) = !lock.is_idle();
@@ -766,7 +766,7 @@ pub fn new_debouncer_opt_immediate<
                     return;
                 }
             }
-            let mut lock = data_c.lock().unwrap();
+            let mut lock = data_c.lock().unwrap_or_else(|e| e.into_inner());
 
             match e {
                 Ok(e) => lock.add_event(e),
