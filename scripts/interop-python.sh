@@ -35,3 +35,16 @@ print("python deltalake: quarantine table OK (1 row, line 2, unit_price)", flush
 import os
 os._exit(0)  # see python_read.py: skip a teardown that sometimes aborts
 PY
+
+# Corrections: a feed that replaces re-sent names and upserts by sale_id, two waves, each a run --once.
+fix=$(mktemp -d)
+trap 'rm -rf "$site" "$fix"' EXIT
+"$here/interop/corrections-waves.sh" "$fix"
+printf '[http]\nenabled = false\n[[feed]]\nname = "sales"\non_resend = "replace"\nmerge_key = ["sale_id"]\n' \
+  > "$fix/config.toml"
+for wave in wave1 wave2; do
+  mkdir -p "$fix/inbox"
+  cp "$fix/$wave"/*.csv "$fix/inbox/"
+  (cd "$fix" && RUST_LOG=warn "$bin" run --once --config config.toml)
+done
+"$venv/bin/python" "$here/interop/corrections_check.py" "$fix/lake/sales" "$fix/wave1" "$fix/wave2"

@@ -10,6 +10,9 @@
 #    table must match the CSVs after each; `deltadrop maintain` then compacts the table (an OPTIMIZE
 #    commit, dataChange = false); the job is stopped, one more file is dropped and an --available-now
 #    run from the same checkpoint must add exactly that file — not the compacted rows again.
+# 4. corrections: a feed with on_resend = "replace" and merge_key; the report streams the change data feed
+#    and its gold table must equal the sums of the latest rows after a correction and an upsert; Spark
+#    reads the table and readChangeFeed (scripts/interop/spark_changes.py).
 # 3. azure: the same site as 1 with both tables on a real Azurite (scripts/azurite.sh), read back by Spark
 #    through abfs:// with hadoop-azure (fetched like the Delta jars) and checked the same way.
 # Installs pyspark, delta-spark and the Delta jars on first use (scripts/lib/spark-env.sh).
@@ -130,6 +133,38 @@ wait_for "$site/processed/sales-23-00001.csv" 60 "wave 3's committed file"
   --label "restart --available-now" || fail "gold table after the restart"
 t_stream=$((SECONDS - t1))
 
+# --- 4. corrections ---------------------------------------------------------------------------------
+# A feed whose rows change: a re-sent name replaces what it loaded, rows upsert by sale_id. The report
+# streams the table's change data feed; after a correction and an upsert, the gold table must equal the
+# sums of the latest version of every row (python_read.latest_rows). Spark then reads the table and its
+# change feed in batch (scripts/interop/spark_changes.py).
+t3=$SECONDS
+site="$work/fix"
+mkdir -p "$site/inbox"
+"$here/interop/corrections-waves.sh" "$site"
+printf '[http]\nenabled = false\n\n[[feed]]\nname = "sales"\non_resend = "replace"\nmerge_key = ["sale_id"]\n' \
+  > "$site/config.toml"
+(cd "$site" && RUST_LOG=info exec "$bin" run --config config.toml 2> daemon.log) &
+daemon_pid=$!
+wait_for "$site/lake/sales/_delta_log/00000000000000000000.json" 30 "the daemon's table"
+"$here/drop.sh" "$site/inbox" "$site/wave1"/*.csv 2>/dev/null
+setsid "$py" "$here/spark_sales_report.py" "$site/lake/sales" "$site/gold" "$site/checkpoint" \
+  --trigger "2 seconds" > "$site/report.log" 2>&1 &
+report_pid=$!
+"$py" "$here/interop/gold_check.py" "$site/gold" "$site/wave1" --corrections --deadline 180 --pid "$report_pid" \
+  --label "corrections wave 1" || fail "gold table after corrections wave 1"
+"$here/drop.sh" "$site/inbox" "$site/wave2"/*.csv 2>/dev/null
+"$py" "$here/interop/gold_check.py" "$site/gold" "$site/wave1" "$site/wave2" --corrections --deadline 120 \
+  --pid "$report_pid" --label "corrections wave 2 (a replace and an upsert)" || fail "gold table after the corrections"
+kill -TERM "$report_pid"
+wait "$report_pid" || fail "the streaming job exited non-zero after SIGTERM"
+report_pid=
+kill -TERM "$daemon_pid"
+wait "$daemon_pid" || fail "the daemon exited non-zero after SIGTERM"
+daemon_pid=
+"$py" "$here/interop/spark_changes.py" "$site/lake/sales" "$site/wave1" "$site/wave2" || fail "Spark change feed check"
+t_fix=$((SECONDS - t3))
+
 # --- 3. azure -----------------------------------------------------------------------------------------
 t2=$SECONDS
 azurite_dir="$work/azurite"
@@ -144,4 +179,4 @@ abfs="abfs://lake@$AZURE_STORAGE_ACCOUNT_NAME.dfs.core.windows.net"
   || fail "Spark read check on Azurite"
 t_azure=$((SECONDS - t2))
 
-echo "spark-check OK: read ${t_read} s, stream ${t_stream} s, azure ${t_azure} s, total $((SECONDS - t0)) s"
+echo "spark-check OK: read ${t_read} s, stream ${t_stream} s, corrections ${t_fix} s, azure ${t_azure} s, total $((SECONDS - t0)) s"

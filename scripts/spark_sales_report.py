@@ -5,6 +5,8 @@
 
 Reads SALES_TABLE (written by deltadrop) as a Delta stream and maintains GOLD_TABLE, one row per
 (store_id, minute): number of sales, sum of quantity and sum of total (decimal, exact to the cent).
+When deltadrop can change the table's rows (corrections, upserts), the stream is its change data
+feed and each change is applied with its sign, so the report follows corrections exactly.
 Without --available-now it runs until SIGTERM/SIGINT, a micro-batch every --trigger; with it, it
 processes what the table holds now and exits. Run it in the environment of scripts/lib/spark-env.sh.
 This replaces the original PySpark project's job (watching a RAW folder of CSV files every 5 s):
@@ -78,10 +80,26 @@ def ensure_gold(spark, gold, checkpoint):
     builder.execute()
 
 
+def sales_changes(spark, path):
+    """The sales table as a stream of signed rows: +1 for a row added, -1 for a row taken away.
+
+    A table whose rows deltadrop can change (on_resend = "replace", merge_key) carries the change data
+    feed: a correction arrives as the old rows (delete, update_preimage: -1) and the new ones (insert,
+    update_postimage: +1), so each minute's sums stay exact. A plain stream of such a table would fail
+    at the first commit that removes rows. An append-only table is streamed as it is, every row +1."""
+    props = DeltaTable.forPath(spark, path).detail().collect()[0]["properties"] or {}
+    if props.get("delta.enableChangeDataFeed", "false").lower() == "true":
+        log("the table's rows can change: reading its change data feed")
+        return (spark.readStream.format("delta").option("readChangeFeed", "true").load(path)
+                .withColumn("sign", F.when(F.col("_change_type").isin("delete", "update_preimage"), -1)
+                            .otherwise(1)))
+    return spark.readStream.format("delta").load(path).withColumn("sign", F.lit(1))
+
+
 def merge_batch(gold, app_id):
     def merge(batch, batch_id):
         per_minute = batch.groupBy("store_id", "minute").agg(
-            F.count(F.lit(1)).alias("sales"),
+            F.sum("sign").alias("sales"),
             F.sum("quantity").alias("quantity"),
             F.sum("total").alias("total"),
         ).cache()
@@ -95,13 +113,15 @@ def merge_batch(gold, app_id):
             try:
                 (DeltaTable.forPath(session, gold).alias("g")
                  .merge(per_minute.alias("b"), "g.store_id = b.store_id AND g.minute = b.minute")
+                 # A minute whose every sale was taken back (a correction) leaves the report.
+                 .whenMatchedDelete(condition="g.sales + b.sales = 0")
                  .whenMatchedUpdate(set={
                      "sales": "g.sales + b.sales",
                      "quantity": "g.quantity + b.quantity",
                      "total": "g.total + b.total",
                      "updated_at": "current_timestamp()",
                  })
-                 .whenNotMatchedInsert(values={
+                 .whenNotMatchedInsert(condition="b.sales != 0", values={
                      "store_id": "b.store_id", "minute": "b.minute", "sales": "b.sales",
                      "quantity": "b.quantity", "total": "b.total", "updated_at": "current_timestamp()",
                  })
@@ -139,8 +159,10 @@ def main():
     wait_for_table(spark, args.sales_table, args.wait_for_table)
     ensure_gold(spark, args.gold_table, args.checkpoint)
 
-    sales = (spark.readStream.format("delta").load(args.sales_table)
-             .select("store_id", F.date_trunc("minute", "sold_at").alias("minute"), "quantity", "total"))
+    sales = (sales_changes(spark, args.sales_table)
+             .select("store_id", F.date_trunc("minute", "sold_at").alias("minute"), "sign",
+                     (F.col("quantity") * F.col("sign")).alias("quantity"),
+                     (F.col("total") * F.col("sign")).cast(T.DecimalType(14, 2)).alias("total")))
     writer = (sales.writeStream.queryName("sales_per_store_minute")
               .foreachBatch(merge_batch(args.gold_table, args.app_id))
               .option("checkpointLocation", args.checkpoint))

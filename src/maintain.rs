@@ -262,7 +262,7 @@ impl Maintenance<'_> {
                     // Files written before a column was added lack it: null there. Partition values
                     // live in the log, not in the file: put them back so that the writer files the
                     // rows under the same partition.
-                    let b = with_partition_values(b, &schema, &f.partition).map_err(err)?;
+                    let b = table::with_partition_values(b, &schema, &f.partition).map_err(err)?;
                     batches.push(table::conform(b, &schema).map_err(err)?);
                 }
                 removes.push(table::remove(&f.path, f.size, &f.partition, false));
@@ -320,32 +320,6 @@ impl Maintenance<'_> {
     }
 }
 
-/// `batch` (read from a data file) with its partition columns added back, each filled with
-/// the file's partition value, typed as in the table's `schema`.
-fn with_partition_values(
-    batch: RecordBatch,
-    schema: &deltalake::arrow::datatypes::SchemaRef,
-    partition: &HashMap<String, Option<String>>,
-) -> Result<RecordBatch, DeltaTableError> {
-    if partition.is_empty() {
-        return Ok(batch);
-    }
-    let generic = |e: deltalake::arrow::error::ArrowError| DeltaTableError::Generic(e.to_string());
-    let mut fields: Vec<_> = batch.schema().fields().iter().cloned().collect();
-    let mut columns = batch.columns().to_vec();
-    for (name, value) in partition {
-        let Ok(field) = schema.field_with_name(name) else {
-            continue;
-        };
-        let text =
-            deltalake::arrow::array::StringArray::from(vec![value.as_deref(); batch.num_rows()]);
-        columns.push(deltalake::arrow::compute::cast(&text, field.data_type()).map_err(generic)?);
-        fields.push(std::sync::Arc::new(field.clone()));
-    }
-    let with = std::sync::Arc::new(deltalake::arrow::datatypes::Schema::new(fields));
-    RecordBatch::try_new(with, columns).map_err(generic)
-}
-
 /// With a sort column, one bin's rows sorted by it (so each new file covers a narrow range of
 /// it and readers skip files by their min/max statistics); else the batches as they are.
 fn sorted(
@@ -388,14 +362,28 @@ fn vacuum(
         .map_err(|e| DeltaTableError::Generic(format!("vacuum retention: {e}")))?;
     // Below the table's own minimum (delta.deletedFileRetentionDuration, 7 days by default)
     // only on purpose: the retention was set lower in the config or on the command line.
+    // deltalake (without datafusion) refuses to commit to a table with the change data feed
+    // (writer version 4), and vacuum records its start and end as commits: there it only
+    // lists, and deltadrop deletes. The two commits are informational; no reader needs them.
+    let listing_only = deltalake::kernel::transaction::PROTOCOL
+        .can_write_to(table.snapshot()?)
+        .is_err();
     let (table, metrics) = rt.block_on(
         table
             .vacuum()
             .with_retention_period(retention)
             .with_enforce_retention_duration(false)
             .with_mode(VacuumMode::Full)
+            .with_dry_run(listing_only)
             .into_future(),
     )?;
+    if listing_only {
+        let store = table.object_store();
+        for f in &metrics.files_deleted {
+            rt.block_on(store.delete(&deltalake::Path::from(f.as_str())))
+                .map_err(|e| DeltaTableError::Generic(format!("vacuum: deleting {f}: {e}")))?;
+        }
+    }
     Ok((table, metrics.files_deleted.len()))
 }
 

@@ -112,7 +112,9 @@ impl Worker {
         };
         let ingested_at = chrono::Utc::now().timestamp_micros();
         log::debug!("feed {}: reading {name} ({size} bytes)", feed.name);
-        let result = if size <= INLINE_MAX_BYTES {
+        // Upserts keep the last row of each key across the whole commit: the committer needs
+        // every row in memory, so a large file is not streamed to Parquet ahead of it.
+        let result = if size <= INLINE_MAX_BYTES || !feed.merge_key.is_empty() {
             let mut batches = Vec::new();
             ingest::parse_file(&job.path, feed, &schema, ingested_at, |b| {
                 batches.push(b);

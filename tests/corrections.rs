@@ -67,3 +67,442 @@ fn reject_refuses_a_resent_name_but_a_same_content_resend_stays_a_duplicate() {
     );
     assert_eq!(versions_of(&d, DAY), vec![1]);
 }
+
+/// `rows` of `sales_csv(tag, ..)` from `from` on, with the payment method of each row
+/// replaced by `payment` (a corrected export).
+fn corrected(tag: &str, from: usize, to: usize, payment: &str) -> String {
+    let all = sales_csv(tag, to);
+    let mut out = String::from(HEADER);
+    out.push('\n');
+    for line in all.lines().skip(1 + from) {
+        let mut cells: Vec<&str> = line.split(',').collect();
+        cells[7] = payment;
+        out.push_str(&cells.join(","));
+        out.push('\n');
+    }
+    out
+}
+
+/// The rows of one version's change data feed: (sale_id, _change_type, payment_method),
+/// sorted; read from the `cdc` files that version's commit names.
+fn change_feed(d: &Dir, version: u64) -> Vec<(String, String, String)> {
+    let log = d
+        .table()
+        .join("_delta_log")
+        .join(format!("{version:020}.json"));
+    let text = fs::read_to_string(&log).expect("commit");
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let action: serde_json::Value = serde_json::from_str(line).expect("json");
+        let Some(path) = action["cdc"]["path"].as_str() else {
+            continue;
+        };
+        let file = fs::File::open(d.table().join(path)).expect("cdc file");
+        let reader =
+            deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+                .expect("parquet")
+                .build()
+                .expect("reader");
+        for b in reader {
+            let b = b.expect("batch");
+            let col = |n: &str| {
+                b.column_by_name(n)
+                    .and_then(|c| {
+                        c.as_any()
+                            .downcast_ref::<deltalake::arrow::array::StringArray>()
+                            .cloned()
+                    })
+                    .unwrap_or_else(|| panic!("column {n}"))
+            };
+            let (id, ty, pay) = (col("sale_id"), col("_change_type"), col("payment_method"));
+            for i in 0..b.num_rows() {
+                out.push((
+                    id.value(i).to_string(),
+                    ty.value(i).to_string(),
+                    pay.value(i).to_string(),
+                ));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The commitInfo `deltadrop` entry of a version.
+fn commit_info(d: &Dir, version: u64) -> serde_json::Value {
+    let log = d
+        .table()
+        .join("_delta_log")
+        .join(format!("{version:020}.json"));
+    fs::read_to_string(log)
+        .expect("commit")
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json"))
+        .find_map(|a| a.get("commitInfo").cloned())
+        .expect("commitInfo")
+}
+
+/// sale_id → (payment_method, _source_file) at `version` (None: the latest).
+fn table_at(d: &Dir, version: Option<u64>) -> std::collections::BTreeMap<String, (String, String)> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let url = url::Url::from_directory_path(d.table()).expect("url");
+    let mut builder = deltalake::DeltaTableBuilder::from_url(url).expect("builder");
+    if let Some(v) = version {
+        builder = builder.with_version(v);
+    }
+    let t = rt.block_on(builder.load()).expect("table");
+    let mut out = std::collections::BTreeMap::new();
+    let paths: Vec<String> = t
+        .snapshot()
+        .expect("snapshot")
+        .log_data()
+        .iter()
+        .map(|f| f.path().to_string())
+        .collect();
+    for p in paths {
+        let file = fs::File::open(d.table().join(&p)).expect("data file");
+        let reader =
+            deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+                .expect("parquet")
+                .build()
+                .expect("reader");
+        for b in reader {
+            let b = b.expect("batch");
+            let col = |n: &str| {
+                b.column_by_name(n)
+                    .and_then(|c| {
+                        c.as_any()
+                            .downcast_ref::<deltalake::arrow::array::StringArray>()
+                            .cloned()
+                    })
+                    .unwrap_or_else(|| panic!("column {n}"))
+            };
+            let (id, pay, src) = (col("sale_id"), col("payment_method"), col("_source_file"));
+            for i in 0..b.num_rows() {
+                let prev = out.insert(
+                    id.value(i).to_string(),
+                    (pay.value(i).to_string(), src.value(i).to_string()),
+                );
+                assert!(prev.is_none(), "{} is in the table twice", id.value(i));
+            }
+        }
+    }
+    out
+}
+
+fn data_files(d: &Dir) -> usize {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let url = url::Url::from_directory_path(d.table()).expect("url");
+    let t = rt
+        .block_on(
+            deltalake::DeltaTableBuilder::from_url(url)
+                .expect("builder")
+                .load(),
+        )
+        .expect("table");
+    t.snapshot().expect("snapshot").log_data().num_files()
+}
+
+fn protocol_writer_version(d: &Dir) -> i64 {
+    let log = d.table().join("_delta_log").join(format!("{:020}.json", 0));
+    fs::read_to_string(log)
+        .expect("commit 0")
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json"))
+        .find_map(|a| a["protocol"]["minWriterVersion"].as_i64())
+        .expect("protocol")
+}
+
+#[test]
+fn replace_swaps_the_rows_of_a_corrected_file_in_one_commit_and_leaves_the_others() {
+    let d = Dir::with_feed("", "on_resend = \"replace\"");
+    d.drop_file(DAY, &sales_csv("a", 5));
+    d.drop_file("other.csv", &sales_csv("o", 4));
+    d.run_once();
+    assert_eq!(
+        protocol_writer_version(&d),
+        4,
+        "the change data feed needs writer version 4"
+    );
+    // Compaction puts both files' rows in one data file: the correction must rewrite it
+    // without the old rows and keep the other file's.
+    // (The two files may also have shared one commit, and so one data file, already.)
+    d.assert_cmd()
+        .args([
+            "maintain",
+            "--config",
+            "config.toml",
+            "--compact-min-files",
+            "2",
+        ])
+        .assert()
+        .success();
+    assert_eq!(data_files(&d), 1);
+    let at = table_version(&d.table()).expect("version");
+    let before = table_at(&d, None);
+    assert_eq!(before.len(), 9);
+
+    d.drop_file(DAY, &corrected("a", 0, 5, "cash"));
+    let log = d.run_once();
+    assert!(log.contains("is a correction"), "{log}");
+    assert!(
+        log.contains("replaced 5 earlier row(s) (0 file(s) removed, 1 rewritten)"),
+        "{log}"
+    );
+    let after = table_at(&d, None);
+    assert_eq!(after.len(), 9, "{after:?}");
+    for i in 0..5 {
+        assert_eq!(
+            after[&format!("a-{i}")],
+            ("cash".to_string(), DAY.to_string())
+        );
+    }
+    for i in 0..4 {
+        let id = format!("o-{i}");
+        assert_eq!(after[&id], before[&id], "a row of another file changed");
+    }
+    // Time travel: the version before the correction still reads the old rows.
+    assert_eq!(table_at(&d, Some(at)), before);
+    // The change feed: five deletes (the old rows), five inserts (the new ones).
+    let feed = change_feed(&d, at + 1);
+    assert_eq!(feed.len(), 10, "{feed:?}");
+    assert_eq!(feed.iter().filter(|c| c.1 == "delete").count(), 5);
+    assert!(feed
+        .iter()
+        .filter(|c| c.1 == "insert")
+        .all(|c| c.2 == "cash" && c.0.starts_with("a-")));
+    let info = commit_info(&d, at + 1);
+    assert_eq!(info["deltadrop"]["change"]["removedRows"], 5, "{info}");
+    assert_eq!(info["operation"], "WRITE", "{info}");
+
+    // A second correction replaces the first; the first correction sent again is a duplicate.
+    d.drop_file(DAY, &corrected("a", 0, 3, "debit"));
+    d.run_once();
+    let latest = table_at(&d, None);
+    assert_eq!(latest.len(), 7, "{latest:?}");
+    assert_eq!(latest["a-0"].0, "debit");
+    d.drop_file(DAY, &corrected("a", 0, 3, "debit"));
+    let log = d.run_once();
+    assert!(log.contains("has the same content as"), "{log}");
+    assert_eq!(table_at(&d, None), latest);
+}
+
+#[test]
+fn merge_key_upserts_the_last_row_of_each_key() {
+    let d = Dir::with_feed("", "merge_key = [\"sale_id\"]");
+    d.drop_file("day1.csv", &sales_csv("a", 10));
+    d.run_once();
+    // a-5..a-9 again (corrected), a-10..a-14 new; a-12 twice in the file: the last row wins.
+    let mut day2 = corrected("a", 5, 15, "cash");
+    day2.push_str(corrected("a", 12, 13, "debit").lines().nth(1).expect("row"));
+    day2.push('\n');
+    d.drop_file("day2.csv", &day2);
+    let log = d.run_once();
+    assert!(log.contains("5 key(s) updated"), "{log}");
+    assert!(
+        log.contains("1 row(s) with a key repeated later in the commit (the last wins)"),
+        "{log}"
+    );
+    let t = table_at(&d, None);
+    assert_eq!(t.len(), 15, "{t:?}");
+    for i in 0..5 {
+        assert_eq!(t[&format!("a-{i}")].1, "day1.csv");
+    }
+    for i in 5..15 {
+        let expect = if i == 12 { "debit" } else { "cash" };
+        assert_eq!(
+            t[&format!("a-{i}")],
+            (expect.to_string(), "day2.csv".to_string())
+        );
+    }
+    let feed = change_feed(&d, 2);
+    let count = |ty: &str| feed.iter().filter(|c| c.1 == ty).count();
+    assert_eq!(
+        (
+            count("update_preimage"),
+            count("update_postimage"),
+            count("insert"),
+            count("delete")
+        ),
+        (5, 5, 5, 0),
+        "{feed:?}"
+    );
+    let info = commit_info(&d, 2);
+    assert_eq!(info["deltadrop"]["change"]["duplicateKeys"], 1, "{info}");
+    assert_eq!(info["operation"], "MERGE", "{info}");
+}
+
+#[test]
+fn a_row_without_its_key_is_quarantined() {
+    let d = Dir::with_feed("", "merge_key = [\"sale_id\"]");
+    let mut csv = sales_csv("a", 3);
+    csv.push_str(",2024-03-01T00:00:00Z,ST1,P1,1,1.00,1.00,pix,\n");
+    d.drop_file(DAY, &csv);
+    d.run_once();
+    assert_eq!(table_at(&d, None).len(), 3);
+    let q = read_quarantine(&d.path("lake/_quarantine/sales"));
+    assert_eq!(q.len(), 1, "{q:?}");
+    assert!(q[0].error.contains("merge_key"), "{q:?}");
+}
+
+#[test]
+fn check_names_a_merge_key_column_the_schema_lacks() {
+    let d = Dir::with_feed("", "merge_key = [\"order_id\"]");
+    let out = d
+        .assert_cmd()
+        .args(["check", "--config", "config.toml"])
+        .assert()
+        .code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(
+        err.contains("merge_key names column 'order_id' that the schema does not have"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_append_only_feed_keeps_protocol_1_2_and_a_feed_turned_mutable_gets_the_change_feed() {
+    let d = Dir::new("");
+    d.drop_file("day1.csv", &sales_csv("a", 4));
+    d.run_once();
+    assert_eq!(protocol_writer_version(&d), 2);
+    // The same table, now with upserts: one protocol + metadata commit turns the feed on.
+    d.write_config(
+        &fs::read_to_string(d.path("config.toml"))
+            .expect("config")
+            .replace(
+                "table = \"lake/sales\"",
+                "table = \"lake/sales\"\nmerge_key = [\"sale_id\"]",
+            ),
+    );
+    d.drop_file("day2.csv", &corrected("a", 2, 6, "cash"));
+    let log = d.run_once();
+    assert!(
+        log.contains("the change data feed is on from version 2"),
+        "{log}"
+    );
+    let t = table_at(&d, None);
+    assert_eq!(t.len(), 6);
+    assert_eq!(t["a-2"].0, "cash");
+    let feed = change_feed(&d, 3);
+    assert_eq!(
+        feed.iter().filter(|c| c.1 == "update_preimage").count(),
+        2,
+        "{feed:?}"
+    );
+}
+
+#[test]
+fn a_crash_at_each_step_of_a_correction_leaves_the_latest_rows_once() {
+    for point in [
+        "after_intent",
+        "after_change_written",
+        "after_commit",
+        "after_record",
+        "before_archive",
+        "during_archive",
+    ] {
+        let d = Dir::with_feed("", "on_resend = \"replace\"\nmerge_key = [\"sale_id\"]");
+        d.drop_file("day1.csv", &sales_csv("a", 10));
+        d.drop_file("day2.csv", &sales_csv("b", 10));
+        d.run_once();
+        // A correction of day1 and an upsert of half of day2 plus three new sales.
+        d.drop_file("day1.csv", &corrected("a", 0, 10, "cash"));
+        let mut upsert = corrected("b", 0, 5, "debit");
+        upsert.push_str(
+            corrected("c", 0, 3, "debit")
+                .split_once('\n')
+                .expect("header")
+                .1,
+        );
+        d.drop_file("upsert.csv", &upsert);
+        let out = d
+            .assert_cmd()
+            .args(["run", "--once", "--config", "config.toml"])
+            .env("DELTADROP_CRASH_AT", point)
+            .timeout(DEADLINE)
+            .assert()
+            .failure();
+        let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        assert!(
+            err.contains(&format!("DELTADROP_CRASH_AT={point}: aborting")),
+            "{point}: {err}"
+        );
+        d.run_once();
+        let t = table_at(&d, None);
+        assert_eq!(t.len(), 23, "{point}: {t:?}");
+        for i in 0..10 {
+            assert_eq!(
+                t[&format!("a-{i}")],
+                ("cash".into(), "day1.csv".into()),
+                "{point}"
+            );
+        }
+        for i in 0..5 {
+            assert_eq!(
+                t[&format!("b-{i}")],
+                ("debit".into(), "upsert.csv".into()),
+                "{point}"
+            );
+            assert_eq!(t[&format!("b-{}", i + 5)].1, "day2.csv", "{point}");
+        }
+        for i in 0..3 {
+            assert_eq!(t[&format!("c-{i}")].1, "upsert.csv", "{point}");
+        }
+        assert!(waiting_in(&d.inbox()).is_empty(), "{point}");
+        // The same correction again is a duplicate.
+        d.drop_file("day1.csv", &corrected("a", 0, 10, "cash"));
+        let log = d.run_once();
+        assert!(log.contains("has the same content as"), "{point}: {log}");
+        assert_eq!(table_at(&d, None), t, "{point}");
+    }
+}
+
+#[test]
+fn two_daemons_upserting_the_same_keys_into_one_table_lose_no_update() {
+    // Two daemons (instances), each its own inbox and state, one table: both upsert the same 40
+    // keys, file after file. A daemon whose commit would add keys next to rows another just
+    // wrote plans it again against the new table: every key stays in the table once.
+    let a = Dir::with_feed(
+        "instance = \"a\"\n[http]\nenabled = false",
+        "merge_key = [\"sale_id\"]\nmax_files_per_commit = 1",
+    );
+    let table = url::Url::from_directory_path(a.table()).expect("url");
+    let b = Dir::with_feed(
+        "instance = \"b\"\n[http]\nenabled = false",
+        &format!("merge_key = [\"sale_id\"]\nmax_files_per_commit = 1\ntable = \"{table}\""),
+    );
+    // The second `table =` must be the one that counts: drop the default one.
+    b.write_config(
+        &fs::read_to_string(b.path("config.toml"))
+            .expect("config")
+            .replacen("table = \"lake/sales\"\n", "", 1),
+    );
+    a.drop_file("seed.csv", &sales_csv("k", 40));
+    a.run_once();
+    for i in 0..30 {
+        let pay = ["pix", "cash", "debit"][i % 3];
+        a.drop_file(&format!("a-{i}.csv"), &corrected("k", 0, 40, pay));
+        b.drop_file(&format!("b-{i}.csv"), &corrected("k", 0, 40, pay));
+    }
+    let (mut da, mut db) = (a.spawn(), b.spawn());
+    assert!(
+        wait_until(DEADLINE, || waiting_in(&a.inbox()).is_empty()
+            && waiting_in(&b.inbox()).is_empty()),
+        "files left: {:?} {:?}",
+        waiting_in(&a.inbox()),
+        waiting_in(&b.inbox())
+    );
+    da.terminate();
+    db.terminate();
+    let t = table_at(&a, None);
+    assert_eq!(t.len(), 40, "{t:?}");
+    let logs = format!("{}{}", da.log(), db.log());
+    assert!(!logs.contains("ERROR"), "{logs}");
+}

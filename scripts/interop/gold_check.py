@@ -2,7 +2,10 @@
 """Waits until the gold table of scripts/spark_sales_report.py holds exactly the sales per store per
 minute computed from the given CSV files, or a deadline passes.
 
-    gold_check.py GOLD_TABLE CSV_DIR... [--deadline SECONDS] [--pid PID] [--label TEXT]
+    gold_check.py GOLD_TABLE CSV_DIR... [--deadline SECONDS] [--pid PID] [--label TEXT] [--corrections]
+
+With --corrections the expected rows are the latest version of every row (python_read.latest_rows): a
+file sent again under its name replaces what that name loaded, a row replaces the row of its sale_id.
 
 The gold table is read with Python `deltalake`, not Spark: a poll costs milliseconds instead of a JVM
 start, and it shows that a table Spark wrote (with MERGEs) reads back outside Spark too. Exits 1 with the
@@ -18,12 +21,12 @@ import time
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
-from python_read import expected_rows, parse_ts
+from python_read import expected_rows, latest_rows, parse_ts
 
 
-def expected(dirs):
+def expected(dirs, corrections=False):
     agg = collections.defaultdict(lambda: [0, 0, decimal.Decimal(0)])
-    for r in expected_rows(dirs).values():
+    for r in (latest_rows(dirs) if corrections else expected_rows(dirs)).values():
         minute = parse_ts(r["sold_at"]).replace(second=0, microsecond=0)
         a = agg[(r["store_id"], minute)]
         a[0] += 1
@@ -78,8 +81,10 @@ def main():
     ap.add_argument("--deadline", type=float, default=180)
     ap.add_argument("--pid", type=int)
     ap.add_argument("--label", default="gold")
+    ap.add_argument("--corrections", action="store_true",
+                    help="the feed replaces re-sent names and upserts by sale_id: expect the latest rows")
     args = ap.parse_args()
-    want = expected(args.dirs)
+    want = expected(args.dirs, args.corrections)
     start = time.monotonic()
     got = None
     while True:

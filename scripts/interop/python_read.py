@@ -26,6 +26,22 @@ def expected_rows(dirs):
     return rows
 
 
+def latest_rows(dirs):
+    """The rows of a feed with on_resend = "replace" and merge_key = ["sale_id"] after every file of
+    DIRS, in order: a file whose name came before replaces the rows that name loaded, then each row
+    replaces the row of its sale_id (the last row of a key wins)."""
+    rows = {}
+    for d in dirs:
+        for path in sorted(glob.glob(os.path.join(d, "*.csv"))):
+            name = os.path.basename(path)
+            rows = {k: r for k, r in rows.items() if r["_source_file"] != name}
+            with open(path, newline="", encoding="utf-8") as f:
+                for r in csv.DictReader(f):
+                    r["_source_file"] = name
+                    rows[r["sale_id"]] = r
+    return rows
+
+
 def parse_ts(s):
     s = s.strip()
     if len(s) == 10:

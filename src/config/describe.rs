@@ -53,6 +53,14 @@ impl Config {
             s.push_str(&format!("  extensions: {}\n", f.extensions.join(", ")));
             s.push_str(&format!("  dedupe:     {}\n", f.dedupe));
             s.push_str(&format!("  on_resend:  {:?}\n", f.on_resend));
+            if !f.merge_key.is_empty() {
+                s.push_str(&format!("  merge_key:  {}\n", f.merge_key.join(", ")));
+            }
+            if f.mutable() {
+                s.push_str(
+                    "  changes:    rows can change: the table carries Delta's change data feed\n",
+                );
+            }
             s.push_str(&format!("  app id:     {}\n", f.app_id));
             s.push_str(&format!(
                 "  csv:        delimiter {}, quote {:?}, header {}\n",

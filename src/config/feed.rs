@@ -11,8 +11,8 @@ use super::locale::{java_format_to_chrono, resolve_values, Preset};
 use super::location::{check_scheme, normalize, resolve_table, StorageOptions};
 use super::raw::{default_schema, RawConfig, RawCsv, RawExpect, RawFeed, RawMaxBad};
 use super::{
-    Check, Config, ConfigError, CsvConfig, Encoding, Expectation, FeedConfig, HttpConfig,
-    MaintenanceConfig, MaxBadRows, OnNewColumn, CLAIMS_DIR,
+    Check, Config, ConfigError, CsvConfig, Encoding, ExpectAction, Expectation, FeedConfig,
+    HttpConfig, MaintenanceConfig, MaxBadRows, OnNewColumn, CLAIMS_DIR,
 };
 use crate::schema::{ColType, ColumnSpec, TableSchema};
 
@@ -175,7 +175,14 @@ fn resolve_feed(
             )
         }
     };
-    let expectations = resolve_expectations(&f.expect, &schema, infer)?;
+    let mut expectations = resolve_expectations(&f.expect, &schema, infer)?;
+    check_merge_key(&f.merge_key, &schema, infer)?;
+    // A row without its key cannot be matched: a bad row, whatever else is expected.
+    expectations.extend(f.merge_key.iter().map(|c| Expectation {
+        column: c.clone(),
+        check: Check::KeyNotNull,
+        action: ExpectAction::Quarantine,
+    }));
     if csv.batch_rows == 0 || csv.batch_rows > 1_000_000 {
         return Err("csv.batch_rows must be between 1 and 1000000".into());
     }
@@ -215,6 +222,8 @@ fn resolve_feed(
             .collect(),
         dedupe: f.dedupe,
         on_resend: f.on_resend,
+        merge_key: f.merge_key,
+        shared_writers: instance.is_some(),
         max_files_per_commit: f.max_files_per_commit,
         max_rows_per_commit: f.max_rows_per_commit,
         checkpoint_interval: f.checkpoint_interval,
@@ -309,6 +318,34 @@ fn quarantine_url(f: &RawFeed, table_url: &Url, base_dir: &Path) -> Result<Url, 
         }
         None => resolve_table(&format!("lake/_quarantine/{}", f.name), base_dir),
     }
+}
+
+/// `merge_key` names columns the feed writes (for `infer`: checked against the table when it
+/// is opened), each once, and none of deltadrop's own.
+fn check_merge_key(key: &[String], schema: &TableSchema, infer: bool) -> Result<(), String> {
+    let mut seen = std::collections::HashSet::new();
+    for c in key {
+        if crate::schema::RESERVED.contains(&c.as_str()) {
+            return Err(format!(
+                "merge_key names '{c}', a column deltadrop fills itself: name the columns that identify a row in the files"
+            ));
+        }
+        if !seen.insert(c) {
+            return Err(format!("merge_key names '{c}' twice"));
+        }
+        if !infer && schema.position(c).is_none() {
+            return Err(format!(
+                "merge_key names column '{c}' that the schema does not have (columns: {})",
+                schema
+                    .columns
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn resolve_expectations(

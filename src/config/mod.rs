@@ -108,6 +108,9 @@ pub enum OnResend {
     /// Reject it (rejected/, with the reason naming that version): nothing is loaded twice
     /// under one name.
     Reject,
+    /// Replace what the earlier version(s) of the name loaded: one commit removes their rows
+    /// and adds the new ones (a corrected re-export of a day).
+    Replace,
 }
 
 /// The validated, resolved configuration.
@@ -142,6 +145,12 @@ pub struct FeedConfig {
     pub extensions: Vec<String>,
     pub dedupe: bool,
     pub on_resend: OnResend,
+    /// Columns whose values identify a row: a row whose key is in the table replaces that row
+    /// (an upsert). Empty: rows are only added.
+    pub merge_key: Vec<String>,
+    /// Several daemons write this table (`instance` is set): names loaded by the others are
+    /// not in this daemon's state, so a correction looks for every name it brings.
+    pub shared_writers: bool,
     pub max_files_per_commit: usize,
     pub max_rows_per_commit: u64,
     pub checkpoint_interval: u64,
@@ -170,6 +179,14 @@ pub struct FeedConfig {
     /// Larger files are rejected unread (0: no limit).
     pub max_file_bytes: u64,
     pub expectations: Vec<Expectation>,
+}
+
+impl FeedConfig {
+    /// Rows of this feed's table can change (`on_resend = "replace"` or a `merge_key`): its
+    /// commits remove rows, and the table carries Delta's change data feed.
+    pub fn mutable(&self) -> bool {
+        self.on_resend == OnResend::Replace || !self.merge_key.is_empty()
+    }
 }
 
 /// Table maintenance: what `deltadrop maintain` does, and the daemon every `interval`.
@@ -251,6 +268,8 @@ pub struct Expectation {
 #[derive(Debug, Clone)]
 pub enum Check {
     NotNull,
+    /// A `merge_key` column: a row without its key cannot be matched, so it is a bad row.
+    KeyNotNull,
     Min(f64),
     Max(f64),
     Regex(regex::Regex),

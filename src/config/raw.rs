@@ -75,6 +75,8 @@ pub(super) struct RawFeed {
     pub(super) dedupe: bool,
     #[serde(default)]
     pub(super) on_resend: OnResend,
+    #[serde(default)]
+    pub(super) merge_key: Vec<String>,
     #[serde(default = "default_max_files")]
     pub(super) max_files_per_commit: usize,
     #[serde(default = "default_max_rows")]

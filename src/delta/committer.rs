@@ -16,6 +16,8 @@ use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::{DeltaTable, DeltaTableError};
 use serde_json::{json, Value};
 
+use super::change;
+use super::files::FileIndex;
 use super::log::{Commit, CommitError, Log};
 use super::open::FeedTables;
 use super::quarantine::{Quarantine, QuarantineRows};
@@ -49,7 +51,7 @@ pub struct Committer {
     /// The data columns this feed writes (for `infer`: as fixed at table creation).
     schema: TableSchema,
     pub(super) rt: tokio::runtime::Runtime,
-    table: DeltaTable,
+    pub(super) table: DeltaTable,
     pub(super) log: Log,
     writer: RecordBatchWriter,
     pub(super) quarantine: Quarantine,
@@ -81,9 +83,17 @@ impl Committer {
             schema,
             quarantine,
         } = tables;
+        let mut table = table;
+        let mut log = Log::new(&table);
+        if feed.mutable() {
+            change::prepare(&rt, &mut table, &mut log, &feed)?;
+            log.index = Some(
+                FileIndex::from_table(&table, &feed.merge_key)
+                    .map_err(super::table_err(table.table_url()))?,
+            );
+        }
         let writer = writer_for(&table)?;
         let quarantine = Quarantine::new(quarantine, &feed)?;
-        let log = Log::new(&table);
         let table_txn = txn_version(&rt, &table, &feed.app_id)?;
         let mut c = Committer {
             feed,
@@ -168,9 +178,17 @@ impl Committer {
     /// it.
     fn commit_loop(&mut self, rx: &Receiver<CommitMsg>) -> Result<(), DeltaError> {
         let mut pending_schema: Option<Box<NewColumns>> = None;
-        while let Some(first) = match pending_schema.take() {
-            Some(nc) => Some(CommitMsg::AddColumns(nc)),
-            None => self.next_msg(rx),
+        // A correction of a name that is already in the group waits for the next commit, so
+        // that it replaces the version before it.
+        let mut carried: Option<Box<ParsedFile>> = None;
+        let replace = self.feed.on_resend == OnResend::Replace;
+        while let Some(first) = match (carried.take(), pending_schema.take()) {
+            (Some(f), nc) => {
+                pending_schema = nc;
+                Some(CommitMsg::File(f))
+            }
+            (None, Some(nc)) => Some(CommitMsg::AddColumns(nc)),
+            (None, None) => self.next_msg(rx),
         } {
             let f = match first {
                 CommitMsg::File(f) => f,
@@ -188,13 +206,20 @@ impl Committer {
             };
             let mut group = Vec::new();
             let mut rows = f.rows;
+            let mut names = HashSet::new();
+            names.insert(f.job.name());
             group.push(*f);
             // Everything ready right now shares this commit, within the bounds.
             while group.len() < self.feed.max_files_per_commit
                 && rows < self.feed.max_rows_per_commit
+                && pending_schema.is_none()
             {
                 match rx.try_recv() {
                     Ok(CommitMsg::File(f)) => {
+                        if replace && !names.insert(f.job.name()) {
+                            carried = Some(f);
+                            break;
+                        }
                         rows += f.rows;
                         group.push(*f);
                     }
@@ -298,6 +323,12 @@ impl Committer {
             return Ok(());
         }
 
+        // Upserts: the last row of each key in this commit (file order, then line order).
+        let (duplicates, keys) = self.last_rows(&mut files)?;
+        let touch = self.touch(&files, keys);
+        let mut new_rows = Vec::new();
+        let mut streamed: Vec<Add> = Vec::new();
+
         let mut adds: Vec<Add> = Vec::new();
         let mut records = Vec::with_capacity(files.len());
         let (mut rows, mut bad, mut warned) = (0u64, 0u64, 0u64);
@@ -312,13 +343,21 @@ impl Committer {
                     for b in batches {
                         // Parsed before a schema change: the new columns are null.
                         let b = conform(b, &target).map_err(CommitError::write)?;
+                        if !touch.is_empty() {
+                            new_rows.push(b.clone());
+                        }
                         self.rt
                             .block_on(self.writer.write(b))
                             .map_err(CommitError::write)?;
                         buffered = true;
                     }
                 }
-                FileData::Written(a) => adds.extend(a),
+                FileData::Written(a) => {
+                    if !touch.is_empty() {
+                        streamed.extend(a.iter().cloned());
+                    }
+                    adds.extend(a)
+                }
             }
             let name = f.job.name();
             q_rows.extend(&name, &f.hash, &f.bad);
@@ -355,7 +394,20 @@ impl Committer {
         self.intent_done = false;
         self.state.write_intent(intent)?;
         crash_point("after_intent");
-        let version = match self.write_main_commit(adds, &records, txn, rows) {
+        let committed = if touch.is_empty() {
+            self.write_main_commit(adds, &records, txn, rows)
+                .map(|v| (v, None))
+        } else {
+            if !streamed.is_empty() {
+                new_rows.extend(
+                    change::rows_of(&self.rt, &self.table, &streamed).map_err(CommitError::read)?,
+                );
+            }
+            self.commit_change(adds, &new_rows, touch, &records, txn, rows, &duplicates)
+                .map(|(v, p)| (v, Some(p)))
+        };
+        drop(new_rows);
+        let (version, changed) = match committed {
             Ok(v) => v,
             Err(e) => {
                 if matches!(e, CommitError::Ambiguous(_)) {
@@ -401,8 +453,27 @@ impl Committer {
         if bad > 0 {
             counters.record(Event::BadRows(latest_bad_rows(&files)));
         }
+        let dups: u64 = duplicates.iter().sum();
+        let changes = match &changed {
+            Some(p) => format!(
+                "; replaced {} earlier row(s) ({} file(s) removed, {} rewritten), {} key(s) updated{}",
+                p.removed_rows,
+                p.removed_files,
+                p.rewritten_files,
+                p.updated_keys.len(),
+                if dups > 0 {
+                    format!(", {dups} row(s) with a key repeated later in the commit (the last wins)")
+                } else {
+                    String::new()
+                }
+            ),
+            None if dups > 0 => format!(
+                "; {dups} row(s) with a key repeated later in the commit (the last wins)"
+            ),
+            None => String::new(),
+        };
         log::info!(
-            "feed {}: committed version {version}: {} file(s), {rows} rows, {bad} quarantined, {warned} warned, in {} ms (first file taken {} ms ago)",
+            "feed {}: committed version {version}: {} file(s), {rows} rows, {bad} quarantined, {warned} warned{changes}, in {} ms (first file taken {} ms ago)",
             self.feed.name,
             files.len(),
             started.elapsed().as_millis(),
@@ -450,6 +521,15 @@ impl Committer {
             OnResend::Append => {
                 log::warn!(
                     "feed {}: {name} was loaded before with other content ({} rows in version {}); its rows are added as new rows (on_resend = \"append\"; \"reject\" refuses such files)",
+                    self.feed.name,
+                    earlier.rows,
+                    earlier.version
+                );
+                false
+            }
+            OnResend::Replace => {
+                log::info!(
+                    "feed {}: {name} is a correction: it replaces the {} rows its earlier version loaded in version {} (on_resend = \"replace\")",
                     self.feed.name,
                     earlier.rows,
                     earlier.version
@@ -509,6 +589,23 @@ impl Committer {
         txn: i64,
         rows: u64,
     ) -> Result<i64, CommitError> {
+        let mut app_metadata = self.commit_metadata(files, txn, rows, None);
+        app_metadata.insert("isBlindAppend".to_string(), json!(true));
+        let actions = adds.into_iter().map(Action::Add).collect();
+        let commit = Commit::append(actions, app_metadata, &self.feed.app_id, txn);
+        self.log.commit(&self.rt, commit)
+    }
+
+    /// The commit's `deltadrop` entry in commitInfo: the feed, its txn, and every file with
+    /// its counts (what `inspect` and a restart read back); `change` for a commit that
+    /// changes rows.
+    pub(super) fn commit_metadata(
+        &self,
+        files: &[FileRecord],
+        txn: i64,
+        rows: u64,
+        change: Option<Value>,
+    ) -> HashMap<String, Value> {
         let files_meta: Vec<Value> = files
             .iter()
             .map(|f| {
@@ -528,12 +625,10 @@ impl Committer {
                 "badRows": files.iter().map(|f| f.bad_rows).sum::<u64>(),
                 "warnedRows": files.iter().map(|f| f.warned_rows).sum::<u64>(),
                 "files": files_meta,
+                "change": change,
             }),
         );
-        app_metadata.insert("isBlindAppend".to_string(), json!(true));
-        let actions = adds.into_iter().map(Action::Add).collect();
-        let commit = Commit::append(actions, app_metadata, &self.feed.app_id, txn);
-        self.log.commit(&self.rt, commit)
+        app_metadata
     }
 
     /// `on_new_column = "add"`: grows the table by the columns it lacks (nullable), in a

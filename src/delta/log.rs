@@ -11,6 +11,7 @@ use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::{DeltaTable, DeltaTableError};
 use serde_json::Value;
 
+use super::files::{FileIndex, Touch};
 use super::DeltaError;
 use crate::state::StateError;
 
@@ -41,6 +42,29 @@ impl Commit {
             app_metadata,
             txn: Some((app_id.to_string(), txn)),
         }
+    }
+
+    /// A commit that changes rows (a correction, an upsert): `operation` says which, under
+    /// `app_id`'s txn version `txn`.
+    pub(crate) fn change(
+        actions: Vec<Action>,
+        operation: DeltaOperation,
+        app_metadata: HashMap<String, Value>,
+        app_id: &str,
+        txn: i64,
+    ) -> Commit {
+        Commit {
+            actions,
+            operation,
+            app_metadata,
+            txn: Some((app_id.to_string(), txn)),
+        }
+    }
+
+    /// The same commit with `actions` instead.
+    #[cfg(test)]
+    pub(crate) fn with_actions(self, actions: Vec<Action>) -> Commit {
+        Commit { actions, ..self }
     }
 
     /// The same commit carrying `app_id`'s txn version `txn`.
@@ -76,6 +100,19 @@ pub(crate) struct Log {
     /// Files the commit being written removes (compaction): another writer's commit that
     /// removed one of them first makes ours invalid, so it is refused rather than retried.
     pub(crate) removing: HashSet<String>,
+    /// A table whose rows can change: its files, kept current from every commit written or
+    /// read here.
+    pub(crate) index: Option<FileIndex>,
+    /// What the commit being written read (a correction, an upsert): another writer's commit
+    /// that removed one of these files, or added one that may hold rows it replaces, makes it
+    /// stale — Delta's conflict rule — and it is planned again rather than written over them.
+    pub(crate) reading: Option<ReadSet>,
+}
+
+/// The files a change read and the rows it replaces.
+pub(crate) struct ReadSet {
+    pub(crate) files: HashSet<String>,
+    pub(crate) touch: Touch,
 }
 
 impl Log {
@@ -85,6 +122,8 @@ impl Log {
             log_store: table.log_store(),
             version: table.version().unwrap_or(0) as i64,
             removing: HashSet::new(),
+            index: None,
+            reading: None,
         }
     }
 
@@ -96,6 +135,7 @@ impl Log {
         commit: Commit,
     ) -> Result<i64, CommitError> {
         let (app_id, txn) = commit.txn.clone().unwrap_or((String::new(), -1));
+        let kept = self.index.is_some().then(|| commit.actions.clone());
         let data = CommitData::new(
             commit.actions,
             commit.operation,
@@ -118,6 +158,9 @@ impl Log {
             match result {
                 Ok(()) => {
                     self.version = attempt;
+                    if let (Some(index), Some(actions)) = (self.index.as_mut(), kept) {
+                        index.apply(&actions);
+                    }
                     return Ok(attempt);
                 }
                 Err(TransactionError::VersionAlreadyExists(_)) => {
@@ -188,7 +231,8 @@ impl Log {
     }
 
     /// Reads commits after `self.version`. Returns the version holding our (`app_id`, `txn`),
-    /// if one does. Refuses to go on if another writer changed metadata or protocol.
+    /// if one does. Refuses to go on if another writer changed metadata or protocol; a commit
+    /// that makes the change being written stale (`reading`) is read whole, then reported.
     pub(crate) fn catch_up(
         &mut self,
         rt: &tokio::runtime::Runtime,
@@ -196,12 +240,14 @@ impl Log {
         txn: i64,
     ) -> Result<Option<i64>, CommitError> {
         let mut ours = None;
+        let mut stale = None;
         loop {
             let v = self.version + 1;
             let entry = rt
                 .block_on(self.log_store.read_commit_entry(v as u64))
                 .map_err(CommitError::read)?;
             let Some(bytes) = entry else { break };
+            let mut actions = Vec::new();
             for line in bytes.split(|b| *b == b'\n') {
                 if line.iter().all(u8::is_ascii_whitespace) {
                     continue;
@@ -237,8 +283,43 @@ impl Log {
                         ours = Some(v);
                     }
                 }
+                if self.index.is_some()
+                    && (action.get("add").is_some() || action.get("remove").is_some())
+                {
+                    // Typed, so that paths are decoded as the table's own snapshot has them.
+                    let a: Action = serde_json::from_value(action).map_err(|e| {
+                        CommitError::read(DeltaTableError::Generic(format!(
+                            "commit {v}: an action deltadrop cannot read: {e}"
+                        )))
+                    })?;
+                    actions.push(a);
+                }
+            }
+            if ours != Some(v) {
+                if let (Some(read), Some(index)) = (&self.reading, &self.index) {
+                    for a in &actions {
+                        let path = match a {
+                            Action::Remove(r) if read.files.contains(&r.path) => &r.path,
+                            Action::Add(add)
+                                if add.data_change && index.may_hold(add, &read.touch) =>
+                            {
+                                &add.path
+                            }
+                            _ => continue,
+                        };
+                        stale.get_or_insert((v, path.clone()));
+                    }
+                }
+            }
+            if let Some(index) = self.index.as_mut() {
+                index.apply(&actions);
             }
             self.version = v;
+        }
+        if ours.is_none() {
+            if let Some((version, path)) = stale {
+                return Err(CommitError::ReadChanged { version, path });
+            }
         }
         Ok(ours)
     }
@@ -259,6 +340,10 @@ pub(crate) enum CommitError {
     State(#[from] StateError),
     #[error(transparent)]
     Fatal(Box<DeltaError>),
+    /// Another writer's commit (at `version`) removed a file this change read, or added one
+    /// that may hold rows it replaces: the change is planned again against the new state.
+    #[error("another writer changed rows this commit replaces (version {version}, file {path})")]
+    ReadChanged { version: i64, path: String },
 }
 
 impl CommitError {
@@ -345,6 +430,47 @@ mod tests {
             matches!(&err, CommitError::Fatal(e) if matches!(**e, DeltaError::MetadataChanged { version: 1, .. })),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_change_whose_read_file_another_writer_removed_is_stale_and_the_index_follows() {
+        let (_d, rt, mut a, mut b, table) = two_writers();
+        let add = |path: &str| {
+            Action::Add(deltalake::kernel::Add {
+                path: path.into(),
+                size: 10,
+                data_change: true,
+                ..Default::default()
+            })
+        };
+        a.index = Some(FileIndex::from_table(&table, &[]).unwrap());
+        b.index = Some(FileIndex::from_table(&table, &[]).unwrap());
+        assert_eq!(
+            a.commit(&rt, append("a", 1).with_actions(vec![add("x.parquet")]))
+                .unwrap(),
+            1
+        );
+        // a removes x (a correction of its own), while b's change read x.
+        let gone = crate::delta::table::remove("x.parquet", 10, &HashMap::new(), true);
+        a.commit(&rt, append("a", 2).with_actions(vec![gone]))
+            .unwrap();
+        b.reading = Some(ReadSet {
+            files: ["x.parquet".to_string()].into_iter().collect(),
+            touch: Touch::default(),
+        });
+        let err = b.commit(&rt, append("b", 1)).err().unwrap();
+        assert!(
+            matches!(&err, CommitError::ReadChanged { version: 2, path } if path == "x.parquet"),
+            "{err}"
+        );
+        // b read both commits: its index has x added, then removed.
+        let touch = Touch {
+            names: ["any.csv".to_string()].into_iter().collect(),
+            keys: None,
+        };
+        assert!(b.index.as_ref().unwrap().candidates(&touch).is_empty());
+        b.reading = None;
+        assert_eq!(b.commit(&rt, append("b", 1)).unwrap(), 3);
     }
 
     #[test]

@@ -16,8 +16,11 @@
 //! - [`checkpoint`]: checkpoints off the commit path.
 //! - [`localfs`]: the startup check of a local table's folder.
 
+mod change;
 pub mod checkpoint;
 pub mod committer;
+mod corrections;
+mod files;
 pub mod localfs;
 pub mod log;
 mod open;
@@ -122,7 +125,8 @@ pub fn upload_runtime() -> Result<tokio::runtime::Runtime, DeltaError> {
 
 /// Fault injection for the crash tests: with `DELTADROP_CRASH_AT=<point>` (and optionally
 /// `DELTADROP_CRASH_AFTER=<n>`, default 1) the process aborts — like `kill -9` — the n-th time
-/// it passes that point. Points: after_intent, after_commit, after_record, before_archive,
+/// it passes that point. Points: after_intent, after_change_written (a commit that changes
+/// rows: its files written, not committed), after_commit, after_record, before_archive,
 /// during_archive, after_quarantine_commit.
 pub fn crash_point(name: &str) {
     use std::sync::atomic::{AtomicU64, Ordering};

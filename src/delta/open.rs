@@ -66,6 +66,7 @@ impl FeedTables {
                 &feed.name,
                 &schema.arrow(),
                 &schema.partition_columns(),
+                feed.mutable(),
             ))
         };
         let (table, schema) = if feed.infer {
@@ -103,6 +104,7 @@ impl FeedTables {
             &format!("{}_quarantine", feed.name),
             &quarantine::schema(),
             &[],
+            false,
         ))?;
         Ok(Some(FeedTables {
             rt,

@@ -17,12 +17,14 @@ use crate::schema::{self, TableSchema};
 
 /// Opens the table at `url`, creating it (and a local table's folder) with `ours` if there is
 /// none. An existing table must have exactly these columns and types; it is never rewritten.
+/// `change_feed`: a new table carries Delta's change data feed (its rows can change).
 pub async fn open_or_create(
     url: &url::Url,
     options: &StorageOptions,
     name: &str,
     ours: &deltalake::arrow::datatypes::Schema,
     partition_by: &[String],
+    change_feed: bool,
 ) -> Result<DeltaTable, DeltaError> {
     let table = match open_existing(url, options).await? {
         Some(t) => t,
@@ -31,7 +33,15 @@ pub async fn open_or_create(
                 .try_into_kernel()
                 .map_err(|e| table_err(url)(DeltaTableError::Generic(format!("schema: {e}"))))?;
             log::info!("creating Delta table {url}");
-            let created = CreateBuilder::new()
+            let mut create = CreateBuilder::new();
+            if change_feed {
+                // Writer version 4, nothing more: readers need no new feature.
+                create = create.with_configuration_property(
+                    deltalake::TableProperty::EnableChangeDataFeed,
+                    Some("true"),
+                );
+            }
+            let created = create
                 .with_location(url.to_string())
                 .with_table_name(name.to_string())
                 .with_columns(kernel.fields().cloned())
@@ -90,13 +100,53 @@ pub async fn open_existing(
         Err(e) => return Err(table_err(url)(e)),
     };
     let snapshot = table.snapshot().map_err(table_err(url))?;
-    PROTOCOL
-        .can_write_to(snapshot)
-        .map_err(|e| DeltaError::Protocol {
-            url: url.to_string(),
-            message: e.to_string(),
-        })?;
+    check_protocol(snapshot).map_err(|message| DeltaError::Protocol {
+        url: url.to_string(),
+        message,
+    })?;
     Ok(Some(table))
+}
+
+/// Whether deltadrop can write a table of this protocol: what `deltalake` (built without
+/// `datafusion`) writes, plus the change data feed, which deltadrop writes itself
+/// (`change.rs`). The other features that writer version 4 implies — column invariants, CHECK
+/// constraints, generated columns — are refused where the table uses them: deltadrop does
+/// not enforce them.
+fn check_protocol(snapshot: &deltalake::table::state::DeltaTableState) -> Result<(), String> {
+    use deltalake::kernel::transaction::TransactionError;
+    match PROTOCOL.can_write_to(snapshot) {
+        Ok(()) => Ok(()),
+        Err(TransactionError::UnsupportedTableFeatures(missing)) => {
+            let ours = [
+                "changeDataFeed",
+                "invariants",
+                "checkConstraints",
+                "generatedColumns",
+            ];
+            if let Some(f) = missing
+                .iter()
+                .find(|f| !ours.contains(&f.to_string().as_str()))
+            {
+                return Err(format!("{f} ({} feature(s) in all)", missing.len()));
+            }
+            let metadata = snapshot.metadata();
+            if let Some(k) = metadata
+                .configuration()
+                .keys()
+                .find(|k| k.starts_with("delta.constraints."))
+            {
+                return Err(format!("CHECK constraint {k}"));
+            }
+            let schema = serde_json::to_string(&snapshot.schema()).unwrap_or_default();
+            for used in ["delta.invariants", "delta.generationExpression"] {
+                if schema.contains(used) {
+                    return Err(format!("a column with {used}"));
+                }
+            }
+            Ok(())
+        }
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// A local table's folder, created if missing (None for a cloud table).
@@ -261,6 +311,32 @@ pub fn read_data_file(
         .map_err(|e| generic(e.to_string()))?
         .map(|b| b.map_err(|e| generic(e.to_string())))
         .collect()
+}
+
+/// `batch` (read from a data file) with its partition columns added back, each filled with
+/// the file's partition value, typed as in the table's `schema`.
+pub(crate) fn with_partition_values(
+    batch: RecordBatch,
+    schema: &deltalake::arrow::datatypes::SchemaRef,
+    partition: &std::collections::HashMap<String, Option<String>>,
+) -> Result<RecordBatch, DeltaTableError> {
+    if partition.is_empty() {
+        return Ok(batch);
+    }
+    let generic = |e: deltalake::arrow::error::ArrowError| DeltaTableError::Generic(e.to_string());
+    let mut fields: Vec<_> = batch.schema().fields().iter().cloned().collect();
+    let mut columns = batch.columns().to_vec();
+    for (name, value) in partition {
+        let Ok(field) = schema.field_with_name(name) else {
+            continue;
+        };
+        let text =
+            deltalake::arrow::array::StringArray::from(vec![value.as_deref(); batch.num_rows()]);
+        columns.push(deltalake::arrow::compute::cast(&text, field.data_type()).map_err(generic)?);
+        fields.push(std::sync::Arc::new(field.clone()));
+    }
+    let with = std::sync::Arc::new(deltalake::arrow::datatypes::Schema::new(fields));
+    RecordBatch::try_new(with, columns).map_err(generic)
 }
 
 /// The action that takes a data file out of the table. `data_change = false` (compaction):

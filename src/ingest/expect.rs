@@ -69,6 +69,9 @@ fn violation(check: &Check, arr: &ArrayRef, row: usize) -> Option<String> {
     };
     match check {
         Check::NotNull => null.then(|| "is null (expect not_null)".to_string()),
+        // An empty key (kept as a value in a NOT NULL text column) identifies nothing either.
+        Check::KeyNotNull => (null || text().is_some_and(|t| t.trim().is_empty()))
+            .then(|| "is empty: a merge_key column identifies the row".to_string()),
         _ if null => None,
         Check::Min(m) => number(arr, row)
             .filter(|v| v < m)

@@ -1,0 +1,469 @@
+//! Commits that change rows: a corrected file replacing what its name loaded before
+//! (`on_resend = "replace"`) and upserts by key (`merge_key`). Copy-on-write, as Delta
+//! defines it without deletion vectors: a data file holding only replaced rows is removed, one
+//! that also holds other rows is rewritten without them, and no other file is read (the file
+//! index's statistics say which can hold the rows). The change data feed of the table gets
+//! every row the commit deletes, updates or inserts (`cdc` actions, files under
+//! `_change_data/`).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use deltalake::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, StringArray};
+use deltalake::arrow::compute::filter_record_batch;
+use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use deltalake::arrow::record_batch::RecordBatch;
+use deltalake::kernel::{Action, Add, AddCDCFile};
+use deltalake::writer::{DeltaWriter, RecordBatchWriter};
+use deltalake::{DeltaTable, DeltaTableError};
+
+use super::files::{key_of, FileIndex, Keys, Touch};
+use super::table::{conform, read_data_file, remove, with_partition_values, writer_for};
+use crate::config::FeedConfig;
+use crate::schema::SOURCE_FILE;
+
+/// The change data feed's column: what happened to the row.
+pub(crate) const CHANGE_TYPE: &str = "_change_type";
+/// Where change data files go, under the table's root.
+const CHANGE_DATA: &str = "_change_data";
+
+/// What a change did to the rows already in the table, and the actions that do it.
+#[derive(Debug, Default)]
+pub(crate) struct Planned {
+    /// Removes, the rewritten files' adds, and the change data feed's `cdc` files.
+    pub(crate) actions: Vec<Action>,
+    /// The files it removed or rewrote: another writer removing one first makes it stale.
+    pub(crate) read: HashSet<String>,
+    /// Files written for it (table-relative), deleted if it is not committed.
+    pub(crate) written: Vec<String>,
+    pub(crate) removed_rows: u64,
+    pub(crate) removed_files: usize,
+    pub(crate) rewritten_files: usize,
+    /// Keys of the new rows that were in the table (updates); the others are inserts.
+    pub(crate) updated_keys: HashSet<Vec<u8>>,
+}
+
+/// Plans and writes (but does not commit) the change: reads the files that may hold rows
+/// `touch` replaces, writes what they keep, and the change data feed of the commit whose
+/// new rows are `new_rows` (when the table has one).
+pub(crate) fn plan(
+    rt: &tokio::runtime::Runtime,
+    table: &DeltaTable,
+    feed: &FeedConfig,
+    index: &FileIndex,
+    touch: &Touch,
+    new_rows: &[RecordBatch],
+) -> Result<Planned, DeltaTableError> {
+    let schema: SchemaRef = Arc::new(super::table::table_arrow_schema(table).map_err(generic)?);
+    let mut planned = Planned::default();
+    let mut kept = writer_for(table).map_err(generic)?;
+    let mut cdc = match change_feed(table) {
+        true => Some(ChangeWriter::new(feed, &schema)?),
+        false => None,
+    };
+    let key_cols = touch.keys.as_ref().map(|k| k.columns.as_slice());
+    for (path, file) in index.candidates(touch) {
+        let mut removed_here = 0u64;
+        let mut parts = Vec::new();
+        for b in read_data_file(rt, table, &path)? {
+            let b = with_partition_values(b, &schema, &file.partition)?;
+            let b = conform(b, &schema)?;
+            let (mask, by_key) = replaced_rows(&b, touch, key_cols, &mut planned.updated_keys);
+            removed_here += mask.true_count() as u64;
+            parts.push((b, mask, by_key));
+        }
+        if removed_here == 0 {
+            continue;
+        }
+        planned.read.insert(path.clone());
+        planned.removed_rows += removed_here;
+        planned.actions.push(remove(
+            &path,
+            file.size.max(0) as u64,
+            &file.partition,
+            true,
+        ));
+        let mut rewritten = false;
+        for (b, mask, by_key) in parts {
+            let keep = deltalake::arrow::compute::not(&mask).map_err(arrow)?;
+            let rest = filter_record_batch(&b, &keep).map_err(arrow)?;
+            if rest.num_rows() > 0 {
+                rt.block_on(kept.write(rest))?;
+                rewritten = true;
+            }
+            if let Some(cdc) = cdc.as_mut() {
+                let gone = filter_record_batch(&b, &mask).map_err(arrow)?;
+                let by_key = deltalake::arrow::compute::filter(&by_key, &mask).map_err(arrow)?;
+                let types = by_key
+                    .as_boolean()
+                    .iter()
+                    .map(|k| match k {
+                        Some(true) => "update_preimage",
+                        _ => "delete",
+                    })
+                    .collect::<Vec<_>>();
+                cdc.write(rt, gone, &types)?;
+            }
+        }
+        if rewritten {
+            planned.rewritten_files += 1;
+        } else {
+            planned.removed_files += 1;
+        }
+    }
+    let adds = rt.block_on(kept.flush())?;
+    planned.written.extend(adds.iter().map(|a| a.path.clone()));
+    planned.actions.extend(adds.into_iter().map(Action::Add));
+    if let Some(mut cdc) = cdc {
+        if !planned.read.is_empty() {
+            for b in new_rows {
+                let types = inserted_types(b, key_cols, &planned.updated_keys);
+                cdc.write(rt, b.clone(), &types)?;
+            }
+        }
+        let files = cdc.finish(rt)?;
+        planned.written.extend(files.iter().map(|c| c.path.clone()));
+        planned.actions.extend(files.into_iter().map(Action::Cdc));
+    }
+    Ok(planned)
+}
+
+/// Which rows of `b` the change replaces, and which of them by key (an update rather than a
+/// delete); the keys found go to `found`.
+fn replaced_rows(
+    b: &RecordBatch,
+    touch: &Touch,
+    key_cols: Option<&[String]>,
+    found: &mut HashSet<Vec<u8>>,
+) -> (BooleanArray, BooleanArray) {
+    let n = b.num_rows();
+    let mut by_name = vec![false; n];
+    if !touch.names.is_empty() {
+        if let Some(src) = b
+            .column_by_name(SOURCE_FILE)
+            .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+        {
+            for (i, v) in src.iter().enumerate() {
+                by_name[i] = v.is_some_and(|v| touch.names.contains(v));
+            }
+        }
+    }
+    let mut by_key = vec![false; n];
+    if let (Some(keys), Some(cols)) = (touch.keys.as_ref(), key_columns(b, key_cols)) {
+        for (i, k) in by_key.iter_mut().enumerate() {
+            let key = key_of(&cols, i);
+            if keys.rows.contains(&key) {
+                *k = true;
+                found.insert(key);
+            }
+        }
+    }
+    let mask = by_name.iter().zip(&by_key).map(|(a, b)| *a || *b);
+    (
+        BooleanArray::from(mask.collect::<Vec<_>>()),
+        BooleanArray::from(by_key),
+    )
+}
+
+fn key_columns(b: &RecordBatch, key_cols: Option<&[String]>) -> Option<Vec<ArrayRef>> {
+    key_cols?
+        .iter()
+        .map(|c| b.column_by_name(c).cloned())
+        .collect()
+}
+
+/// The change type of each new row: an update of a key that was in the table, else an insert.
+fn inserted_types(
+    b: &RecordBatch,
+    key_cols: Option<&[String]>,
+    updated: &HashSet<Vec<u8>>,
+) -> Vec<&'static str> {
+    let cols = key_columns(b, key_cols);
+    (0..b.num_rows())
+        .map(|i| match &cols {
+            Some(cols) if updated.contains(&key_of(cols, i)) => "update_postimage",
+            _ => "insert",
+        })
+        .collect()
+}
+
+/// What [`last_row_per_key`] keeps of a commit's files.
+pub(crate) struct LastRows {
+    /// Each file's batches, without the rows a later row of their key replaces.
+    pub(crate) files: Vec<Vec<RecordBatch>>,
+    /// How many rows each file lost that way.
+    pub(crate) dropped: Vec<u64>,
+    pub(crate) keys: Keys,
+}
+
+/// The last row of each key across `batches` (file order, then line order) and how many rows
+/// each file lost to a later row of its key. Rows are dropped, never reordered.
+pub(crate) fn last_row_per_key(
+    batches: Vec<Vec<RecordBatch>>,
+    key: &[String],
+) -> Result<LastRows, DeltaTableError> {
+    let mut keys = Keys::new(key.to_vec());
+    // Walk backwards: the first sighting of a key is its last row.
+    let mut seen: HashSet<Vec<u8>> = HashSet::new();
+    let mut out: Vec<Vec<RecordBatch>> = Vec::with_capacity(batches.len());
+    let mut dropped = vec![0u64; batches.len()];
+    for (fi, file) in batches.into_iter().enumerate().rev() {
+        let mut kept_file = Vec::with_capacity(file.len());
+        for b in file.into_iter().rev() {
+            let cols = key_columns(&b, Some(key)).ok_or_else(|| {
+                DeltaTableError::Generic(format!(
+                    "merge_key: the rows lack a key column ({})",
+                    key.join(", ")
+                ))
+            })?;
+            let mut keep = vec![false; b.num_rows()];
+            for i in (0..b.num_rows()).rev() {
+                keep[i] = seen.insert(key_of(&cols, i));
+            }
+            let keep = BooleanArray::from(keep);
+            dropped[fi] += (b.num_rows() - keep.true_count()) as u64;
+            let b = filter_record_batch(&b, &keep).map_err(arrow)?;
+            if let Some(cols) = key_columns(&b, Some(key)) {
+                keys.extend(&cols, 0..b.num_rows());
+            }
+            kept_file.push(b);
+        }
+        kept_file.reverse();
+        out.push(kept_file);
+    }
+    out.reverse();
+    keys.seal();
+    Ok(LastRows {
+        files: out,
+        dropped,
+        keys,
+    })
+}
+
+/// Whether the table's rows carry a change data feed (`delta.enableChangeDataFeed`).
+pub(crate) fn change_feed(table: &DeltaTable) -> bool {
+    table.snapshot().is_ok_and(|s| {
+        s.metadata()
+            .configuration()
+            .get("delta.enableChangeDataFeed")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    })
+}
+
+/// Writes change data files: the table's columns and `_change_type`, partitioned like the
+/// table, under `_change_data/`.
+struct ChangeWriter {
+    writer: RecordBatchWriter,
+    schema: SchemaRef,
+}
+
+impl ChangeWriter {
+    fn new(feed: &FeedConfig, table: &SchemaRef) -> Result<ChangeWriter, DeltaTableError> {
+        let mut fields: Vec<Field> = table.fields().iter().map(|f| f.as_ref().clone()).collect();
+        fields.push(Field::new(CHANGE_TYPE, DataType::Utf8, false));
+        let schema = Arc::new(Schema::new(fields));
+        let url = format!(
+            "{}/{CHANGE_DATA}",
+            feed.table_url.as_str().trim_end_matches('/')
+        );
+        let writer = RecordBatchWriter::try_new(
+            url,
+            schema.clone(),
+            Some(feed.schema.partition_columns()),
+            Some(feed.storage_options.0.clone()),
+        )?;
+        Ok(ChangeWriter { writer, schema })
+    }
+
+    fn write(
+        &mut self,
+        rt: &tokio::runtime::Runtime,
+        batch: RecordBatch,
+        types: &[&str],
+    ) -> Result<(), DeltaTableError> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let mut cols = batch.columns().to_vec();
+        cols.push(Arc::new(StringArray::from(types.to_vec())) as ArrayRef);
+        let b = RecordBatch::try_new(self.schema.clone(), cols).map_err(arrow)?;
+        rt.block_on(self.writer.write(b))
+    }
+
+    fn finish(mut self, rt: &tokio::runtime::Runtime) -> Result<Vec<AddCDCFile>, DeltaTableError> {
+        let adds: Vec<Add> = rt.block_on(self.writer.flush())?;
+        Ok(adds
+            .into_iter()
+            .map(|a| AddCDCFile {
+                path: format!("{CHANGE_DATA}/{}", a.path),
+                size: a.size,
+                partition_values: a.partition_values,
+                data_change: false,
+                tags: None,
+            })
+            .collect())
+    }
+}
+
+/// Deletes files written for a change that was not committed (best effort: vacuum finds any
+/// left once older than its retention).
+pub(crate) fn discard(rt: &tokio::runtime::Runtime, table: &DeltaTable, written: &[String]) {
+    use deltalake::logstore::object_store::ObjectStoreExt;
+    let store = table.object_store();
+    for p in written {
+        if let Ok(p) = deltalake::Path::parse(p) {
+            let _ = rt.block_on(store.delete(&p));
+        }
+    }
+}
+
+/// The rows of files that were streamed to Parquet ahead of the commit (large files), read
+/// back for the change data feed.
+pub(crate) fn rows_of(
+    rt: &tokio::runtime::Runtime,
+    table: &DeltaTable,
+    adds: &[Add],
+) -> Result<Vec<RecordBatch>, DeltaTableError> {
+    let schema: SchemaRef = Arc::new(super::table::table_arrow_schema(table).map_err(generic)?);
+    let mut out = Vec::new();
+    for a in adds {
+        for b in read_data_file(rt, table, &a.path)? {
+            let b = with_partition_values(b, &schema, &a.partition_values)?;
+            out.push(conform(b, &schema)?);
+        }
+    }
+    Ok(out)
+}
+
+fn arrow(e: deltalake::arrow::error::ArrowError) -> DeltaTableError {
+    DeltaTableError::Generic(e.to_string())
+}
+
+fn generic(e: impl std::fmt::Display) -> DeltaTableError {
+    DeltaTableError::Generic(e.to_string())
+}
+
+/// Counts of what a change did, for the commit's metadata and the log line.
+pub(crate) fn summary(planned: &Planned, names: usize, duplicates: u64) -> serde_json::Value {
+    serde_json::json!({
+        "replacedNames": names,
+        "removedRows": planned.removed_rows,
+        "removedFiles": planned.removed_files,
+        "rewrittenFiles": planned.rewritten_files,
+        "updatedKeys": planned.updated_keys.len(),
+        "duplicateKeys": duplicates,
+    })
+}
+
+/// Before a committer of a feed whose rows change writes: the `merge_key` columns are in
+/// the table, and the table carries the change data feed (an existing table gets it in one
+/// protocol + metadata commit: writer version 4, or the `changeDataFeed` feature on a table
+/// with table features; readers need nothing new).
+pub(crate) fn prepare(
+    rt: &tokio::runtime::Runtime,
+    table: &mut DeltaTable,
+    log: &mut super::log::Log,
+    feed: &FeedConfig,
+) -> Result<(), super::DeltaError> {
+    let url = table.table_url().to_string();
+    let schema = super::table::table_arrow_schema(table)?;
+    for k in &feed.merge_key {
+        if schema.field_with_name(k).is_err() {
+            return Err(super::DeltaError::IncompatibleSchema {
+                url,
+                problems: vec![format!(
+                    "merge_key names column '{k}', which the table does not have"
+                )],
+            });
+        }
+    }
+    if change_feed(table) {
+        return Ok(());
+    }
+    let err = |e: String| super::DeltaError::Table {
+        url: url.clone(),
+        source: Box::new(DeltaTableError::Generic(e)),
+    };
+    let snapshot = table.snapshot().map_err(|e| err(e.to_string()))?;
+    let mut protocol = serde_json::to_value(snapshot.protocol()).map_err(|e| err(e.to_string()))?;
+    let writer = protocol["minWriterVersion"].as_i64().unwrap_or(1);
+    if writer >= 7 {
+        let features = protocol["writerFeatures"]
+            .as_array_mut()
+            .ok_or_else(|| err("writer version 7 without writerFeatures".into()))?;
+        if !features.iter().any(|f| f == "changeDataFeed") {
+            features.push("changeDataFeed".into());
+        }
+    } else {
+        protocol["minWriterVersion"] = 4.into();
+    }
+    let protocol: deltalake::kernel::Protocol =
+        serde_json::from_value(protocol).map_err(|e| err(format!("protocol: {e}")))?;
+    let metadata = deltalake::kernel::MetadataExt::add_config_key(
+        snapshot.metadata().clone(),
+        "delta.enableChangeDataFeed".into(),
+        "true".into(),
+    )
+    .map_err(|e| err(e.to_string()))?;
+    let properties = [("delta.enableChangeDataFeed".to_string(), "true".to_string())]
+        .into_iter()
+        .collect();
+    let v = log
+        .commit(
+            rt,
+            super::log::Commit::other(
+                vec![Action::Protocol(protocol), Action::Metadata(metadata)],
+                deltalake::protocol::DeltaOperation::SetTableProperties { properties },
+                Default::default(),
+            ),
+        )
+        .map_err(|e| err(format!("enabling the change data feed: {e}")))?;
+    rt.block_on(table.load())
+        .map_err(|e| err(format!("loading the table again: {e}")))?;
+    log::info!(
+        "table {url}: rows of feed {} can change (on_resend = \"replace\" or merge_key): the change data feed is on from version {v} (delta.enableChangeDataFeed)",
+        feed.name
+    );
+    Ok(())
+}
+
+/// The operation a change commit records (Spark's `DESCRIBE HISTORY` shows it).
+pub(crate) fn operation(touch: &Touch) -> deltalake::protocol::DeltaOperation {
+    use deltalake::protocol::{DeltaOperation, MergePredicate, SaveMode};
+    match &touch.keys {
+        Some(k) => {
+            let on = k
+                .columns
+                .iter()
+                .map(|c| format!("target.{c} = source.{c}"))
+                .collect::<Vec<_>>()
+                .join(" AND ");
+            DeltaOperation::Merge {
+                predicate: None,
+                merge_predicate: Some(on),
+                matched_predicates: vec![MergePredicate {
+                    action_type: "update".into(),
+                    predicate: None,
+                }],
+                not_matched_predicates: vec![MergePredicate {
+                    action_type: "insert".into(),
+                    predicate: None,
+                }],
+                not_matched_by_source_predicates: vec![],
+            }
+        }
+        None => DeltaOperation::Write {
+            mode: SaveMode::Overwrite,
+            partition_by: None,
+            predicate: Some(format!(
+                "{SOURCE_FILE} IN ({})",
+                touch
+                    .names
+                    .iter()
+                    .map(|n| format!("'{}'", n.replace('\'', "''")))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        },
+    }
+}
