@@ -237,19 +237,7 @@ fn a_crash_at_each_point_of_the_commit_path_loses_and_duplicates_nothing() {
         for n in 0..12 {
             drop_one(d, &mut ledger, point, n);
         }
-        let out = d
-            .assert_cmd()
-            .args(["run", "--once", "--config", "config.toml"])
-            .env("DELTADROP_CRASH_AT", point)
-            .env("DELTADROP_CRASH_AFTER", "2")
-            .timeout(DEADLINE)
-            .assert()
-            .failure();
-        let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
-        assert!(
-            err.contains(&format!("DELTADROP_CRASH_AT={point}: aborting")),
-            "{point}: {err}"
-        );
+        d.run_once_crashing_at(point, 2);
         verify(&site, &ledger);
     }
 }

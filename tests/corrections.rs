@@ -97,34 +97,41 @@ fn change_feed(d: &Dir, version: u64) -> Vec<(String, String, String)> {
         let Some(path) = action["cdc"]["path"].as_str() else {
             continue;
         };
-        let file = fs::File::open(d.table().join(path)).expect("cdc file");
-        let reader =
-            deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
-                .expect("parquet")
-                .build()
-                .expect("reader");
-        for b in reader {
-            let b = b.expect("batch");
-            let col = |n: &str| {
-                b.column_by_name(n)
-                    .and_then(|c| {
-                        c.as_any()
-                            .downcast_ref::<deltalake::arrow::array::StringArray>()
-                            .cloned()
-                    })
-                    .unwrap_or_else(|| panic!("column {n}"))
-            };
-            let (id, ty, pay) = (col("sale_id"), col("_change_type"), col("payment_method"));
-            for i in 0..b.num_rows() {
-                out.push((
-                    id.value(i).to_string(),
-                    ty.value(i).to_string(),
-                    pay.value(i).to_string(),
-                ));
-            }
+        for [id, ty, pay] in string_columns(
+            &d.table().join(path),
+            ["sale_id", "_change_type", "payment_method"],
+        ) {
+            out.push((id, ty, pay));
         }
     }
     out.sort();
+    out
+}
+
+/// The values of text columns `cols` in every row of a Parquet file.
+fn string_columns<const N: usize>(path: &std::path::Path, cols: [&str; N]) -> Vec<[String; N]> {
+    let file = fs::File::open(path).expect("parquet file");
+    let reader =
+        deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .expect("parquet")
+            .build()
+            .expect("reader");
+    let mut out = Vec::new();
+    for b in reader {
+        let b = b.expect("batch");
+        let arrays = cols.map(|n| {
+            b.column_by_name(n)
+                .and_then(|c| {
+                    c.as_any()
+                        .downcast_ref::<deltalake::arrow::array::StringArray>()
+                        .cloned()
+                })
+                .unwrap_or_else(|| panic!("column {n}"))
+        });
+        for i in 0..b.num_rows() {
+            out.push(std::array::from_fn(|c| arrays[c].value(i).to_string()));
+        }
+    }
     out
 }
 
@@ -163,31 +170,12 @@ fn table_at(d: &Dir, version: Option<u64>) -> std::collections::BTreeMap<String,
         .map(|f| f.path().to_string())
         .collect();
     for p in paths {
-        let file = fs::File::open(d.table().join(&p)).expect("data file");
-        let reader =
-            deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
-                .expect("parquet")
-                .build()
-                .expect("reader");
-        for b in reader {
-            let b = b.expect("batch");
-            let col = |n: &str| {
-                b.column_by_name(n)
-                    .and_then(|c| {
-                        c.as_any()
-                            .downcast_ref::<deltalake::arrow::array::StringArray>()
-                            .cloned()
-                    })
-                    .unwrap_or_else(|| panic!("column {n}"))
-            };
-            let (id, pay, src) = (col("sale_id"), col("payment_method"), col("_source_file"));
-            for i in 0..b.num_rows() {
-                let prev = out.insert(
-                    id.value(i).to_string(),
-                    (pay.value(i).to_string(), src.value(i).to_string()),
-                );
-                assert!(prev.is_none(), "{} is in the table twice", id.value(i));
-            }
+        for [id, pay, src] in string_columns(
+            &d.table().join(&p),
+            ["sale_id", "payment_method", "_source_file"],
+        ) {
+            let prev = out.insert(id.clone(), (pay, src));
+            assert!(prev.is_none(), "{id} is in the table twice");
         }
     }
     out
@@ -354,12 +342,7 @@ fn a_row_without_its_key_is_quarantined() {
 #[test]
 fn check_names_a_merge_key_column_the_schema_lacks() {
     let d = Dir::with_feed("", "merge_key = [\"order_id\"]");
-    let out = d
-        .assert_cmd()
-        .args(["check", "--config", "config.toml"])
-        .assert()
-        .code(2);
-    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    let err = d.exits(&["check", "--config", "config.toml"], 2);
     assert!(
         err.contains("merge_key names column 'order_id' that the schema does not have"),
         "{err}"
@@ -422,18 +405,7 @@ fn a_crash_at_each_step_of_a_correction_leaves_the_latest_rows_once() {
                 .1,
         );
         d.drop_file("upsert.csv", &upsert);
-        let out = d
-            .assert_cmd()
-            .args(["run", "--once", "--config", "config.toml"])
-            .env("DELTADROP_CRASH_AT", point)
-            .timeout(DEADLINE)
-            .assert()
-            .failure();
-        let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
-        assert!(
-            err.contains(&format!("DELTADROP_CRASH_AT={point}: aborting")),
-            "{point}: {err}"
-        );
+        d.run_once_crashing_at(point, 1);
         d.run_once();
         let t = table_at(&d, None);
         assert_eq!(t.len(), 23, "{point}: {t:?}");

@@ -189,12 +189,7 @@ fn explicit_column_names_must_be_spark_safe() {
         "",
         "columns = [{name = \"Unit Price\", type = \"decimal(12,2)\"}]",
     );
-    let out = d
-        .assert_cmd()
-        .args(["check", "--config", "config.toml"])
-        .assert()
-        .code(2);
-    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    let err = d.exits(&["check", "--config", "config.toml"], 2);
     assert!(err.contains("'Unit Price' has ' '"), "{err}");
     assert!(err.contains("name it 'unit_price'"), "{err}");
 

@@ -389,12 +389,15 @@ fn hostile_inputs_each_end_clearly_and_nothing_is_lost() {
 
     // dup-a first, so that dup-b is the duplicate.
     for c in &cases {
-        d.drop_file(&c.name, std::str::from_utf8(&c.bytes).unwrap_or(""));
-        if std::str::from_utf8(&c.bytes).is_err() {
-            // Binary content: write it as bytes (drop_file takes text).
-            let tmp = inbox.join(format!(".{}.tmp", c.name.replace('\n', "_")));
-            fs::write(&tmp, &c.bytes).unwrap();
-            fs::rename(&tmp, inbox.join(&c.name)).unwrap();
+        match std::str::from_utf8(&c.bytes) {
+            Ok(text) => d.drop_file(&c.name, text),
+            Err(_) => {
+                // Binary content: written as bytes (drop_file takes text), renamed in whole —
+                // an empty placeholder first would be a file of its own to the daemon.
+                let tmp = inbox.join(format!(".{}.tmp", c.name.replace('\n', "_")));
+                fs::write(&tmp, &c.bytes).unwrap();
+                fs::rename(&tmp, inbox.join(&c.name)).unwrap();
+            }
         }
         if c.name == "dup-a.csv" {
             assert!(

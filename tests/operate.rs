@@ -142,12 +142,7 @@ fn status_and_metrics_answer_while_the_daemon_runs() {
     assert!(text.contains("backlog:      0 file(s) waiting"), "{text}");
 
     assert!(daemon.terminate().success());
-    let out = d
-        .assert_cmd()
-        .args(["status", "--config", "config.toml"])
-        .assert()
-        .code(1);
-    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    let err = d.exits(&["status", "--config", "config.toml"], 1);
     assert!(err.contains("deltadrop is not running"), "{err}");
 }
 

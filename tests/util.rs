@@ -47,6 +47,35 @@ impl Dir {
         d
     }
 
+    /// Runs `deltadrop run --once` with `DELTADROP_CRASH_AT=point` (aborting the `after`-th time
+    /// it passes there, like `kill -9`) and asserts it did.
+    pub fn run_once_crashing_at(&self, point: &str, after: u32) {
+        let out = self
+            .assert_cmd()
+            .args(["run", "--once", "--config", "config.toml"])
+            .env("DELTADROP_CRASH_AT", point)
+            .env("DELTADROP_CRASH_AFTER", after.to_string())
+            .timeout(DEADLINE)
+            .assert()
+            .failure();
+        let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        assert!(
+            err.contains(&format!("DELTADROP_CRASH_AT={point}: aborting")),
+            "{point}: {err}"
+        );
+    }
+
+    /// Runs `deltadrop ARGS`, asserts it exits with `code`; returns what it wrote to stderr.
+    pub fn exits(&self, args: &[&str], code: i32) -> String {
+        let out = self
+            .assert_cmd()
+            .args(args)
+            .timeout(DEADLINE)
+            .assert()
+            .code(code);
+        String::from_utf8_lossy(&out.get_output().stderr).into_owned()
+    }
+
     /// Runs `deltadrop run --once`, asserts it exits with `code`; returns its log.
     pub fn run_once_exit(&self, code: i32) -> String {
         let out = self

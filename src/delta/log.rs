@@ -32,20 +32,16 @@ impl Commit {
         app_id: &str,
         txn: i64,
     ) -> Commit {
-        Commit {
-            actions,
-            operation: DeltaOperation::Write {
-                mode: SaveMode::Append,
-                partition_by: None,
-                predicate: None,
-            },
-            app_metadata,
-            txn: Some((app_id.to_string(), txn)),
-        }
+        let append = DeltaOperation::Write {
+            mode: SaveMode::Append,
+            partition_by: None,
+            predicate: None,
+        };
+        Commit::change(actions, append, app_metadata, app_id, txn)
     }
 
-    /// A commit that changes rows (a correction, an upsert): `operation` says which, under
-    /// `app_id`'s txn version `txn`.
+    /// A commit of `operation` (an append, a correction, an upsert) under `app_id`'s txn
+    /// version `txn`.
     pub(crate) fn change(
         actions: Vec<Action>,
         operation: DeltaOperation,
