@@ -5,9 +5,8 @@
 #
 #   scripts/bench-corrections.sh [BASE_FILES] [ROWS_PER_FILE] [RUNS]   (defaults: 10000 1000 30)
 #
-# 1. base: BASE_FILES × ROWS_PER_FILE sales rows (10 million by default) loaded by `run --once` with
-#    an append-only feed, which then gets on_resend = "replace" and merge_key = ["sale_id"] (one
-#    commit turns the change data feed on).
+# 1. base: BASE_FILES × ROWS_PER_FILE sales rows (10 million by default) loaded by `run --once` into
+#    a feed with on_resend = "replace" and merge_key = ["sale_id"] (a data file per source file).
 # 2. replace: RUNS base files re-sent under their own name with every total a cent higher
 #    (ROWS_PER_FILE rows each): drop → committed version, p50/p90/max.
 # 3. upsert: RUNS files of ROWS_PER_FILE rows, 10 % of them existing sale ids picked at random
@@ -33,13 +32,8 @@ if [[ ! -f "$cache/done" ]]; then
 fi
 
 rm -rf "$out"; mkdir -p "$out/inbox" "$out/fix" "$out/upsert"
-feed='[http]
-enabled = false
-[[feed]]
-name = "sales"
-on_success = "delete"
-maintenance_interval = "0s"'
-printf '%s\n' "$feed" > "$out/config.toml"
+printf '[http]\nenabled = false\n[[feed]]\nname = "sales"\non_success = "delete"\nmaintenance_interval = "0s"\non_resend = "replace"\nmerge_key = ["sale_id"]\n' \
+  > "$out/config.toml"
 # Hard links: the daemon deletes the inbox's name, the cache keeps its own.
 cp -l "$cache/base"/*.csv "$out/inbox/" 2>/dev/null || cp "$cache/base"/*.csv "$out/inbox/"
 t0=$(date +%s.%N)
@@ -47,7 +41,6 @@ t0=$(date +%s.%N)
 load_s=$(echo "$(date +%s.%N) - $t0" | bc)
 echo "base: $base_files files loaded in ${load_s} s" >&2
 
-printf '%s\non_resend = "replace"\nmerge_key = ["sale_id"]\n' "$feed" > "$out/config.toml"
 python3 - "$cache/base" "$out/fix" "$out/upsert" "$base_files" "$rows" "$runs" <<'PY'
 import os, random, sys
 base, fix, upsert, n, rows, runs = sys.argv[1], sys.argv[2], sys.argv[3], *map(int, sys.argv[4:])
@@ -84,8 +77,8 @@ PY
 (cd "$out" && RUST_LOG=info exec "$bin" run --config config.toml 2> daemon.log) &
 pid=$!
 trap 'kill -TERM $pid 2>/dev/null || true' EXIT
-for _ in $(seq 1 600); do grep -q "change data feed is on" "$out/daemon.log" 2>/dev/null && break; sleep 0.1; done
-grep -q "change data feed is on" "$out/daemon.log" || { echo "the daemon did not start" >&2; exit 1; }
+for _ in $(seq 1 600); do grep -q "file(s) known loaded" "$out/daemon.log" 2>/dev/null && break; sleep 0.1; done
+grep -q "file(s) known loaded" "$out/daemon.log" || { echo "the daemon did not start" >&2; exit 1; }
 sleep 1 # its first poll of the (empty) inbox
 echo "replace: $runs × $rows rows" >&2
 replace=$(python3 "$here/bench/drops.py" latency --staging "$out/fix" --inbox "$out/inbox" \

@@ -204,6 +204,12 @@ fn resolve_feed(
         vacuum_retention: f.vacuum_retention,
         sort_by: f.sort_by.clone(),
     };
+    // An upsert holds its commit's keys in memory (exact, and sorted for skipping files).
+    let max_rows_per_commit = if f.merge_key.is_empty() {
+        f.max_rows_per_commit
+    } else {
+        f.max_rows_per_commit.min(MERGE_MAX_ROWS_PER_COMMIT)
+    };
     let app_id = match instance {
         Some(i) => format!("deltadrop-{}-{}", f.name, i),
         None => format!("deltadrop-{}", f.name),
@@ -225,7 +231,7 @@ fn resolve_feed(
         merge_key: f.merge_key,
         shared_writers: instance.is_some(),
         max_files_per_commit: f.max_files_per_commit,
-        max_rows_per_commit: f.max_rows_per_commit,
+        max_rows_per_commit,
         checkpoint_interval: f.checkpoint_interval,
         csv,
         app_id,
@@ -319,6 +325,9 @@ fn quarantine_url(f: &RawFeed, table_url: &Url, base_dir: &Path) -> Result<Url, 
         None => resolve_table(&format!("lake/_quarantine/{}", f.name), base_dir),
     }
 }
+
+/// The most rows one upsert commit takes (a backlog is committed in several).
+pub const MERGE_MAX_ROWS_PER_COMMIT: u64 = 250_000;
 
 /// `merge_key` names columns the feed writes (for `infer`: checked against the table when it
 /// is opened), each once, and none of deltadrop's own.

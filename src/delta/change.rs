@@ -17,7 +17,7 @@ use deltalake::kernel::{Action, Add, AddCDCFile};
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::{DeltaTable, DeltaTableError};
 
-use super::files::{key_of, FileIndex, Keys, Touch};
+use super::files::{key_of, FileIndex, IndexedFile, Keys, Touch};
 use super::table::{conform, read_data_file, remove, with_partition_values, writer_for};
 use crate::config::FeedConfig;
 use crate::schema::SOURCE_FILE;
@@ -45,7 +45,8 @@ pub(crate) struct Planned {
 
 /// Plans and writes (but does not commit) the change: reads the files that may hold rows
 /// `touch` replaces, writes what they keep, and the change data feed of the commit whose
-/// new rows are `new_rows` (when the table has one).
+/// new rows are `new_rows` (when the table has one). The files are read and rewritten on
+/// every core: each is decoded and encoded again whole, which is most of an upsert's time.
 pub(crate) fn plan(
     rt: &tokio::runtime::Runtime,
     table: &DeltaTable,
@@ -55,65 +56,78 @@ pub(crate) fn plan(
     new_rows: &[RecordBatch],
 ) -> Result<Planned, DeltaTableError> {
     let schema: SchemaRef = Arc::new(super::table::table_arrow_schema(table).map_err(generic)?);
+    let candidates = index.candidates(touch);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 4)
+        .min(candidates.len().max(1));
+    let mut shares: Vec<Vec<(String, IndexedFile)>> = vec![Vec::new(); threads];
+    for (i, c) in candidates.into_iter().enumerate() {
+        shares[i % threads].push(c);
+    }
+    // A current-thread runtime takes block_on from several threads: one drives its I/O, the
+    // others hook into it.
+    let rewrite = |share: Vec<(String, IndexedFile)>| {
+        share
+            .into_iter()
+            .map(|(path, file)| rewrite_file(rt, table, &schema, touch, path, file))
+            .collect::<Result<Vec<_>, _>>()
+    };
+    let mut outcomes: Vec<Rewritten> = Vec::new();
+    let results: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = shares
+            .into_iter()
+            .map(|share| s.spawn(move || rewrite(share)))
+            .collect();
+        handles.into_iter().map(|h| h.join()).collect()
+    });
+    let mut first_err = None;
+    for r in results {
+        match r {
+            Ok(Ok(o)) => outcomes.extend(o.into_iter().flatten()),
+            Ok(Err(e)) => {
+                first_err.get_or_insert(e);
+            }
+            Err(_) => {
+                first_err.get_or_insert(generic("a rewrite thread panicked"));
+            }
+        }
+    }
+    outcomes.sort_by(|a, b| a.path.cmp(&b.path));
     let mut planned = Planned::default();
-    let mut kept = writer_for(table).map_err(generic)?;
+    for o in &outcomes {
+        planned
+            .written
+            .extend(o.adds.iter().map(|a| a.path.clone()));
+    }
+    if let Some(e) = first_err {
+        discard(rt, table, &planned.written);
+        return Err(e);
+    }
     let mut cdc = match change_feed(table) {
         true => Some(ChangeWriter::new(feed, &schema)?),
         false => None,
     };
-    let key_cols = touch.keys.as_ref().map(|k| k.columns.as_slice());
-    for (path, file) in index.candidates(touch) {
-        let mut removed_here = 0u64;
-        let mut parts = Vec::new();
-        for b in read_data_file(rt, table, &path)? {
-            let b = with_partition_values(b, &schema, &file.partition)?;
-            let b = conform(b, &schema)?;
-            let (mask, by_key) = replaced_rows(&b, touch, key_cols, &mut planned.updated_keys);
-            removed_here += mask.true_count() as u64;
-            parts.push((b, mask, by_key));
+    for o in outcomes {
+        planned.read.insert(o.path.clone());
+        planned.removed_rows += o.removed;
+        planned
+            .actions
+            .push(remove(&o.path, o.size.max(0) as u64, &o.partition, true));
+        if o.adds.is_empty() {
+            planned.removed_files += 1;
+        } else {
+            planned.rewritten_files += 1;
         }
-        if removed_here == 0 {
-            continue;
-        }
-        planned.read.insert(path.clone());
-        planned.removed_rows += removed_here;
-        planned.actions.push(remove(
-            &path,
-            file.size.max(0) as u64,
-            &file.partition,
-            true,
-        ));
-        let mut rewritten = false;
-        for (b, mask, by_key) in parts {
-            let keep = deltalake::arrow::compute::not(&mask).map_err(arrow)?;
-            let rest = filter_record_batch(&b, &keep).map_err(arrow)?;
-            if rest.num_rows() > 0 {
-                rt.block_on(kept.write(rest))?;
-                rewritten = true;
-            }
-            if let Some(cdc) = cdc.as_mut() {
-                let gone = filter_record_batch(&b, &mask).map_err(arrow)?;
-                let by_key = deltalake::arrow::compute::filter(&by_key, &mask).map_err(arrow)?;
-                let types = by_key
-                    .as_boolean()
-                    .iter()
-                    .map(|k| match k {
-                        Some(true) => "update_preimage",
-                        _ => "delete",
-                    })
-                    .collect::<Vec<_>>();
+        planned.actions.extend(o.adds.into_iter().map(Action::Add));
+        planned.updated_keys.extend(o.found);
+        if let Some(cdc) = cdc.as_mut() {
+            for (gone, types) in o.gone {
                 cdc.write(rt, gone, &types)?;
             }
         }
-        if rewritten {
-            planned.rewritten_files += 1;
-        } else {
-            planned.removed_files += 1;
-        }
     }
-    let adds = rt.block_on(kept.flush())?;
-    planned.written.extend(adds.iter().map(|a| a.path.clone()));
-    planned.actions.extend(adds.into_iter().map(Action::Add));
+    let key_cols = touch.keys.as_ref().map(|k| k.columns.as_slice());
     if let Some(mut cdc) = cdc {
         if !planned.read.is_empty() {
             for b in new_rows {
@@ -126,6 +140,84 @@ pub(crate) fn plan(
         planned.actions.extend(files.into_iter().map(Action::Cdc));
     }
     Ok(planned)
+}
+
+/// One data file the change touches: what it lost and what replaces it.
+struct Rewritten {
+    path: String,
+    size: i64,
+    partition: std::collections::HashMap<String, Option<String>>,
+    removed: u64,
+    /// The file holding the rows it keeps (none: every row went).
+    adds: Vec<Add>,
+    /// The rows it lost, each with its change type.
+    gone: Vec<(RecordBatch, Vec<&'static str>)>,
+    /// The keys it held of those the commit brings.
+    found: HashSet<Vec<u8>>,
+}
+
+/// Reads one candidate file; if it holds rows `touch` replaces, writes the rest into a new
+/// file of its own (merged, rewritten files' key ranges would span the table and every later
+/// upsert would read them again). None: it holds none.
+fn rewrite_file(
+    rt: &tokio::runtime::Runtime,
+    table: &DeltaTable,
+    schema: &SchemaRef,
+    touch: &Touch,
+    path: String,
+    file: IndexedFile,
+) -> Result<Option<Rewritten>, DeltaTableError> {
+    let key_cols = touch.keys.as_ref().map(|k| k.columns.as_slice());
+    let mut found = HashSet::new();
+    let mut removed = 0u64;
+    let mut parts = Vec::new();
+    for b in read_data_file(rt, table, &path)? {
+        let b = with_partition_values(b, schema, &file.partition)?;
+        let b = conform(b, schema)?;
+        let (mask, by_key) = replaced_rows(&b, touch, key_cols, &mut found);
+        removed += mask.true_count() as u64;
+        parts.push((b, mask, by_key));
+    }
+    if removed == 0 {
+        return Ok(None);
+    }
+    let mut kept: Option<RecordBatchWriter> = None;
+    let mut gone = Vec::new();
+    for (b, mask, by_key) in parts {
+        let keep = deltalake::arrow::compute::not(&mask).map_err(arrow)?;
+        let rest = filter_record_batch(&b, &keep).map_err(arrow)?;
+        if rest.num_rows() > 0 {
+            let w = match kept.as_mut() {
+                Some(w) => w,
+                None => kept.insert(writer_for(table).map_err(generic)?),
+            };
+            rt.block_on(w.write(rest))?;
+        }
+        let lost = filter_record_batch(&b, &mask).map_err(arrow)?;
+        let by_key = deltalake::arrow::compute::filter(&by_key, &mask).map_err(arrow)?;
+        let types = by_key
+            .as_boolean()
+            .iter()
+            .map(|k| match k {
+                Some(true) => "update_preimage",
+                _ => "delete",
+            })
+            .collect();
+        gone.push((lost, types));
+    }
+    let adds = match kept.as_mut() {
+        Some(w) => rt.block_on(w.flush())?,
+        None => Vec::new(),
+    };
+    Ok(Some(Rewritten {
+        path,
+        size: file.size,
+        partition: file.partition,
+        removed,
+        adds,
+        gone,
+        found,
+    }))
 }
 
 /// Which rows of `b` the change replaces, and which of them by key (an update rather than a
@@ -279,7 +371,7 @@ impl ChangeWriter {
         &mut self,
         rt: &tokio::runtime::Runtime,
         batch: RecordBatch,
-        types: &[&str],
+        types: &[&'static str],
     ) -> Result<(), DeltaTableError> {
         if batch.num_rows() == 0 {
             return Ok(());

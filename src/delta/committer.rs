@@ -207,7 +207,9 @@ impl Committer {
             let mut group = Vec::new();
             let mut rows = f.rows;
             let mut names = HashSet::new();
-            names.insert(f.job.name());
+            if replace {
+                names.insert(f.job.name());
+            }
             group.push(*f);
             // Everything ready right now shares this commit, within the bounds.
             while group.len() < self.feed.max_files_per_commit
@@ -350,6 +352,17 @@ impl Committer {
                             .block_on(self.writer.write(b))
                             .map_err(CommitError::write)?;
                         buffered = true;
+                    }
+                    // Rows that can change get a data file per source file: a correction then
+                    // removes its earlier version's files whole instead of rewriting files it
+                    // shares, and each file's key range stays that of one export.
+                    if buffered && self.feed.mutable() {
+                        adds.extend(
+                            self.rt
+                                .block_on(self.writer.flush())
+                                .map_err(CommitError::write)?,
+                        );
+                        buffered = false;
                     }
                 }
                 FileData::Written(a) => {

@@ -230,10 +230,22 @@ pub(crate) fn key_of(cols: &[ArrayRef], row: usize) -> Vec<u8> {
             key.extend_from_slice(&u32::MAX.to_le_bytes());
             continue;
         }
-        let text =
-            deltalake::arrow::util::display::array_value_to_string(col, row).unwrap_or_default();
-        key.extend_from_slice(&(text.len() as u32).to_le_bytes());
-        key.extend_from_slice(text.as_bytes());
+        // The common key types without formatting (every row of every file read is keyed);
+        // a column has one type everywhere, so its values compare alike.
+        let mut push = |bytes: &[u8]| {
+            key.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+            key.extend_from_slice(bytes);
+        };
+        match col.data_type() {
+            DataType::Utf8 => push(col.as_string::<i32>().value(row).as_bytes()),
+            DataType::Int64 => push(&col.as_primitive::<Int64Type>().value(row).to_le_bytes()),
+            DataType::Int32 => push(&col.as_primitive::<Int32Type>().value(row).to_le_bytes()),
+            _ => push(
+                deltalake::arrow::util::display::array_value_to_string(col, row)
+                    .unwrap_or_default()
+                    .as_bytes(),
+            ),
+        }
     }
     key
 }
