@@ -139,6 +139,10 @@ t_stream=$((SECONDS - t1))
 # sums of the latest version of every row (python_read.latest_rows). Spark then reads the table and its
 # change feed in batch (scripts/interop/spark_changes.py).
 t3=$SECONDS
+# The stream step's daemon is done: one daemon at a time (the trap stops only the last one).
+kill -TERM "$daemon_pid"
+wait "$daemon_pid" || fail "the stream step's daemon exited non-zero after SIGTERM"
+daemon_pid=
 site="$work/fix"
 mkdir -p "$site/inbox"
 "$here/interop/corrections-waves.sh" "$site"

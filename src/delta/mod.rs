@@ -93,8 +93,11 @@ fn table_err(url: &url::Url) -> impl FnOnce(DeltaTableError) -> DeltaError + '_ 
 fn register_cloud() {
     static CLOUD: std::sync::Once = std::sync::Once::new();
     CLOUD.call_once(|| {
-        deltalake::azure::register_handlers(None);
-        deltalake::aws::register_handlers(None);
+        #[cfg(feature = "cloud")]
+        {
+            deltalake::azure::register_handlers(None);
+            deltalake::aws::register_handlers(None);
+        }
     });
 }
 
