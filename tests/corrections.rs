@@ -478,3 +478,48 @@ fn two_daemons_upserting_the_same_keys_into_one_table_lose_no_update() {
     let logs = format!("{}{}", da.log(), db.log());
     assert!(!logs.contains("ERROR"), "{logs}");
 }
+
+#[test]
+fn checkpoints_and_vacuum_keep_working_on_a_table_with_removes() {
+    let d = Dir::with_feed("", "on_resend = \"replace\"\ncheckpoint_interval = 2");
+    d.drop_file(DAY, &sales_csv("a", 5));
+    d.run_once();
+    for pay in ["cash", "debit", "credit"] {
+        d.drop_file(DAY, &corrected("a", 0, 5, pay));
+        d.run_once();
+    }
+    let checkpoints = fs::read_dir(d.table().join("_delta_log"))
+        .expect("log")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains(".checkpoint."))
+        .count();
+    assert!(checkpoints > 0, "no checkpoint written");
+    let parquet_on_disk = || {
+        fs::read_dir(d.table())
+            .expect("table")
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".parquet"))
+            .count()
+    };
+    assert_eq!(parquet_on_disk(), 4, "each version's file is still on disk");
+    // Vacuum on a writer-4 table: deltadrop lists and deletes what no version needs any more.
+    d.exits(
+        &[
+            "maintain",
+            "--config",
+            "config.toml",
+            "--vacuum-retention",
+            "0s",
+        ],
+        0,
+    );
+    assert_eq!(parquet_on_disk(), 1, "the replaced files are vacuumed");
+    assert_eq!(data_files(&d), 1);
+    let t = table_at(&d, None);
+    assert_eq!(t.len(), 5);
+    assert!(t.values().all(|(pay, _)| pay == "credit"), "{t:?}");
+    // A start from the checkpoint, and a commit after it.
+    d.drop_file("next.csv", &sales_csv("n", 2));
+    d.run_once();
+    assert_eq!(table_at(&d, None).len(), 7);
+}
