@@ -470,6 +470,61 @@ mod tests {
     }
 
     #[test]
+    fn a_change_next_to_which_another_writer_added_its_keys_is_stale() {
+        let (_d, rt, mut a, mut b, table) = two_writers();
+        let key = vec!["sale_id".to_string()];
+        b.index = Some(FileIndex::from_table(&table, &key).unwrap());
+        let with_keys = |path: &str, min: &str, max: &str| {
+            Action::Add(deltalake::kernel::Add {
+                path: path.into(),
+                size: 10,
+                data_change: true,
+                stats: Some(format!(
+                    r#"{{"numRecords":2,"minValues":{{"sale_id":"{min}"}},"maxValues":{{"sale_id":"{max}"}}}}"#
+                )),
+                ..Default::default()
+            })
+        };
+        let touch = || {
+            let mut keys = crate::delta::files::Keys::new(key.clone());
+            let ids: deltalake::arrow::array::ArrayRef =
+                std::sync::Arc::new(deltalake::arrow::array::StringArray::from(vec!["k-5"]));
+            keys.extend(&[ids], 0..1);
+            keys.seal();
+            Touch {
+                names: Default::default(),
+                keys: Some(keys),
+            }
+        };
+        // Rows of other keys: no conflict, b's commit goes on at the next version.
+        a.commit(
+            &rt,
+            append("a", 1).with_actions(vec![with_keys("x.parquet", "m-1", "m-9")]),
+        )
+        .unwrap();
+        b.reading = Some(ReadSet {
+            files: HashSet::new(),
+            touch: touch(),
+        });
+        assert_eq!(b.commit(&rt, append("b", 1)).unwrap(), 2);
+        // Rows that may hold k-5: b's upsert did not see them and must be planned again.
+        a.commit(
+            &rt,
+            append("a", 2).with_actions(vec![with_keys("y.parquet", "k-1", "k-9")]),
+        )
+        .unwrap();
+        b.reading = Some(ReadSet {
+            files: HashSet::new(),
+            touch: touch(),
+        });
+        let err = b.commit(&rt, append("b", 2)).err().unwrap();
+        assert!(
+            matches!(&err, CommitError::ReadChanged { version: 3, path } if path == "y.parquet"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn a_compaction_whose_files_another_writer_removed_is_refused() {
         let (_d, rt, mut a, mut b, _) = two_writers();
         let remove = |path: &str| {
