@@ -523,3 +523,45 @@ fn checkpoints_and_vacuum_keep_working_on_a_table_with_removes() {
     d.run_once();
     assert_eq!(table_at(&d, None).len(), 7);
 }
+
+#[test]
+fn a_partitioned_table_takes_corrections_and_upserts_partition_by_partition() {
+    let d = Dir::with_feed(
+        "",
+        "partition_by = \"date(sold_at)\"\non_resend = \"replace\"\nmerge_key = [\"sale_id\"]",
+    );
+    // 40 sales over 28 days of March: each file's rows spread over many partitions.
+    d.drop_file(DAY, &sales_csv("a", 40));
+    d.drop_file("other.csv", &sales_csv("o", 30));
+    d.run_once();
+    d.drop_file(DAY, &corrected("a", 0, 40, "cash"));
+    d.drop_file("upsert.csv", &corrected("o", 0, 10, "debit"));
+    d.run_once();
+    let t = table_at(&d, None);
+    assert_eq!(t.len(), 70, "{t:?}");
+    assert!((0..40).all(|i| t[&format!("a-{i}")].0 == "cash"));
+    assert!((0..10).all(|i| t[&format!("o-{i}")] == ("debit".into(), "upsert.csv".into())));
+    assert!((10..30).all(|i| t[&format!("o-{i}")].1 == "other.csv"));
+    // The change feed's files sit in the partitions of their rows.
+    let log = fs::read_dir(d.table().join("_delta_log")).expect("log");
+    let cdc: Vec<String> = log
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+        .flat_map(|e| {
+            fs::read_to_string(e.path())
+                .expect("commit")
+                .lines()
+                .filter_map(|l| {
+                    let a: serde_json::Value = serde_json::from_str(l).expect("json");
+                    a["cdc"]["path"].as_str().map(String::from)
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(!cdc.is_empty());
+    assert!(
+        cdc.iter()
+            .all(|p| p.starts_with("_change_data/sold_at_date=2024-03-")),
+        "{cdc:?}"
+    );
+}
