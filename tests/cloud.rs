@@ -287,6 +287,35 @@ impl S3Mock {
     }
 }
 
+impl S3Mock {
+    /// A fresh s3:// table and two daemon folders (instances east and west) whose feed writes
+    /// it, with `feed_lines` in the feed's block.
+    fn two_daemons(&self, feed_lines: &str) -> (url::Url, Vec<Dir>) {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let table = url::Url::parse(&format!("s3://lake/t-{}/sales", &id[..8])).expect("url");
+        let mut opts: Vec<_> = self.options().into_iter().collect();
+        opts.sort();
+        let options_toml: String = opts
+            .iter()
+            .map(|(k, v)| format!("{k} = \"{v}\"\n"))
+            .collect();
+        let dirs = ["east", "west"]
+            .iter()
+            .map(|n| {
+                let d = Dir::empty();
+                d.write_config(&format!(
+                    "instance = \"{n}\"\npoll_interval = \"300ms\"\nsettle = \"200ms\"\n[http]\nenabled = false\n\
+                     [[feed]]\nname = \"sales\"\ntable = \"{table}\"\n{feed_lines}\
+                     [feed.storage_options]\n{options_toml}"
+                ));
+                fs::create_dir_all(d.inbox()).expect("inbox");
+                d
+            })
+            .collect();
+        (table, dirs)
+    }
+}
+
 impl Drop for S3Mock {
     fn drop(&mut self) {
         let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/s3-mock.sh");
@@ -303,27 +332,7 @@ impl Drop for S3Mock {
 #[ignore = "needs moto (PyPI); .ci/run runs it"]
 fn two_daemons_share_one_s3_table_through_a_kill_9() {
     let s3 = S3Mock::start();
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    let table = url::Url::parse(&format!("s3://lake/t-{}/sales", &id[..8])).expect("url");
-    let mut opts: Vec<_> = s3.options().into_iter().collect();
-    opts.sort();
-    let options_toml: String = opts
-        .iter()
-        .map(|(k, v)| format!("{k} = \"{v}\"\n"))
-        .collect();
-    let dirs: Vec<Dir> = ["east", "west"]
-        .iter()
-        .map(|n| {
-            let d = Dir::empty();
-            d.write_config(&format!(
-                "instance = \"{n}\"\npoll_interval = \"300ms\"\nsettle = \"200ms\"\n[http]\nenabled = false\n\
-                 [[feed]]\nname = \"sales\"\ntable = \"{table}\"\ncheckpoint_interval = 10\n\
-                 [feed.storage_options]\n{options_toml}"
-            ));
-            fs::create_dir_all(d.inbox()).expect("inbox");
-            d
-        })
-        .collect();
+    let (table, dirs) = s3.two_daemons("checkpoint_interval = 10\n");
     let mut east = dirs[0].spawn();
     east.wait_ready();
     let mut west = dirs[1].spawn();
@@ -360,27 +369,9 @@ fn two_daemons_share_one_s3_table_through_a_kill_9() {
 #[ignore = "needs moto (PyPI); .ci/run runs it"]
 fn two_daemons_upsert_and_correct_one_s3_table() {
     let s3 = S3Mock::start();
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    let table = url::Url::parse(&format!("s3://lake/t-{}/sales", &id[..8])).expect("url");
-    let options_toml: String = s3
-        .options()
-        .iter()
-        .map(|(k, v)| format!("{k} = \"{v}\"\n"))
-        .collect();
-    let dirs: Vec<Dir> = ["east", "west"]
-        .iter()
-        .map(|n| {
-            let d = Dir::empty();
-            d.write_config(&format!(
-                "instance = \"{n}\"\npoll_interval = \"300ms\"\nsettle = \"200ms\"\n[http]\nenabled = false\n\
-                 [[feed]]\nname = \"sales\"\ntable = \"{table}\"\non_resend = \"replace\"\n\
-                 merge_key = [\"sale_id\"]\nmax_files_per_commit = 1\n\
-                 [feed.storage_options]\n{options_toml}"
-            ));
-            fs::create_dir_all(d.inbox()).expect("inbox");
-            d
-        })
-        .collect();
+    let (table, dirs) = s3.two_daemons(
+        "on_resend = \"replace\"\nmerge_key = [\"sale_id\"]\nmax_files_per_commit = 1\n",
+    );
     let mut east = dirs[0].spawn();
     east.wait_ready();
     let mut west = dirs[1].spawn();
