@@ -258,13 +258,9 @@ impl Maintenance<'_> {
             }
             let mut batches = Vec::new();
             for f in bin {
-                for b in table::read_data_file(rt, table, &f.path).map_err(err)? {
-                    // Files written before a column was added lack it: null there. Partition values
-                    // live in the log, not in the file: put them back so that the writer files the
-                    // rows under the same partition.
-                    let b = table::with_partition_values(b, &schema, &f.partition).map_err(err)?;
-                    batches.push(table::conform(b, &schema).map_err(err)?);
-                }
+                batches.extend(
+                    table::read_rows(rt, table, &schema, &f.path, &f.partition).map_err(err)?,
+                );
                 removes.push(table::remove(&f.path, f.size, &f.partition, false));
                 report.bytes_compacted += f.size;
             }
@@ -340,15 +336,9 @@ fn sorted(
     Ok(vec![take_record_batch(&all, &idx).map_err(generic)?])
 }
 
-/// Deletes Parquet files written for a compaction that was not committed (best effort: a full
-/// vacuum finds any left over once they are older than the retention).
+/// Deletes Parquet files written for a compaction that was not committed.
 fn discard(rt: &tokio::runtime::Runtime, table: &DeltaTable, adds: &[deltalake::kernel::Add]) {
-    let store = table.object_store();
-    for a in adds {
-        if let Ok(p) = deltalake::Path::parse(&a.path) {
-            let _ = rt.block_on(store.delete(&p));
-        }
-    }
+    table::delete_files(rt, table, adds.iter().map(|a| a.path.as_str()));
 }
 
 /// Deletes files no longer in the table (removed by compaction, or orphaned by a failed

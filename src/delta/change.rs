@@ -18,7 +18,7 @@ use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::{DeltaTable, DeltaTableError};
 
 use super::files::{key_of, FileIndex, IndexedFile, Keys, Touch};
-use super::table::{conform, read_data_file, remove, with_partition_values, writer_for};
+use super::table::{delete_files, read_rows, remove, writer_for};
 use crate::config::FeedConfig;
 use crate::schema::SOURCE_FILE;
 
@@ -171,9 +171,7 @@ fn rewrite_file(
     let mut found = HashSet::new();
     let mut removed = 0u64;
     let mut parts = Vec::new();
-    for b in read_data_file(rt, table, &path)? {
-        let b = with_partition_values(b, schema, &file.partition)?;
-        let b = conform(b, schema)?;
+    for b in read_rows(rt, table, schema, &path, &file.partition)? {
         let (mask, by_key) = replaced_rows(&b, touch, key_cols, &mut found);
         removed += mask.true_count() as u64;
         parts.push((b, mask, by_key));
@@ -296,7 +294,6 @@ pub(crate) fn last_row_per_key(
 ) -> Result<LastRows, DeltaTableError> {
     let mut keys = Keys::new(key.to_vec());
     // Walk backwards: the first sighting of a key is its last row.
-    let mut seen: HashSet<Vec<u8>> = HashSet::new();
     let mut out: Vec<Vec<RecordBatch>> = Vec::with_capacity(batches.len());
     let mut dropped = vec![0u64; batches.len()];
     for (fi, file) in batches.into_iter().enumerate().rev() {
@@ -310,15 +307,11 @@ pub(crate) fn last_row_per_key(
             })?;
             let mut keep = vec![false; b.num_rows()];
             for i in (0..b.num_rows()).rev() {
-                keep[i] = seen.insert(key_of(&cols, i));
+                keep[i] = keys.insert(&cols, i);
             }
             let keep = BooleanArray::from(keep);
             dropped[fi] += (b.num_rows() - keep.true_count()) as u64;
-            let b = filter_record_batch(&b, &keep).map_err(arrow)?;
-            if let Some(cols) = key_columns(&b, Some(key)) {
-                keys.extend(&cols, 0..b.num_rows());
-            }
-            kept_file.push(b);
+            kept_file.push(filter_record_batch(&b, &keep).map_err(arrow)?);
         }
         kept_file.reverse();
         out.push(kept_file);
@@ -397,16 +390,9 @@ impl ChangeWriter {
     }
 }
 
-/// Deletes files written for a change that was not committed (best effort: vacuum finds any
-/// left once older than its retention).
+/// Deletes files written for a change that was not committed.
 pub(crate) fn discard(rt: &tokio::runtime::Runtime, table: &DeltaTable, written: &[String]) {
-    use deltalake::logstore::object_store::ObjectStoreExt;
-    let store = table.object_store();
-    for p in written {
-        if let Ok(p) = deltalake::Path::parse(p) {
-            let _ = rt.block_on(store.delete(&p));
-        }
-    }
+    delete_files(rt, table, written.iter().map(String::as_str));
 }
 
 /// The rows of files that were streamed to Parquet ahead of the commit (large files), read
@@ -419,10 +405,7 @@ pub(crate) fn rows_of(
     let schema: SchemaRef = Arc::new(super::table::table_arrow_schema(table).map_err(generic)?);
     let mut out = Vec::new();
     for a in adds {
-        for b in read_data_file(rt, table, &a.path)? {
-            let b = with_partition_values(b, &schema, &a.partition_values)?;
-            out.push(conform(b, &schema)?);
-        }
+        out.extend(read_rows(rt, table, &schema, &a.path, &a.partition_values)?);
     }
     Ok(out)
 }

@@ -466,24 +466,25 @@ impl Committer {
         if bad > 0 {
             counters.record(Event::BadRows(latest_bad_rows(&files)));
         }
-        let dups: u64 = duplicates.iter().sum();
-        let changes = match &changed {
-            Some(p) => format!(
-                "; replaced {} earlier row(s) ({} file(s) removed, {} rewritten), {} key(s) updated{}",
+        let mut changes = Vec::new();
+        if let Some(p) = &changed {
+            changes.push(format!(
+                "replaced {} earlier row(s) ({} file(s) removed, {} rewritten), {} key(s) updated",
                 p.removed_rows,
                 p.removed_files,
                 p.rewritten_files,
-                p.updated_keys.len(),
-                if dups > 0 {
-                    format!(", {dups} row(s) with a key repeated later in the commit (the last wins)")
-                } else {
-                    String::new()
-                }
-            ),
-            None if dups > 0 => format!(
-                "; {dups} row(s) with a key repeated later in the commit (the last wins)"
-            ),
-            None => String::new(),
+                p.updated_keys.len()
+            ));
+        }
+        let dups: u64 = duplicates.iter().sum();
+        if dups > 0 {
+            changes.push(format!(
+                "{dups} row(s) with a key repeated later in the commit (the last wins)"
+            ));
+        }
+        let changes = match changes.is_empty() {
+            true => String::new(),
+            false => format!("; {}", changes.join(", ")),
         };
         log::info!(
             "feed {}: committed version {version}: {} file(s), {rows} rows, {bad} quarantined, {warned} warned{changes}, in {} ms (first file taken {} ms ago)",

@@ -172,22 +172,24 @@ impl Keys {
         }
     }
 
-    /// Adds the keys of `cols` (the key columns of a batch, in key order) at `rows`.
-    pub(crate) fn extend(&mut self, cols: &[ArrayRef], rows: impl Iterator<Item = usize>) {
-        for row in rows {
-            self.rows.insert(key_of(cols, row));
-            for (i, col) in cols.iter().enumerate() {
-                let slot = &mut self.sorted[i];
-                match stat_value(col, row) {
-                    Some(v) => {
-                        if let Some(list) = slot {
-                            list.push(v);
-                        }
+    /// Adds the key of `cols` (the key columns of a batch, in key order) at `row`; false if
+    /// it was there already.
+    pub(crate) fn insert(&mut self, cols: &[ArrayRef], row: usize) -> bool {
+        if !self.rows.insert(key_of(cols, row)) {
+            return false;
+        }
+        for (i, col) in cols.iter().enumerate() {
+            let slot = &mut self.sorted[i];
+            match stat_value(col, row) {
+                Some(v) => {
+                    if let Some(list) = slot {
+                        list.push(v);
                     }
-                    None => *slot = None,
                 }
+                None => *slot = None,
             }
         }
+        true
     }
 
     /// Sorts the values for skipping files; call once every key is in.
@@ -309,7 +311,9 @@ mod tests {
     fn keys_skip_files_whose_range_holds_none_of_them() {
         let mut keys = Keys::new(vec!["id".into()]);
         let ids: ArrayRef = Arc::new(Int64Array::from(vec![5, 500]));
-        keys.extend(&[ids], 0..2);
+        let cols = [ids];
+        assert!(keys.insert(&cols, 0) && keys.insert(&cols, 1));
+        assert!(!keys.insert(&cols, 0), "a key is in once");
         keys.seal();
         let touch = Touch {
             names: BTreeSet::new(),

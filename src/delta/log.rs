@@ -489,7 +489,7 @@ mod tests {
             let mut keys = crate::delta::files::Keys::new(key.clone());
             let ids: deltalake::arrow::array::ArrayRef =
                 std::sync::Arc::new(deltalake::arrow::array::StringArray::from(vec!["k-5"]));
-            keys.extend(&[ids], 0..1);
+            keys.insert(&[ids], 0);
             keys.seal();
             Touch {
                 names: Default::default(),

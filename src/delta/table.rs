@@ -313,9 +313,41 @@ pub fn read_data_file(
         .collect()
 }
 
+/// The rows of one data file as rows of the table `schema`: its partition columns put back
+/// (partition values live in the log, not in the file, and a writer files rows under them) and
+/// columns added after it was written null. What compaction and corrections rewrite.
+pub(crate) fn read_rows(
+    rt: &tokio::runtime::Runtime,
+    table: &DeltaTable,
+    schema: &deltalake::arrow::datatypes::SchemaRef,
+    path: &str,
+    partition: &std::collections::HashMap<String, Option<String>>,
+) -> Result<Vec<RecordBatch>, DeltaTableError> {
+    read_data_file(rt, table, path)?
+        .into_iter()
+        .map(|b| conform(with_partition_values(b, schema, partition)?, schema))
+        .collect()
+}
+
+/// Deletes data files written for a commit that did not happen (best effort: vacuum finds any
+/// left over once they are older than its retention).
+pub(crate) fn delete_files<'a>(
+    rt: &tokio::runtime::Runtime,
+    table: &DeltaTable,
+    paths: impl IntoIterator<Item = &'a str>,
+) {
+    use deltalake::logstore::object_store::ObjectStoreExt;
+    let store = table.object_store();
+    for p in paths {
+        if let Ok(p) = deltalake::Path::parse(p) {
+            let _ = rt.block_on(store.delete(&p));
+        }
+    }
+}
+
 /// `batch` (read from a data file) with its partition columns added back, each filled with
 /// the file's partition value, typed as in the table's `schema`.
-pub(crate) fn with_partition_values(
+fn with_partition_values(
     batch: RecordBatch,
     schema: &deltalake::arrow::datatypes::SchemaRef,
     partition: &std::collections::HashMap<String, Option<String>>,
