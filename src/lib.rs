@@ -27,6 +27,7 @@ pub mod job;
 pub mod maintain;
 pub mod ops;
 pub mod pool;
+pub(crate) mod readiness;
 pub mod requeue;
 pub mod schema;
 pub mod service;

@@ -19,14 +19,14 @@ use deltalake::kernel::Action;
 use deltalake::logstore::object_store::ObjectStoreExt;
 use deltalake::operations::vacuum::VacuumMode;
 use deltalake::protocol::DeltaOperation;
-use deltalake::writer::DeltaWriter;
 use deltalake::{DeltaTable, DeltaTableError};
 use serde::Serialize;
 use serde_json::json;
 
 use crate::config::{FeedConfig, MaintenanceConfig, StorageOptions};
 use crate::counters::{Event, FeedCounters};
-use crate::delta::log::{Commit, CommitError, Log};
+use crate::delta::log::{Commit, CommitError};
+use crate::delta::write::{self, TableWrite};
 use crate::delta::{self, checkpoint, table, DeltaError};
 use crate::shutdown::Shutdown;
 
@@ -248,12 +248,12 @@ impl Maintenance<'_> {
             message: e.to_string(),
         };
         let schema = std::sync::Arc::new(table::table_arrow_schema(table)?);
-        let mut writer = table::writer_for(table)?;
+        let mut writer = TableWrite::new(rt, table)?;
         let mut adds = Vec::new();
         let mut removes = Vec::new();
         for bin in bins {
             if stop.is_triggered() {
-                discard(rt, table, &adds);
+                writer.discard(&adds);
                 return Ok(());
             }
             let mut batches = Vec::new();
@@ -265,10 +265,10 @@ impl Maintenance<'_> {
                 report.bytes_compacted += f.size;
             }
             for b in sorted(batches, &schema, sort_by).map_err(err)? {
-                rt.block_on(writer.write(b)).map_err(err)?;
+                writer.write(b).map_err(err)?;
             }
             // One output file per bin (the writer also rolls at the target size).
-            adds.extend(rt.block_on(writer.flush()).map_err(err)?);
+            adds.extend(writer.flush().map_err(err)?);
             report.compacted += bin.len();
         }
         report.written = adds.len();
@@ -281,8 +281,7 @@ impl Maintenance<'_> {
             })
             .collect();
         actions.extend(removes);
-        let mut log = Log::new(table);
-        log.removing = bins
+        let replaced = bins
             .iter()
             .flatten()
             .map(|f| f.path.clone())
@@ -297,13 +296,17 @@ impl Maintenance<'_> {
             predicate: None,
             target_size: cfg.target_file_bytes as i64,
         };
-        match log.commit(rt, Commit::other(actions, op, meta)) {
+        match write::commit(
+            rt,
+            table,
+            Commit::other(actions, op, meta).removing(replaced),
+        ) {
             Ok(v) => {
                 report.compaction_version = Some(v);
                 Ok(())
             }
             Err(e) => {
-                discard(rt, table, &adds);
+                writer.discard(&adds);
                 Err(match e {
                     CommitError::Fatal(e) => *e,
                     other => DeltaError::Maintenance {
@@ -334,11 +337,6 @@ fn sorted(
     };
     let idx = sort_to_indices(key, None, None).map_err(generic)?;
     Ok(vec![take_record_batch(&all, &idx).map_err(generic)?])
-}
-
-/// Deletes Parquet files written for a compaction that was not committed.
-fn discard(rt: &tokio::runtime::Runtime, table: &DeltaTable, adds: &[deltalake::kernel::Add]) {
-    table::delete_files(rt, table, adds.iter().map(|a| a.path.as_str()));
 }
 
 /// Deletes files no longer in the table (removed by compaction, or orphaned by a failed

@@ -19,14 +19,14 @@ use deltalake::arrow::compute::filter_record_batch;
 use deltalake::arrow::record_batch::RecordBatch;
 use deltalake::kernel::{Action, Add};
 use deltalake::protocol::DeltaOperation;
-use deltalake::writer::DeltaWriter;
 use deltalake::{DeltaTable, DeltaTableError};
 use serde::Serialize;
 use serde_json::json;
 
 use crate::config::{Config, Encoding, FeedConfig, MaxBadRows, OnBadRow};
-use crate::delta::log::{Commit, Log};
-use crate::delta::table::{conform, read_data_file, remove, txn_version, writer_for};
+use crate::delta::log::Commit;
+use crate::delta::table::{read_data_file, remove, txn_version};
+use crate::delta::write::{self, TableWrite};
 use crate::delta::{crash_point, quarantine, DeltaError, FeedTables};
 use crate::error::Error;
 use crate::ingest::{self, IngestError};
@@ -202,15 +202,14 @@ pub fn requeue(cfg: &Config, feed: &FeedConfig, opts: &Options) -> Result<Report
     }
 
     // The data of both commits, written before either.
-    let mut writer = writer_for(&tables.table)?;
-    let target = writer.arrow_schema();
+    let mut writer = TableWrite::new(rt, &tables.table)?;
     for b in good {
-        let b = conform(b, &target).map_err(DeltaError::from_table(&tables.table))?;
-        rt.block_on(writer.write(b))
+        writer
+            .write(b)
             .map_err(DeltaError::from_table(&tables.table))?;
     }
-    let table_adds = rt
-        .block_on(writer.flush())
+    let table_adds = writer
+        .flush()
         .map_err(DeltaError::from_table(&tables.table))?;
     let (quarantine_removes, quarantine_adds) = rewrite(rt, &qtable, &files, &rows)?;
     let txn = [
@@ -313,8 +312,7 @@ fn commit_table(
     .collect();
     let actions = intent.table_adds.iter().cloned().map(Action::Add).collect();
     let commit = Commit::append(actions, meta, &intent.app_id, intent.txn);
-    Log::new(table)
-        .commit(rt, commit)
+    write::commit(rt, table, commit)
         .map_err(|e| Error::Usage(format!("table {}: requeue commit: {e}", table.table_url())))
 }
 
@@ -324,8 +322,7 @@ fn commit_quarantine(
     feed: &FeedConfig,
     intent: &RequeueIntent,
 ) -> Result<i64, Error> {
-    let mut log = Log::new(qtable);
-    log.removing = intent
+    let replaced = intent
         .quarantine_removes
         .iter()
         .map(|r| r.path.clone())
@@ -347,8 +344,10 @@ fn commit_quarantine(
     let op = DeltaOperation::Delete {
         predicate: Some("requeued rows".into()),
     };
-    let commit = Commit::other(actions, op, meta).with_txn(&intent.app_id, intent.txn);
-    log.commit(rt, commit).map_err(|e| {
+    let commit = Commit::other(actions, op, meta)
+        .with_txn(&intent.app_id, intent.txn)
+        .removing(replaced);
+    write::commit(rt, qtable, commit).map_err(|e| {
         Error::Usage(format!(
             "quarantine table {}: requeue commit: {e}",
             qtable.table_url()
@@ -553,7 +552,7 @@ fn rewrite(
     for r in rows.iter().filter(|r| r.outcome != Outcome::Same) {
         by_file.entry(r.at.0).or_default().push(r);
     }
-    let mut writer = writer_for(qtable)?;
+    let mut writer = TableWrite::new(rt, qtable)?;
     let mut removes = Vec::new();
     let schema = quarantine::schema();
     for (fi, changed) in by_file {
@@ -605,13 +604,13 @@ fn rewrite(
                 .and_then(|b| filter_record_batch(&b, &keep))
                 .map_err(|e| err(DeltaTableError::Generic(e.to_string())))?;
             if batch.num_rows() > 0 {
-                rt.block_on(writer.write(batch)).map_err(&err)?;
+                writer.write(batch).map_err(&err)?;
             }
         }
         if let Action::Remove(r) = remove(&f.path, f.size, &f.partition, true) {
             removes.push(r);
         }
     }
-    let adds = rt.block_on(writer.flush()).map_err(&err)?;
+    let adds = writer.flush().map_err(&err)?;
     Ok((removes, adds))
 }

@@ -28,17 +28,6 @@ pub enum ArchiveError {
     },
 }
 
-/// Whether `path` holds content whose blake3 hash is `hash`.
-pub fn same_content(path: &Path, hash: &str) -> bool {
-    fs::File::open(path)
-        .and_then(|file| {
-            let mut h = blake3::Hasher::new();
-            h.update_reader(file)?;
-            Ok(h.finalize().to_hex().to_string() == hash)
-        })
-        .unwrap_or(false)
-}
-
 /// Moves a committed file (and its ready marker, if any) out of the inbox. Returns where the
 /// file went (None if deleted). A file already gone (a previous run moved it) is fine.
 pub fn archive(

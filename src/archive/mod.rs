@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use crate::config::FeedConfig;
 use crate::counters::{Event, FeedCounters};
 use crate::job::file_name;
+use crate::readiness::same_content;
 use crate::state::FileRecord;
 use crate::tracker::Tracker;
 
@@ -217,4 +218,4 @@ impl Archive {
     }
 }
 
-pub use files::{archive, error_file_for, reject, same_content, ArchiveError};
+pub use files::{archive, error_file_for, reject, ArchiveError};

@@ -2,7 +2,6 @@
 //! which rows a commit replaces, the last row of each key, and the commit itself, planned again
 //! when another writer's commit made its plan stale. The planning is in [`super::change`].
 
-use deltalake::arrow::record_batch::RecordBatch;
 use deltalake::kernel::{Action, Add};
 use deltalake::DeltaTableError;
 use serde_json::json;
@@ -12,44 +11,32 @@ use super::committer::Committer;
 use super::crash_point;
 use super::files::{Keys, Touch};
 use super::log::{Commit, CommitError, ReadSet};
+use super::prepare::Pending;
 use crate::config::OnResend;
 use crate::job::{FileData, ParsedFile};
-use crate::state::FileRecord;
 
 impl Committer {
     /// A commit that changes rows: plans the change against the table as the file index
     /// knows it, writes it, and commits it with the new rows; planned again (a few times)
     /// when another writer's commit made the plan stale.
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn commit_change(
         &mut self,
         adds: Vec<Add>,
-        new_rows: &[RecordBatch],
         touch: Touch,
-        files: &[FileRecord],
+        p: &Pending,
         txn: i64,
-        rows: u64,
-        duplicates: &[u64],
     ) -> Result<(i64, Planned), CommitError> {
-        let mut touch = touch;
         let mut attempt = 0;
         loop {
-            let index = self.log.index.as_ref().ok_or_else(|| {
+            let index = self.tables.log.index.as_ref().ok_or_else(|| {
                 CommitError::write(DeltaTableError::Generic("no file index".into()))
             })?;
-            let planned = change::plan(&self.rt, &self.table, &self.feed, index, &touch, new_rows)
+            let t = &self.tables;
+            let planned = change::plan(&t.rt, &t.table, &self.feed, index, &touch, &p.new_rows)
                 .map_err(CommitError::write)?;
             crash_point("after_change_written");
-            let mut meta = self.commit_metadata(
-                files,
-                txn,
-                rows,
-                Some(change::summary(
-                    &planned,
-                    touch.names.len(),
-                    duplicates.iter().sum(),
-                )),
-            );
+            let summary = change::summary(&planned, touch.names.len(), p.duplicates.iter().sum());
+            let mut meta = self.commit_metadata(&p.records, txn, p.rows, Some(summary));
             meta.insert("isBlindAppend".to_string(), json!(false));
             let mut actions: Vec<Action> = adds.iter().cloned().map(Action::Add).collect();
             actions.extend(planned.actions.iter().cloned());
@@ -60,20 +47,19 @@ impl Committer {
                 &self.feed.app_id,
                 txn,
             );
-            self.log.reading = Some(ReadSet {
-                files: planned.read.clone(),
-                touch,
-            });
-            let result = self.log.commit(&self.rt, commit);
-            touch = match self.log.reading.take() {
-                Some(r) => r.touch,
-                None => Touch::default(),
+            let read = ReadSet {
+                files: &planned.read,
+                touch: &touch,
             };
+            let result = self
+                .tables
+                .log
+                .commit(&self.tables.rt, commit.reading(read));
             match result {
                 Ok(v) => return Ok((v, planned)),
                 Err(CommitError::ReadChanged { version, path }) if attempt < 10 => {
                     attempt += 1;
-                    change::discard(&self.rt, &self.table, &planned.written);
+                    change::discard(&self.tables.rt, &self.tables.table, &planned.written);
                     log::info!(
                         "feed {}: another writer changed {path} (version {version}) while this commit was written: planned again",
                         self.feed.name
@@ -81,7 +67,7 @@ impl Committer {
                 }
                 Err(e) => {
                     if !matches!(e, CommitError::Ambiguous(_)) {
-                        change::discard(&self.rt, &self.table, &planned.written);
+                        change::discard(&self.tables.rt, &self.tables.table, &planned.written);
                     }
                     return Err(e);
                 }
@@ -106,10 +92,10 @@ impl Committer {
                     // Workers keep an upsert feed's files in memory; should one come streamed,
                     // its rows are read back and written again with the others.
                     FileData::Written(a) => {
-                        let rows = change::rows_of(&self.rt, &self.table, &a)
+                        let rows = change::rows_of(&self.tables.rt, &self.tables.table, &a)
                             .map_err(CommitError::read)?;
                         let paths: Vec<_> = a.iter().map(|a| a.path.clone()).collect();
-                        change::discard(&self.rt, &self.table, &paths);
+                        change::discard(&self.tables.rt, &self.tables.table, &paths);
                         rows
                     }
                 },
@@ -134,7 +120,9 @@ impl Committer {
             for f in files {
                 let name = f.job.name();
                 // With other daemons writing the table, their loads are not in our state.
-                if self.feed.shared_writers || self.state.loaded_before(&name, &f.hash).is_some() {
+                if self.feed.shared_writers
+                    || self.ledger.state.loaded_before(&name, &f.hash).is_some()
+                {
                     touch.names.insert(name);
                 }
             }

@@ -15,23 +15,32 @@ use super::files::{FileIndex, Touch};
 use super::DeltaError;
 use crate::state::StateError;
 
-/// One commit to write: its actions, its operation and commitInfo additions, and — for
-/// ingestion — the `txn` (app id, version) that makes it exactly once.
-pub(crate) struct Commit {
+/// One commit to write: its actions, its operation and commitInfo additions, for ingestion
+/// the `txn` (app id, version) that makes it exactly once, and what another writer's commit
+/// must not have touched meanwhile (`removing`, `reading`).
+pub(crate) struct Commit<'a> {
     actions: Vec<Action>,
     operation: DeltaOperation,
     app_metadata: HashMap<String, Value>,
     txn: Option<(String, i64)>,
+    /// Files this commit removes (a compaction, a requeue's quarantine rewrite): another
+    /// writer's commit that removed one of them first makes ours invalid, so it is refused
+    /// rather than retried.
+    removing: HashSet<String>,
+    /// What a change (a correction, an upsert) read: another writer's commit that removed one
+    /// of these files, or added one that may hold rows it replaces, makes it stale — Delta's
+    /// conflict rule — and it is planned again rather than written over them.
+    reading: Option<ReadSet<'a>>,
 }
 
-impl Commit {
+impl<'a> Commit<'a> {
     /// A blind append of `actions` (what ingestion writes) under `app_id`'s txn version `txn`.
     pub(crate) fn append(
         actions: Vec<Action>,
         app_metadata: HashMap<String, Value>,
         app_id: &str,
         txn: i64,
-    ) -> Commit {
+    ) -> Commit<'a> {
         let append = DeltaOperation::Write {
             mode: SaveMode::Append,
             partition_by: None,
@@ -48,23 +57,25 @@ impl Commit {
         app_metadata: HashMap<String, Value>,
         app_id: &str,
         txn: i64,
-    ) -> Commit {
+    ) -> Commit<'a> {
         Commit {
             actions,
             operation,
             app_metadata,
             txn: Some((app_id.to_string(), txn)),
+            removing: HashSet::new(),
+            reading: None,
         }
     }
 
     /// The same commit with `actions` instead.
     #[cfg(test)]
-    pub(crate) fn with_actions(self, actions: Vec<Action>) -> Commit {
+    pub(crate) fn with_actions(self, actions: Vec<Action>) -> Commit<'a> {
         Commit { actions, ..self }
     }
 
     /// The same commit carrying `app_id`'s txn version `txn`.
-    pub(crate) fn with_txn(self, app_id: &str, txn: i64) -> Commit {
+    pub(crate) fn with_txn(self, app_id: &str, txn: i64) -> Commit<'a> {
         Commit {
             txn: Some((app_id.to_string(), txn)),
             ..self
@@ -76,14 +87,39 @@ impl Commit {
         actions: Vec<Action>,
         operation: DeltaOperation,
         app_metadata: HashMap<String, Value>,
-    ) -> Commit {
+    ) -> Commit<'a> {
         Commit {
             actions,
             operation,
             app_metadata,
             txn: None,
+            removing: HashSet::new(),
+            reading: None,
         }
     }
+
+    /// The same commit, refused if another writer removed one of `paths` first.
+    pub(crate) fn removing(self, paths: HashSet<String>) -> Commit<'a> {
+        Commit {
+            removing: paths,
+            ..self
+        }
+    }
+
+    /// The same commit, stale if another writer changed what `read` names.
+    pub(crate) fn reading(self, read: ReadSet<'a>) -> Commit<'a> {
+        Commit {
+            reading: Some(read),
+            ..self
+        }
+    }
+}
+
+/// What another writer's commit must not have changed for ours to stand.
+#[derive(Default)]
+struct Guard<'a> {
+    removing: HashSet<String>,
+    reading: Option<ReadSet<'a>>,
 }
 
 /// A Delta log this committer writes with the flat path: it tracks the version itself and
@@ -93,22 +129,15 @@ pub(crate) struct Log {
     log_store: LogStoreRef,
     /// The newest version known.
     pub(crate) version: i64,
-    /// Files the commit being written removes (compaction): another writer's commit that
-    /// removed one of them first makes ours invalid, so it is refused rather than retried.
-    pub(crate) removing: HashSet<String>,
     /// A table whose rows can change: its files, kept current from every commit written or
     /// read here.
     pub(crate) index: Option<FileIndex>,
-    /// What the commit being written read (a correction, an upsert): another writer's commit
-    /// that removed one of these files, or added one that may hold rows it replaces, makes it
-    /// stale — Delta's conflict rule — and it is planned again rather than written over them.
-    pub(crate) reading: Option<ReadSet>,
 }
 
 /// The files a change read and the rows it replaces.
-pub(crate) struct ReadSet {
-    pub(crate) files: HashSet<String>,
-    pub(crate) touch: Touch,
+pub(crate) struct ReadSet<'a> {
+    pub(crate) files: &'a HashSet<String>,
+    pub(crate) touch: &'a Touch,
 }
 
 impl Log {
@@ -117,9 +146,7 @@ impl Log {
             url: table.table_url().clone(),
             log_store: table.log_store(),
             version: table.version().unwrap_or(0) as i64,
-            removing: HashSet::new(),
             index: None,
-            reading: None,
         }
     }
 
@@ -128,9 +155,13 @@ impl Log {
     pub(crate) fn commit(
         &mut self,
         rt: &tokio::runtime::Runtime,
-        commit: Commit,
+        commit: Commit<'_>,
     ) -> Result<i64, CommitError> {
         let (app_id, txn) = commit.txn.clone().unwrap_or((String::new(), -1));
+        let guard = Guard {
+            removing: commit.removing,
+            reading: commit.reading,
+        };
         let kept = self.index.is_some().then(|| commit.actions.clone());
         let data = CommitData::new(
             commit.actions,
@@ -162,7 +193,7 @@ impl Log {
                 Err(TransactionError::VersionAlreadyExists(_)) => {
                     // Another writer took this version: read what it wrote, then try the next.
                     conflicts += 1;
-                    let landed = self.catch_up(rt, &app_id, txn)?;
+                    let landed = self.catch_up_guarded(rt, &app_id, txn, &guard)?;
                     log::debug!(
                         "table {}: version {attempt} taken by another writer; caught up to {}{}",
                         self.url,
@@ -227,13 +258,24 @@ impl Log {
     }
 
     /// Reads commits after `self.version`. Returns the version holding our (`app_id`, `txn`),
-    /// if one does. Refuses to go on if another writer changed metadata or protocol; a commit
-    /// that makes the change being written stale (`reading`) is read whole, then reported.
+    /// if one does. Refuses to go on if another writer changed metadata or protocol.
     pub(crate) fn catch_up(
         &mut self,
         rt: &tokio::runtime::Runtime,
         app_id: &str,
         txn: i64,
+    ) -> Result<Option<i64>, CommitError> {
+        self.catch_up_guarded(rt, app_id, txn, &Guard::default())
+    }
+
+    /// `catch_up` for a commit being written: one that removed a file it removes is refused;
+    /// one that makes the change stale (`guard.reading`) is read whole, then reported.
+    fn catch_up_guarded(
+        &mut self,
+        rt: &tokio::runtime::Runtime,
+        app_id: &str,
+        txn: i64,
+        guard: &Guard<'_>,
     ) -> Result<Option<i64>, CommitError> {
         let mut ours = None;
         let mut stale = None;
@@ -264,7 +306,7 @@ impl Log {
                     .and_then(|r| r.get("path"))
                     .and_then(Value::as_str)
                 {
-                    if self.removing.contains(path) {
+                    if guard.removing.contains(path) {
                         return Err(CommitError::Fatal(Box::new(DeltaError::Conflict {
                             url: self.url.to_string(),
                             version: v,
@@ -292,12 +334,12 @@ impl Log {
                 }
             }
             if ours != Some(v) {
-                if let (Some(read), Some(index)) = (&self.reading, &self.index) {
+                if let (Some(read), Some(index)) = (&guard.reading, &self.index) {
                     for a in &actions {
                         let path = match a {
                             Action::Remove(r) if read.files.contains(&r.path) => &r.path,
                             Action::Add(add)
-                                if add.data_change && index.may_hold(add, &read.touch) =>
+                                if add.data_change && index.may_hold(add, read.touch) =>
                             {
                                 &add.path
                             }
@@ -384,7 +426,7 @@ mod tests {
         (dir, rt, a, b, table)
     }
 
-    fn append(app_id: &str, txn: i64) -> Commit {
+    fn append(app_id: &str, txn: i64) -> Commit<'static> {
         Commit::append(vec![], HashMap::new(), app_id, txn)
     }
 
@@ -450,11 +492,13 @@ mod tests {
         let gone = crate::delta::table::remove("x.parquet", 10, &HashMap::new(), true);
         a.commit(&rt, append("a", 2).with_actions(vec![gone]))
             .unwrap();
-        b.reading = Some(ReadSet {
-            files: ["x.parquet".to_string()].into_iter().collect(),
-            touch: Touch::default(),
+        let read: HashSet<String> = ["x.parquet".to_string()].into_iter().collect();
+        let nothing = Touch::default();
+        let stale = append("b", 1).reading(ReadSet {
+            files: &read,
+            touch: &nothing,
         });
-        let err = b.commit(&rt, append("b", 1)).err().unwrap();
+        let err = b.commit(&rt, stale).err().unwrap();
         assert!(
             matches!(&err, CommitError::ReadChanged { version: 2, path } if path == "x.parquet"),
             "{err}"
@@ -465,7 +509,6 @@ mod tests {
             keys: None,
         };
         assert!(b.index.as_ref().unwrap().candidates(&touch).is_empty());
-        b.reading = None;
         assert_eq!(b.commit(&rt, append("b", 1)).unwrap(), 3);
     }
 
@@ -502,22 +545,19 @@ mod tests {
             append("a", 1).with_actions(vec![with_keys("x.parquet", "m-1", "m-9")]),
         )
         .unwrap();
-        b.reading = Some(ReadSet {
-            files: HashSet::new(),
-            touch: touch(),
-        });
-        assert_eq!(b.commit(&rt, append("b", 1)).unwrap(), 2);
+        let (none, upsert) = (HashSet::new(), touch());
+        let read = || ReadSet {
+            files: &none,
+            touch: &upsert,
+        };
+        assert_eq!(b.commit(&rt, append("b", 1).reading(read())).unwrap(), 2);
         // Rows that may hold k-5: b's upsert did not see them and must be planned again.
         a.commit(
             &rt,
             append("a", 2).with_actions(vec![with_keys("y.parquet", "k-1", "k-9")]),
         )
         .unwrap();
-        b.reading = Some(ReadSet {
-            files: HashSet::new(),
-            touch: touch(),
-        });
-        let err = b.commit(&rt, append("b", 2)).err().unwrap();
+        let err = b.commit(&rt, append("b", 2).reading(read())).err().unwrap();
         assert!(
             matches!(&err, CommitError::ReadChanged { version: 3, path } if path == "y.parquet"),
             "{err}"
@@ -550,11 +590,11 @@ mod tests {
             Commit::other(vec![remove("x.parquet")], optimize(), HashMap::new()),
         )
         .unwrap();
-        b.removing.insert("x.parquet".into());
         let err = b
             .commit(
                 &rt,
-                Commit::other(vec![remove("x.parquet")], optimize(), HashMap::new()),
+                Commit::other(vec![remove("x.parquet")], optimize(), HashMap::new())
+                    .removing(["x.parquet".to_string()].into_iter().collect()),
             )
             .err()
             .unwrap();

@@ -24,9 +24,14 @@ mod files;
 pub mod localfs;
 pub mod log;
 mod open;
+mod prepare;
 pub(crate) mod quarantine;
 mod recover;
+mod report;
+mod screen;
+mod sequence;
 pub mod table;
+pub(crate) mod write;
 
 use deltalake::DeltaTableError;
 

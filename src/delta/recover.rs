@@ -14,7 +14,7 @@ impl Committer {
     /// At start, given the table's txn version for our app id: finish or drop the recorded
     /// intent.
     pub(super) fn settle_intent(&mut self, table_txn: Option<i64>) -> Result<(), DeltaError> {
-        let Some(intent) = self.state.intent().cloned() else {
+        let Some(intent) = self.ledger.state.intent().cloned() else {
             return Ok(());
         };
         if intent.app_id != self.feed.app_id {
@@ -24,7 +24,7 @@ impl Committer {
                 intent.app_id,
                 self.feed.app_id
             );
-            self.state.clear_intent()?;
+            self.ledger.state.clear_intent()?;
             return Ok(());
         }
         let landed = table_txn.is_some_and(|t| t >= intent.txn);
@@ -43,9 +43,12 @@ impl Committer {
                 intent.txn,
                 intent.files.len()
             );
-            self.state.record_loaded(&intent.files, self.log.version)?;
-            self.quarantine
-                .finish(&self.rt, &intent)
+            self.ledger
+                .state
+                .record_loaded(&intent.files, self.tables.log.version)?;
+            self.tables
+                .quarantine
+                .finish(&self.tables.rt, &intent)
                 .map_err(|e| DeltaError::Table {
                     url: self.feed.quarantine_url.to_string(),
                     source: Box::new(DeltaTableError::Generic(e.to_string())),
@@ -61,41 +64,44 @@ impl Committer {
                 intent.files.len()
             );
         }
-        self.state.clear_intent()?;
+        self.ledger.state.clear_intent()?;
         Ok(())
     }
 
     /// After an ambiguous failure: find out from the log whether the intent's commit landed,
     /// and finish its quarantine half if it did.
     pub(super) fn resolve_unknown_outcome(&mut self) -> Result<(), CommitError> {
-        let Some(intent) = self.state.intent().cloned() else {
-            self.unresolved = false;
+        let Some(intent) = self.ledger.state.intent().cloned() else {
+            self.ledger.unresolved = false;
             return Ok(());
         };
-        let landed = self.log.catch_up(&self.rt, &self.feed.app_id, intent.txn)?;
-        let already = intent.txn < self.next_txn;
+        let landed = self
+            .tables
+            .log
+            .catch_up(&self.tables.rt, &self.feed.app_id, intent.txn)?;
+        let already = intent.txn < self.ledger.next_txn;
         match landed {
             Some(v) => {
                 log::info!(
                     "feed {}: the commit that reported an error did land (version {v}); its files are archived",
                     self.feed.name
                 );
-                self.next_txn = intent.txn + 1;
-                self.state.record_loaded(&intent.files, v)?;
-                self.quarantine.finish(&self.rt, &intent)?;
+                self.ledger.next_txn = intent.txn + 1;
+                self.ledger.state.record_loaded(&intent.files, v)?;
+                self.tables.quarantine.finish(&self.tables.rt, &intent)?;
                 for f in &intent.files {
                     self.ctx.archive.landed(f);
                 }
             }
             // Committed earlier in this run: only the quarantine half was owed.
-            None if already => self.quarantine.finish(&self.rt, &intent)?,
+            None if already => self.tables.quarantine.finish(&self.tables.rt, &intent)?,
             None => log::info!(
                 "feed {}: the failed commit did not land; its files will be ingested again",
                 self.feed.name
             ),
         }
-        self.state.clear_intent()?;
-        self.unresolved = false;
+        self.ledger.state.clear_intent()?;
+        self.ledger.unresolved = false;
         Ok(())
     }
 }
@@ -192,12 +198,14 @@ mod tests {
 
     /// A table as another process (or a reader) sees it now.
     fn fresh(c: &Committer, url: &url::Url) -> deltalake::DeltaTable {
-        c.rt.block_on(crate::delta::table::load(
-            url,
-            &c.feed.storage_options,
-            None,
-        ))
-        .unwrap()
+        c.tables
+            .rt
+            .block_on(crate::delta::table::load(
+                url,
+                &c.feed.storage_options,
+                None,
+            ))
+            .unwrap()
     }
 
     /// Another process writing the table: a log of its own.
@@ -208,7 +216,7 @@ mod tests {
     /// The commit of `txn` landing, as the committer writes it (without data files).
     fn land(c: &Committer, log: &mut Log, app_id: &str, txn: i64) -> i64 {
         let commit = Commit::append(vec![], Default::default(), app_id, txn);
-        log.commit(&c.rt, commit).unwrap()
+        log.commit(&c.tables.rt, commit).unwrap()
     }
 
     fn in_inbox(s: &Site, name: &str) -> bool {
@@ -225,9 +233,9 @@ mod tests {
         let a = drop_file(&s, "a.csv", "x");
         write_intent(&s, 1, vec![a.clone()], vec![]);
         let c = start(&s).unwrap();
-        assert!(c.state.intent().is_none());
-        assert!(c.state.loaded(&a.hash).is_none());
-        assert_eq!(c.next_txn, 1);
+        assert!(c.ledger.state.intent().is_none());
+        assert!(c.ledger.state.loaded(&a.hash).is_none());
+        assert_eq!(c.ledger.next_txn, 1);
         assert!(in_inbox(&s, "a.csv") && !in_processed(&s, "a.csv"));
     }
 
@@ -242,9 +250,9 @@ mod tests {
         }
         write_intent(&s, 1, vec![a.clone()], vec![]);
         let c = start(&s).unwrap();
-        assert!(c.state.intent().is_none());
-        assert_eq!(c.state.loaded(&a.hash).map(|l| l.version), Some(1));
-        assert_eq!(c.next_txn, 2);
+        assert!(c.ledger.state.intent().is_none());
+        assert_eq!(c.ledger.state.loaded(&a.hash).map(|l| l.version), Some(1));
+        assert_eq!(c.ledger.next_txn, 2);
         assert!(!in_inbox(&s, "a.csv") && in_processed(&s, "a.csv"));
     }
 
@@ -257,7 +265,7 @@ mod tests {
         };
         let adds = {
             let c = start(&s).unwrap();
-            let mut q = Quarantine::new(c.quarantine.table.clone(), &s.feed).unwrap();
+            let mut q = Quarantine::new(c.tables.quarantine.table.clone(), &s.feed).unwrap();
             let mut rows = QuarantineRows::new(&s.feed.name, 0);
             let bad = BadRow {
                 line: 2,
@@ -266,7 +274,7 @@ mod tests {
                 error: "2 field(s), the header has 9".into(),
             };
             rows.extend("a.csv", &a.hash, &[bad]);
-            let adds = q.write(&c.rt, rows).unwrap();
+            let adds = q.write(&c.tables.rt, rows).unwrap();
             let mut w = other_writer(&c);
             land(&c, &mut w, &s.feed.app_id, 1);
             adds
@@ -278,15 +286,15 @@ mod tests {
             .unwrap();
         let c = start(&s).unwrap();
         let q_table = fresh(&c, &s.feed.quarantine_url);
-        let q_txn = txn_version(&c.rt, &q_table, &s.feed.app_id).unwrap();
+        let q_txn = txn_version(&c.tables.rt, &q_table, &s.feed.app_id).unwrap();
         assert_eq!(q_txn, Some(1));
-        let q_version = c.quarantine.log.version;
+        let q_version = c.tables.quarantine.log.version;
         assert!(in_processed(&s, "a.csv"));
         drop(c);
         // The same intent again (a second crash before it was cleared): nothing is doubled.
         write_intent(&s, 1, vec![a], vec![]);
         let c = start(&s).unwrap();
-        assert_eq!(c.quarantine.log.version, q_version);
+        assert_eq!(c.tables.quarantine.log.version, q_version);
     }
 
     #[test]
@@ -304,7 +312,7 @@ mod tests {
         std::fs::rename(&a.path, s.feed.processed.join("a.csv")).unwrap();
         drop_file(&s, "a.csv", "second content");
         let c = start(&s).unwrap();
-        assert!(c.state.loaded(&a.hash).is_some());
+        assert!(c.ledger.state.loaded(&a.hash).is_some());
         assert!(
             in_inbox(&s, "a.csv"),
             "the new content is not the committed one"
@@ -342,7 +350,8 @@ mod tests {
         let a = drop_file(&s, "a.csv", "x");
         let mut c = start(&s).unwrap();
         // The write reported an error, yet the commit landed (another process's view of it).
-        c.state
+        c.ledger
+            .state
             .write_intent(Intent {
                 app_id: s.feed.app_id.clone(),
                 txn: 1,
@@ -350,13 +359,13 @@ mod tests {
                 quarantine: vec![],
             })
             .unwrap();
-        c.unresolved = true;
+        c.ledger.unresolved = true;
         let mut w = other_writer(&c);
         land(&c, &mut w, &s.feed.app_id, 1);
         c.resolve_unknown_outcome().unwrap();
-        assert!(!c.unresolved && c.state.intent().is_none());
-        assert_eq!(c.next_txn, 2);
-        assert_eq!(c.log.version, 1);
+        assert!(!c.ledger.unresolved && c.ledger.state.intent().is_none());
+        assert_eq!(c.ledger.next_txn, 2);
+        assert_eq!(c.tables.log.version, 1);
         assert!(in_processed(&s, "a.csv"));
         assert_eq!(c.ctx.archive.counters().snapshot().files_committed, 1);
     }
