@@ -30,6 +30,7 @@ use crate::delta::write::{self, TableWrite};
 use crate::delta::{crash_point, quarantine, DeltaError, FeedTables};
 use crate::error::Error;
 use crate::ingest::{self, IngestError};
+use crate::readiness::same_content;
 use crate::state::{FeedState, RequeueIntent, StateError, StateLock};
 
 /// What to requeue.
@@ -163,44 +164,10 @@ pub fn requeue(cfg: &Config, feed: &FeedConfig, opts: &Options) -> Result<Report
     // The quarantine table as it is now (the settle above may have committed to it).
     let qtable = reload(rt, &tables.quarantine, feed)?;
     let (files, mut rows) = quarantined(rt, &qtable, opts.file.as_deref())?;
-    let mut good: Vec<RecordBatch> = Vec::new();
-    let mut groups: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
-    for (i, r) in rows.iter().enumerate() {
-        groups
-            .entry((r.source_file.clone(), r.hash.clone()))
-            .or_default()
-            .push(i);
-    }
-    for ((name, hash), members) in &groups {
-        let outcome = reparse(feed, &tables, name, hash, members, &mut rows, &mut good);
-        let (passed, failing): (Vec<&Row>, Vec<&Row>) = members
-            .iter()
-            .map(|i| &rows[*i])
-            .partition(|r| r.outcome == Outcome::Passed);
-        let first_error = failing.iter().find_map(|r| match &r.outcome {
-            Outcome::Failing { error, .. } => Some(format!("line {}: {error}", r.line)),
-            _ => None,
-        });
-        report.files.push(FileOutcome {
-            name: name.clone(),
-            hash: hash.clone(),
-            passed: passed.len() as u64,
-            still_failing: failing.len() as u64,
-            not_read: outcome.err(),
-            first_error,
-        });
-    }
-    report.passed = report.files.iter().map(|f| f.passed).sum();
-    report.still_failing = report.files.iter().map(|f| f.still_failing).sum();
-    let changed = rows.iter().any(|r| match &r.outcome {
-        Outcome::Same => false,
-        Outcome::Passed => true,
-        Outcome::Failing { error, .. } => *error != r.old_error,
-    });
-    if opts.dry_run || !changed {
+    let good = read_again(feed, &tables, &mut rows, &mut report);
+    if opts.dry_run || !changed(&rows) {
         return Ok(report);
     }
-
     // The data of both commits, written before either.
     let mut writer = TableWrite::new(rt, &tables.table)?;
     for b in good {
@@ -229,20 +196,99 @@ pub fn requeue(cfg: &Config, feed: &FeedConfig, opts: &Options) -> Result<Report
         quarantine_removes,
         quarantine_adds,
     };
-    state.write_requeue(Some(&intent))?;
+    commit_both(&tables, &qtable, &mut state, feed, &intent, &mut report)?;
+    Ok(report)
+}
+
+/// Both commits of a requeue, exactly once: the intent first, then the table's commit, then
+/// the quarantine table's (a crash between them is finished by [`settle`]).
+fn commit_both(
+    tables: &FeedTables,
+    qtable: &DeltaTable,
+    state: &mut FeedState,
+    feed: &FeedConfig,
+    intent: &RequeueIntent,
+    report: &mut Report,
+) -> Result<(), Error> {
+    let rt = &tables.rt;
+    state.write_requeue(Some(intent))?;
     crash_point("requeue_after_intent");
-    report.table_version = Some(commit_table(&tables.table, rt, feed, &intent)?);
+    report.table_version = Some(commit_table(&tables.table, rt, feed, intent)?);
     crash_point("requeue_after_table");
-    report.quarantine_version = Some(commit_quarantine(&qtable, rt, feed, &intent)?);
+    report.quarantine_version = Some(commit_quarantine(qtable, rt, feed, intent)?);
     state.write_requeue(None)?;
     log::info!(
-        "feed {}: requeue txn {txn}: {} row(s) committed to the table (version {}), {} still in quarantine",
+        "feed {}: requeue txn {}: {} row(s) committed to the table (version {}), {} still in quarantine",
         feed.name,
+        intent.txn,
         report.passed,
         report.table_version.unwrap_or(-1),
         report.still_failing
     );
-    Ok(report)
+    Ok(())
+}
+
+/// Reads every quarantined row again, file by file of origin (name and content), under the
+/// feed's config as it is now; sets each row's outcome, fills the report's per-file counts,
+/// and returns the rows that pass as table rows.
+fn read_again(
+    feed: &FeedConfig,
+    tables: &FeedTables,
+    rows: &mut [Row],
+    report: &mut Report,
+) -> Vec<RecordBatch> {
+    let mut good: Vec<RecordBatch> = Vec::new();
+    let mut groups: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
+    for (i, r) in rows.iter().enumerate() {
+        groups
+            .entry((r.source_file.clone(), r.hash.clone()))
+            .or_default()
+            .push(i);
+    }
+    for ((name, hash), members) in &groups {
+        let outcome = reparse(feed, tables, name, hash, members, rows, &mut good);
+        report
+            .files
+            .push(file_outcome(name, hash, members, rows, outcome.err()));
+    }
+    report.passed = report.files.iter().map(|f| f.passed).sum();
+    report.still_failing = report.files.iter().map(|f| f.still_failing).sum();
+    good
+}
+
+/// What became of the rows `members` of one file of origin.
+fn file_outcome(
+    name: &str,
+    hash: &str,
+    members: &[usize],
+    rows: &[Row],
+    not_read: Option<String>,
+) -> FileOutcome {
+    let (passed, failing): (Vec<&Row>, Vec<&Row>) = members
+        .iter()
+        .map(|i| &rows[*i])
+        .partition(|r| r.outcome == Outcome::Passed);
+    let first_error = failing.iter().find_map(|r| match &r.outcome {
+        Outcome::Failing { error, .. } => Some(format!("line {}: {error}", r.line)),
+        _ => None,
+    });
+    FileOutcome {
+        name: name.to_string(),
+        hash: hash.to_string(),
+        passed: passed.len() as u64,
+        still_failing: failing.len() as u64,
+        not_read,
+        first_error,
+    }
+}
+
+/// Whether a requeue changes anything: a row passes now, or fails with another error.
+fn changed(rows: &[Row]) -> bool {
+    rows.iter().any(|r| match &r.outcome {
+        Outcome::Same => false,
+        Outcome::Passed => true,
+        Outcome::Failing { error, .. } => *error != r.old_error,
+    })
 }
 
 /// Finishes a requeue a crash interrupted: whichever of its two commits did not land is made
@@ -520,15 +566,7 @@ fn find_original(processed: &Path, name: &str, hash: &str) -> Option<PathBuf> {
                     .and_then(|r| r.strip_suffix(ext))
                     .is_some_and(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()))
         })
-        .find(|p| {
-            std::fs::File::open(p)
-                .and_then(|f| {
-                    let mut h = blake3::Hasher::new();
-                    h.update_reader(f)?;
-                    Ok(h.finalize().to_hex().to_string() == hash)
-                })
-                .unwrap_or(false)
-        })
+        .find(|p| same_content(p, hash))
 }
 
 /// The header record of a file as the feed reads it (its raw text, as UTF-8), and its
@@ -613,4 +651,78 @@ fn rewrite(
     }
     let adds = writer.flush().map_err(&err)?;
     Ok((removes, adds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(line: i64, old_error: &str, outcome: Outcome) -> Row {
+        Row {
+            at: (0, 0, line as usize),
+            source_file: "a.csv".into(),
+            hash: "h".into(),
+            line,
+            raw: Some("x".into()),
+            old_error: old_error.into(),
+            outcome,
+        }
+    }
+
+    fn failing(error: &str) -> Outcome {
+        Outcome::Failing {
+            error: error.into(),
+            column: None,
+        }
+    }
+
+    #[test]
+    fn a_requeue_changes_something_only_if_a_row_passes_or_its_error_changed() {
+        assert!(!changed(&[row(2, "bad", Outcome::Same)]));
+        assert!(!changed(&[row(2, "bad", failing("bad"))]));
+        assert!(changed(&[row(2, "bad", failing("worse"))]));
+        assert!(changed(&[
+            row(2, "bad", failing("bad")),
+            row(3, "bad", Outcome::Passed)
+        ]));
+    }
+
+    #[test]
+    fn a_file_outcome_counts_its_rows_and_names_the_first_that_still_fails() {
+        let rows = vec![
+            row(2, "bad", Outcome::Passed),
+            row(3, "bad", failing("not a number")),
+            row(4, "bad", failing("empty")),
+            row(5, "bad", Outcome::Passed),
+        ];
+        let o = file_outcome("a.csv", "h", &[0, 1, 2], &rows, None);
+        assert_eq!((o.passed, o.still_failing), (1, 2));
+        assert_eq!(o.first_error.as_deref(), Some("line 3: not a number"));
+        let o = file_outcome("a.csv", "h", &[3], &rows, None);
+        assert_eq!((o.passed, o.still_failing, o.first_error), (1, 0, None));
+    }
+
+    #[test]
+    fn the_original_is_found_by_content_among_the_archive_s_free_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        std::fs::write(p.join("a.csv"), "second").unwrap();
+        std::fs::write(p.join("a.1.csv"), "first").unwrap();
+        std::fs::write(p.join("a.x.csv"), "first").unwrap();
+        std::fs::write(p.join("ab.csv"), "first").unwrap();
+        let hash = |s: &str| blake3::hash(s.as_bytes()).to_hex().to_string();
+        assert_eq!(
+            find_original(p, "a.csv", &hash("first")),
+            Some(p.join("a.1.csv"))
+        );
+        assert_eq!(
+            find_original(p, "a.csv", &hash("second")),
+            Some(p.join("a.csv"))
+        );
+        assert_eq!(find_original(p, "a.csv", &hash("third")), None);
+        assert_eq!(
+            find_original(&p.join("missing"), "a.csv", &hash("first")),
+            None
+        );
+    }
 }
