@@ -1,5 +1,8 @@
 //! The command line: clap's definitions (shared flags flattened), logging setup, and each
-//! command's dispatch to the library.
+//! command's dispatch to the library; on Windows, the service front end ([`winservice`]).
+
+#[cfg(windows)]
+mod winservice;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -7,7 +10,10 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{self, Config};
-use crate::{ops, Error, RunOptions, Shutdown};
+use crate::daemon::RunOptions;
+use crate::error::Error;
+use crate::ops;
+use crate::shutdown::Shutdown;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -221,7 +227,7 @@ pub fn main() -> i32 {
     let log_file = match &cli.command {
         Command::Service {
             action: ServiceAction::Run { config, .. },
-        } => Some(crate::service::log_path(config)),
+        } => Some(winservice::log_path(config)),
         _ => None,
     };
     #[cfg(not(windows))]
@@ -374,10 +380,10 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
         #[cfg(windows)]
         Command::Service { action } => match action {
             ServiceAction::Install { config, name } => {
-                crate::service::install(&name, &config).map(|()| 0)
+                winservice::install(&name, &config).map(|()| 0)
             }
-            ServiceAction::Uninstall { name } => crate::service::uninstall(&name).map(|()| 0),
-            ServiceAction::Run { config, name } => crate::service::run_as_service(&name, &config),
+            ServiceAction::Uninstall { name } => winservice::uninstall(&name).map(|()| 0),
+            ServiceAction::Run { config, name } => winservice::run_as_service(&name, &config),
         },
     }
 }
@@ -477,7 +483,7 @@ fn run(config: &ConfigArg, once: bool) -> Result<i32, Error> {
     .map_err(|e| Error::Usage(format!("cannot install the signal handler: {e}")))?;
     use std::io::IsTerminal;
     let progress = once && std::io::stderr().is_terminal();
-    let summary = crate::run(&cfg, RunOptions { once, progress }, shutdown)?;
+    let summary = crate::daemon::run(&cfg, RunOptions { once, progress }, shutdown)?;
     if once && summary.transient_failures > 0 {
         log::error!(
             "{} file(s) could not be ingested now; they stay in the inbox",
@@ -490,7 +496,7 @@ fn run(config: &ConfigArg, once: bool) -> Result<i32, Error> {
 
 /// `deltadrop init DIR`: never overwrites a config, never empties a folder.
 pub fn init(dir: &Path) -> Result<(), Error> {
-    crate::ensure_dir(dir)?;
+    crate::daemon::ensure_dir(dir)?;
     let path = dir.join("config.toml");
     let mut file = match std::fs::OpenOptions::new()
         .write(true)
@@ -528,7 +534,7 @@ pub fn init(dir: &Path) -> Result<(), Error> {
     println!("wrote {}", path.display());
     for d in dirs {
         let existed = d.is_dir();
-        crate::ensure_dir(&d)?;
+        crate::daemon::ensure_dir(&d)?;
         println!(
             "{} {}",
             if existed { "using  " } else { "created" },

@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::config::FeedConfig;
-use crate::Error;
+use crate::error::Error;
 
 #[derive(Debug, Serialize)]
 pub struct Inspection {
