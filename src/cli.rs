@@ -26,7 +26,7 @@ use crate::shutdown::Shutdown;
         Logging: RUST_LOG=debug (or info, warn, error; default info).\n\
         Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error."
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     /// Log lines as text (default) or one JSON object per line, for log shippers.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -35,14 +35,14 @@ pub struct Cli {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum LogFormat {
+pub(crate) enum LogFormat {
     Text,
     Json,
 }
 
 /// `--config FILE`, the same on every command.
 #[derive(Debug, Args)]
-pub struct ConfigArg {
+pub(crate) struct ConfigArg {
     /// The TOML config file (default: ./config.toml, else the built-in defaults)
     #[arg(short, long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -57,7 +57,7 @@ impl ConfigArg {
 
 /// `--feed NAME`: one feed of the config instead of every feed.
 #[derive(Debug, Args)]
-pub struct FeedArg {
+pub(crate) struct FeedArg {
     /// Which feed (default: every feed)
     #[arg(long, value_name = "NAME")]
     pub feed: Option<String>,
@@ -65,14 +65,14 @@ pub struct FeedArg {
 
 /// `--json`: machine-readable output.
 #[derive(Debug, Args)]
-pub struct JsonArg {
+pub(crate) struct JsonArg {
     /// Machine-readable output
     #[arg(long)]
     pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Write DIR/config.toml (the commented example) and create the folders it names.
     ///
     /// Refuses to overwrite an existing config.toml (exit 2). Existing folders are used as they
@@ -193,7 +193,7 @@ pub enum Command {
 
 #[cfg(windows)]
 #[derive(Debug, Subcommand)]
-pub enum ServiceAction {
+pub(crate) enum ServiceAction {
     /// Register the service, started at boot, running this config; its log goes to
     /// deltadrop.log beside the config. Start it with `sc start NAME`.
     Install {
@@ -495,7 +495,7 @@ fn run(config: &ConfigArg, once: bool) -> Result<i32, Error> {
 }
 
 /// `deltadrop init DIR`: never overwrites a config, never empties a folder.
-pub fn init(dir: &Path) -> Result<(), Error> {
+pub(crate) fn init(dir: &Path) -> Result<(), Error> {
     crate::daemon::ensure_dir(dir)?;
     let path = dir.join("config.toml");
     let mut file = match std::fs::OpenOptions::new()

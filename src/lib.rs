@@ -18,22 +18,24 @@
 //! No re-exports at the root: a module that named `crate::run` would import the run loop
 //! through this file, a circle the module paths do not show.
 
-pub mod archive;
+pub(crate) mod archive;
+// The API: the binary calls `cli::main`; the fuzz targets and the corpus replay test call
+// `ingest::fuzz`. Everything else is the crate's own, so the compiler reports what is unused.
 pub mod cli;
-pub mod config;
-pub mod counters;
-pub mod daemon;
-pub mod delta;
-pub mod error;
+pub(crate) mod config;
+pub(crate) mod counters;
+pub(crate) mod daemon;
+pub(crate) mod delta;
+pub(crate) mod error;
 pub mod ingest;
-pub mod job;
-pub mod maintain;
-pub mod ops;
-pub mod pool;
-pub mod requeue;
-pub mod schema;
-pub mod service;
-pub mod shutdown;
-pub mod state;
-pub mod tracker;
-pub mod watch;
+pub(crate) mod job;
+pub(crate) mod maintain;
+pub(crate) mod ops;
+pub(crate) mod pool;
+pub(crate) mod requeue;
+pub(crate) mod schema;
+pub(crate) mod service;
+pub(crate) mod shutdown;
+pub(crate) mod state;
+pub(crate) mod tracker;
+pub(crate) mod watch;

@@ -217,4 +217,4 @@ impl Archive {
     }
 }
 
-pub use files::{archive, error_file_for, reject, same_content, ArchiveError};
+pub use files::{archive, reject, same_content};

@@ -57,7 +57,6 @@ impl Config {
             debounce: raw.debounce,
             workers,
             state_dir: normalize(&base_dir.join(raw.state_dir)),
-            instance: raw.instance,
             http: HttpConfig {
                 enabled: raw.http.enabled,
                 listen: raw.http.listen,

@@ -14,7 +14,6 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::schema::TableSchema;
-pub use locale::java_format_to_chrono;
 use location::absolute;
 pub use location::StorageOptions;
 
@@ -125,7 +124,6 @@ pub struct Config {
     pub debounce: Duration,
     pub workers: usize,
     pub state_dir: PathBuf,
-    pub instance: Option<String>,
     pub http: HttpConfig,
     pub feeds: Vec<FeedConfig>,
 }
@@ -330,6 +328,7 @@ pub const CLAIMS_DIR: &str = ".deltadrop-claims";
 
 #[cfg(test)]
 mod tests {
+    use super::locale::java_format_to_chrono;
     use super::*;
 
     #[test]
