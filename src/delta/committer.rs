@@ -579,7 +579,7 @@ impl Committer {
                 .1
                 .and_then(|m| m.elapsed().ok())
                 .is_none_or(|age| age < std::time::Duration::from_secs(2));
-            if !changed && recent && f.dialect.writer_check != "lease" {
+            if !changed && recent && f.dialect.writer_check != crate::job::WriterCheck::Lease {
                 changed = !crate::archive::same_content(&f.job.path, &f.hash);
             }
             if changed {

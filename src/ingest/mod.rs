@@ -31,7 +31,7 @@ use std::time::SystemTime;
 use deltalake::arrow::record_batch::RecordBatch;
 
 use crate::config::{FeedConfig, MaxBadRows};
-use crate::job::{file_name, BadRow, FileDialect, SkippedLines};
+use crate::job::{file_name, BadRow, FileDialect, SkippedLines, WriterCheck};
 use crate::schema::TableSchema;
 use window::Window;
 
@@ -186,7 +186,7 @@ fn read_leased(
     };
 
     let record = FileDialect {
-        encoding: info.encoding.to_string(),
+        encoding: info.encoding_label().to_string(),
         compression: info.compression.to_string(),
         delimiter: dialect::printable(dialect.delimiter),
         quote: dialect::printable(dialect.quote),
@@ -201,8 +201,8 @@ fn read_leased(
         columns: plan.read_as(schema),
         missing: plan.missing(schema),
         writer_check: match lease.check() {
-            lease::Check::Held => "lease".into(),
-            lease::Check::Unavailable => "settle".into(),
+            lease::Check::Held => WriterCheck::Lease,
+            lease::Check::Unavailable => WriterCheck::Settle,
         },
     };
     let mut p = batch::FileParse::new(
