@@ -341,7 +341,7 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
                 }
             }
             if json.json {
-                println!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
+                println!("{}", serde_json::to_string_pretty(&all)?);
             }
             Ok(0)
         }
@@ -369,10 +369,7 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
                 reports.push(r);
             }
             if json.json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&reports).unwrap_or_default()
-                );
+                println!("{}", serde_json::to_string_pretty(&reports)?);
             }
             Ok(0)
         }
@@ -442,9 +439,8 @@ fn inspect(
             serde_json::to_value(&reports[0])
         } else {
             serde_json::to_value(&reports)
-        }
-        .map_err(|e| Error::Usage(e.to_string()))?;
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        }?;
+        println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         let text: Vec<String> = reports.iter().map(ops::inspect::render).collect();
         print!("{}", text.join("\n"));
@@ -456,7 +452,7 @@ fn status(config: &ConfigArg, json: bool) -> Result<i32, Error> {
     let cfg = config.load()?;
     let s = ops::status::fetch(&cfg).map_err(Error::NotRunning)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
+        println!("{}", serde_json::to_string_pretty(&s)?);
     } else {
         print!("{}", ops::status::render(&s));
     }
@@ -479,8 +475,7 @@ fn run(config: &ConfigArg, once: bool) -> Result<i32, Error> {
         }
         crate::service::stopping();
         s.trigger();
-    })
-    .map_err(|e| Error::Usage(format!("cannot install the signal handler: {e}")))?;
+    })?;
     use std::io::IsTerminal;
     let progress = once && std::io::stderr().is_terminal();
     let summary = crate::daemon::run(&cfg, RunOptions { once, progress }, shutdown)?;

@@ -16,7 +16,7 @@ use windows_service::{define_windows_service, service_dispatcher};
 
 use crate::config::Config;
 use crate::daemon::{run, RunOptions};
-use crate::error::Error;
+use crate::error::{io_err, Error};
 use crate::service::windows::{report, report_stopped, set_handle};
 use crate::shutdown::Shutdown;
 
@@ -31,18 +31,19 @@ static ARGS: OnceLock<Args> = OnceLock::new();
 static EXIT: Mutex<i32> = Mutex::new(0);
 
 fn api(what: &str) -> impl Fn(windows_service::Error) -> Error + '_ {
-    move |e| Error::Usage(format!("{what}: {e} (run from an Administrator prompt?)"))
+    move |source| Error::Service {
+        what: what.to_string(),
+        source,
+    }
 }
 
 /// Registers the service `name`, started at boot, running `deltadrop service run` with
 /// `config` (made absolute: the service starts in C:\Windows\System32).
 pub(super) fn install(name: &str, config: &Path) -> Result<(), Error> {
-    let config = std::path::absolute(config)
-        .map_err(|e| Error::Usage(format!("{}: {e}", config.display())))?;
+    let config = std::path::absolute(config).map_err(io_err(config.display().to_string()))?;
     // Fails now, with the reason, rather than at every boot.
     Config::load(&config)?;
-    let exe = std::env::current_exe()
-        .map_err(|e| Error::Usage(format!("cannot find deltadrop.exe: {e}")))?;
+    let exe = std::env::current_exe().map_err(io_err("cannot find deltadrop.exe"))?;
     let manager = ServiceManager::local_computer(
         None::<&str>,
         ServiceManagerAccess::CONNECT | ServiceManagerAccess::CREATE_SERVICE,
