@@ -1,5 +1,8 @@
 //! The command line: clap's definitions (shared flags flattened), logging setup, and each
-//! command's dispatch to the library.
+//! command's dispatch to the library; on Windows, the service front end ([`winservice`]).
+
+#[cfg(windows)]
+mod winservice;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -7,7 +10,10 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{self, Config};
-use crate::{ops, Error, RunOptions, Shutdown};
+use crate::daemon::RunOptions;
+use crate::error::Error;
+use crate::ops;
+use crate::shutdown::Shutdown;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -20,7 +26,7 @@ use crate::{ops, Error, RunOptions, Shutdown};
         Logging: RUST_LOG=debug (or info, warn, error; default info).\n\
         Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error."
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     /// Log lines as text (default) or one JSON object per line, for log shippers.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -29,14 +35,14 @@ pub struct Cli {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum LogFormat {
+pub(crate) enum LogFormat {
     Text,
     Json,
 }
 
 /// `--config FILE`, the same on every command.
 #[derive(Debug, Args)]
-pub struct ConfigArg {
+pub(crate) struct ConfigArg {
     /// The TOML config file (default: ./config.toml, else the built-in defaults)
     #[arg(short, long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -51,7 +57,7 @@ impl ConfigArg {
 
 /// `--feed NAME`: one feed of the config instead of every feed.
 #[derive(Debug, Args)]
-pub struct FeedArg {
+pub(crate) struct FeedArg {
     /// Which feed (default: every feed)
     #[arg(long, value_name = "NAME")]
     pub feed: Option<String>,
@@ -59,14 +65,14 @@ pub struct FeedArg {
 
 /// `--json`: machine-readable output.
 #[derive(Debug, Args)]
-pub struct JsonArg {
+pub(crate) struct JsonArg {
     /// Machine-readable output
     #[arg(long)]
     pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Write DIR/config.toml (the commented example) and create the folders it names.
     ///
     /// Refuses to overwrite an existing config.toml (exit 2). Existing folders are used as they
@@ -187,7 +193,7 @@ pub enum Command {
 
 #[cfg(windows)]
 #[derive(Debug, Subcommand)]
-pub enum ServiceAction {
+pub(crate) enum ServiceAction {
     /// Register the service, started at boot, running this config; its log goes to
     /// deltadrop.log beside the config. Start it with `sc start NAME`.
     Install {
@@ -221,7 +227,7 @@ pub fn main() -> i32 {
     let log_file = match &cli.command {
         Command::Service {
             action: ServiceAction::Run { config, .. },
-        } => Some(crate::service::log_path(config)),
+        } => Some(winservice::log_path(config)),
         _ => None,
     };
     #[cfg(not(windows))]
@@ -335,7 +341,7 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
                 }
             }
             if json.json {
-                println!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
+                println!("{}", serde_json::to_string_pretty(&all)?);
             }
             Ok(0)
         }
@@ -363,10 +369,7 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
                 reports.push(r);
             }
             if json.json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&reports).unwrap_or_default()
-                );
+                println!("{}", serde_json::to_string_pretty(&reports)?);
             }
             Ok(0)
         }
@@ -374,10 +377,10 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
         #[cfg(windows)]
         Command::Service { action } => match action {
             ServiceAction::Install { config, name } => {
-                crate::service::install(&name, &config).map(|()| 0)
+                winservice::install(&name, &config).map(|()| 0)
             }
-            ServiceAction::Uninstall { name } => crate::service::uninstall(&name).map(|()| 0),
-            ServiceAction::Run { config, name } => crate::service::run_as_service(&name, &config),
+            ServiceAction::Uninstall { name } => winservice::uninstall(&name).map(|()| 0),
+            ServiceAction::Run { config, name } => winservice::run_as_service(&name, &config),
         },
     }
 }
@@ -436,9 +439,8 @@ fn inspect(
             serde_json::to_value(&reports[0])
         } else {
             serde_json::to_value(&reports)
-        }
-        .map_err(|e| Error::Usage(e.to_string()))?;
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        }?;
+        println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         let text: Vec<String> = reports.iter().map(ops::inspect::render).collect();
         print!("{}", text.join("\n"));
@@ -450,7 +452,7 @@ fn status(config: &ConfigArg, json: bool) -> Result<i32, Error> {
     let cfg = config.load()?;
     let s = ops::status::fetch(&cfg).map_err(Error::NotRunning)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
+        println!("{}", serde_json::to_string_pretty(&s)?);
     } else {
         print!("{}", ops::status::render(&s));
     }
@@ -473,11 +475,10 @@ fn run(config: &ConfigArg, once: bool) -> Result<i32, Error> {
         }
         crate::service::stopping();
         s.trigger();
-    })
-    .map_err(|e| Error::Usage(format!("cannot install the signal handler: {e}")))?;
+    })?;
     use std::io::IsTerminal;
     let progress = once && std::io::stderr().is_terminal();
-    let summary = crate::run(&cfg, RunOptions { once, progress }, shutdown)?;
+    let summary = crate::daemon::run(&cfg, RunOptions { once, progress }, shutdown)?;
     if once && summary.transient_failures > 0 {
         log::error!(
             "{} file(s) could not be ingested now; they stay in the inbox",
@@ -489,8 +490,8 @@ fn run(config: &ConfigArg, once: bool) -> Result<i32, Error> {
 }
 
 /// `deltadrop init DIR`: never overwrites a config, never empties a folder.
-pub fn init(dir: &Path) -> Result<(), Error> {
-    crate::ensure_dir(dir)?;
+pub(crate) fn init(dir: &Path) -> Result<(), Error> {
+    crate::daemon::ensure_dir(dir)?;
     let path = dir.join("config.toml");
     let mut file = match std::fs::OpenOptions::new()
         .write(true)
@@ -528,7 +529,7 @@ pub fn init(dir: &Path) -> Result<(), Error> {
     println!("wrote {}", path.display());
     for d in dirs {
         let existed = d.is_dir();
-        crate::ensure_dir(&d)?;
+        crate::daemon::ensure_dir(&d)?;
         println!(
             "{} {}",
             if existed { "using  " } else { "created" },

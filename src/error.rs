@@ -21,9 +21,27 @@ pub enum Error {
         context: String,
         source: std::io::Error,
     },
-    /// The user asked for something that cannot be done as asked.
+    /// The user asked for something that cannot be done as asked: a bad argument, a config
+    /// that contradicts what is on disk. Not for failures at run time (exit 2 tells a service
+    /// manager not to restart).
     #[error("{0}")]
     Usage(String),
+    /// Another deltadrop holds the state lock this command needs: a runtime condition, as for
+    /// a second daemon.
+    #[error("{message}")]
+    Locked { message: String, source: StateError },
+    #[error("cannot install the signal handler: {0}")]
+    Signal(#[from] ctrlc::Error),
+    /// A report could not be written as JSON (a bug: every report serializes).
+    #[error("internal error: writing JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    /// The Windows service control manager refused: `what` was being done.
+    #[cfg(windows)]
+    #[error("{what}: {source} (run from an Administrator prompt?)")]
+    Service {
+        what: String,
+        source: windows_service::Error,
+    },
     /// The run stopped on purpose because of bad data (`on_bad_row = "fail"`).
     #[error("stopped by on_bad_row = \"fail\": {0}; the file is still in the inbox")]
     BadData(String),
@@ -36,7 +54,7 @@ pub enum Error {
 }
 
 impl Error {
-    /// 2 for configuration and usage errors, 1 for everything else (see README).
+    /// 2 for configuration and usage errors, 1 for everything else (see README, "Exit codes").
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Config(_) | Error::Usage(_) => 2,

@@ -76,10 +76,21 @@ pub struct FileDialect {
     /// Table columns the file lacked (null in its rows).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub missing: Vec<String>,
-    /// How the file was known complete: `lease` (no writer had it open, none opened it while it
-    /// was read) or `settle` (no such check here: unchanged for the settle time).
+    /// How the file was known complete.
     #[serde(default)]
-    pub writer_check: String,
+    pub writer_check: WriterCheck,
+}
+
+/// How a file was known complete, recorded as `lease` or `settle`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WriterCheck {
+    /// No writer had it open, none opened it while it was read.
+    Lease,
+    /// No such check here: unchanged for the settle time. Also what a record written before
+    /// the check was recorded reads as: it claims no check.
+    #[default]
+    Settle,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

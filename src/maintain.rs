@@ -125,9 +125,9 @@ impl Maintenance<'_> {
         let (rt, cfg, stop) = (self.rt, self.cfg, self.stop);
         let started = Instant::now();
         let url = table.table_url().clone();
-        let err = |e: DeltaTableError| DeltaError::Maintenance {
+        let err = |e: DeltaTableError| DeltaError::Table {
             url: url.to_string(),
-            message: e.to_string(),
+            source: Box::new(e),
         };
         let mut report = Report {
             table: url.to_string(),
@@ -243,9 +243,9 @@ impl Maintenance<'_> {
     ) -> Result<(), DeltaError> {
         let (rt, cfg, stop) = (self.rt, self.cfg, self.stop);
         let url = table.table_url().clone();
-        let err = |e: DeltaTableError| DeltaError::Maintenance {
+        let err = |e: DeltaTableError| DeltaError::Table {
             url: url.to_string(),
-            message: e.to_string(),
+            source: Box::new(e),
         };
         let schema = std::sync::Arc::new(table::table_arrow_schema(table)?);
         let mut writer = TableWrite::new(rt, table)?;
@@ -309,10 +309,7 @@ impl Maintenance<'_> {
                 writer.discard(&adds);
                 Err(match e {
                     CommitError::Fatal(e) => *e,
-                    other => DeltaError::Maintenance {
-                        url: url.to_string(),
-                        message: format!("compaction commit: {other}"),
-                    },
+                    other => DeltaError::step(&url, "compaction commit")(other),
                 })
             }
         }
@@ -329,7 +326,8 @@ fn sorted(
     let Some(col) = sort_by else {
         return Ok(batches);
     };
-    let generic = |e: deltalake::arrow::error::ArrowError| DeltaTableError::Generic(e.to_string());
+    let generic =
+        |e: deltalake::arrow::error::ArrowError| delta::failed(format!("sorting by {col}"), e);
     let all = concat_batches(schema, &batches).map_err(generic)?;
     drop(batches);
     let Some(key) = all.column_by_name(col) else {
@@ -346,8 +344,8 @@ fn vacuum(
     table: DeltaTable,
     retention: Duration,
 ) -> Result<(DeltaTable, usize), DeltaTableError> {
-    let retention = chrono::Duration::from_std(retention)
-        .map_err(|e| DeltaTableError::Generic(format!("vacuum retention: {e}")))?;
+    let retention =
+        chrono::Duration::from_std(retention).map_err(|e| delta::failed("vacuum retention", e))?;
     // Below the table's own minimum (delta.deletedFileRetentionDuration, 7 days by default)
     // only on purpose: the retention was set lower in the config or on the command line.
     // deltalake (without datafusion) refuses to commit to a table with the change data feed
@@ -369,7 +367,7 @@ fn vacuum(
         let store = table.object_store();
         for f in &metrics.files_deleted {
             rt.block_on(store.delete(&deltalake::Path::from(f.as_str())))
-                .map_err(|e| DeltaTableError::Generic(format!("vacuum: deleting {f}: {e}")))?;
+                .map_err(|e| delta::failed(format!("vacuum: deleting {f}"), e))?;
         }
     }
     Ok((table, metrics.files_deleted.len()))

@@ -27,7 +27,7 @@ use crate::config::{Config, Encoding, FeedConfig, MaxBadRows, OnBadRow};
 use crate::delta::log::Commit;
 use crate::delta::table::{read_data_file, remove, txn_version};
 use crate::delta::write::{self, TableWrite};
-use crate::delta::{crash_point, quarantine, DeltaError, FeedTables};
+use crate::delta::{self, crash_point, quarantine, DeltaError, FeedTables};
 use crate::error::Error;
 use crate::ingest::{self, IngestError};
 use crate::readiness::same_content;
@@ -143,10 +143,13 @@ struct QFile {
 /// Requeues the feed's quarantined rows (see the module's description).
 pub fn requeue(cfg: &Config, feed: &FeedConfig, opts: &Options) -> Result<Report, Error> {
     let _lock = StateLock::acquire(&cfg.state_dir).map_err(|e| match e {
-        StateError::Locked { path } => Error::Usage(format!(
-            "deltadrop is running on state folder {}: stop it first (a requeue commits to the table and rewrites the quarantine table, which the daemon's committer must not do at the same time)",
-            path.display()
-        )),
+        StateError::Locked { ref path } => Error::Locked {
+            message: format!(
+                "deltadrop is running on state folder {}: stop it first (a requeue commits to the table and rewrites the quarantine table, which the daemon's committer must not do at the same time)",
+                path.display()
+            ),
+            source: e,
+        },
         other => Error::State(other),
     })?;
     let mut state = FeedState::open(&cfg.state_dir, &feed.name)?;
@@ -359,7 +362,8 @@ fn commit_table(
     let actions = intent.table_adds.iter().cloned().map(Action::Add).collect();
     let commit = Commit::append(actions, meta, &intent.app_id, intent.txn);
     write::commit(rt, table, commit)
-        .map_err(|e| Error::Usage(format!("table {}: requeue commit: {e}", table.table_url())))
+        .map_err(DeltaError::step(table.table_url(), "requeue commit"))
+        .map_err(Error::from)
 }
 
 fn commit_quarantine(
@@ -393,12 +397,9 @@ fn commit_quarantine(
     let commit = Commit::other(actions, op, meta)
         .with_txn(&intent.app_id, intent.txn)
         .removing(replaced);
-    write::commit(rt, qtable, commit).map_err(|e| {
-        Error::Usage(format!(
-            "quarantine table {}: requeue commit: {e}",
-            qtable.table_url()
-        ))
-    })
+    write::commit(rt, qtable, commit)
+        .map_err(DeltaError::step(qtable.table_url(), "requeue commit"))
+        .map_err(Error::from)
 }
 
 /// The quarantine table's files and its rows (of files named `only`, if given).
@@ -640,7 +641,7 @@ fn rewrite(
                 .map_err(&err)?;
             let batch = RecordBatch::try_new(schema.clone(), columns)
                 .and_then(|b| filter_record_batch(&b, &keep))
-                .map_err(|e| err(DeltaTableError::Generic(e.to_string())))?;
+                .map_err(|e| err(delta::failed(format!("{}: requeued rows", f.path), e)))?;
             if batch.num_rows() > 0 {
                 writer.write(batch).map_err(&err)?;
             }

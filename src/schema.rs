@@ -154,8 +154,47 @@ pub struct ColumnSpec {
     pub name: String,
     pub ty: ColType,
     pub nullable: bool,
-    /// Input format for dates/timestamps (chrono syntax, or `epoch_s`, `epoch_ms`).
-    pub format: Option<String>,
+    /// Input format for dates/timestamps.
+    pub format: Option<TimeFormat>,
+}
+
+/// How the text of a date or timestamp is read. Kept in a table column's metadata
+/// ([`FORMAT_KEY`]) and shown in messages as its text: `iso`, `epoch_s`, `epoch_ms`, or the
+/// chrono pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TimeFormat {
+    /// ISO 8601: `2024-03-01` for a date; for a timestamp `2024-03-01T14:05:00Z`, or without a
+    /// zone a local time of the feed's timezone.
+    Iso,
+    /// A timestamp as whole seconds since 1970-01-01 UTC.
+    EpochSeconds,
+    /// A timestamp as whole milliseconds since 1970-01-01 UTC.
+    EpochMillis,
+    /// A chrono pattern (`%d/%m/%Y %H:%M`).
+    Chrono(String),
+}
+
+impl From<&str> for TimeFormat {
+    /// From its text (see [`TimeFormat`]); any other text is a chrono pattern.
+    fn from(s: &str) -> Self {
+        match s {
+            "iso" => TimeFormat::Iso,
+            "epoch_s" => TimeFormat::EpochSeconds,
+            "epoch_ms" => TimeFormat::EpochMillis,
+            pattern => TimeFormat::Chrono(pattern.to_string()),
+        }
+    }
+}
+
+impl fmt::Display for TimeFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TimeFormat::Iso => "iso",
+            TimeFormat::EpochSeconds => "epoch_s",
+            TimeFormat::EpochMillis => "epoch_ms",
+            TimeFormat::Chrono(p) => p,
+        })
+    }
 }
 
 impl ColumnSpec {
@@ -189,13 +228,6 @@ pub struct Partition {
 }
 
 impl TableSchema {
-    pub fn builtin(name: &str) -> Option<TableSchema> {
-        match name {
-            "sales" => Some(Self::sales()),
-            _ => None,
-        }
-    }
-
     /// The sales schema of the original project; header names must match exactly.
     pub fn sales() -> TableSchema {
         use ColType::*;
@@ -241,7 +273,7 @@ impl TableSchema {
                 let f = Field::new(&c.name, c.ty.arrow(), c.nullable);
                 match &c.format {
                     Some(fmt) => f.with_metadata(
-                        [(FORMAT_KEY.to_string(), fmt.clone())]
+                        [(FORMAT_KEY.to_string(), fmt.to_string())]
                             .into_iter()
                             .collect(),
                     ),
@@ -273,7 +305,10 @@ impl TableSchema {
                 SOURCE_FILE | INGESTED_AT => {}
                 RESCUED => rescued = true,
                 name => columns.push(ColumnSpec {
-                    format: f.metadata().get(FORMAT_KEY).cloned(),
+                    format: f
+                        .metadata()
+                        .get(FORMAT_KEY)
+                        .map(|s| TimeFormat::from(s.as_str())),
                     ..ColumnSpec::new(
                         name,
                         ColType::from_arrow(f.data_type()).ok_or_else(|| {

@@ -218,4 +218,4 @@ impl Archive {
     }
 }
 
-pub use files::{archive, error_file_for, reject, ArchiveError};
+pub use files::{archive, reject};

@@ -9,10 +9,10 @@ use url::Url;
 
 use super::locale::{java_format_to_chrono, resolve_values, Preset};
 use super::location::{check_scheme, normalize, resolve_table, StorageOptions};
-use super::raw::{default_schema, RawConfig, RawCsv, RawExpect, RawFeed, RawMaxBad};
+use super::raw::{RawConfig, RawCsv, RawExpect, RawFeed, RawMaxBad};
 use super::{
     Check, Config, ConfigError, CsvConfig, Encoding, ExpectAction, Expectation, FeedConfig,
-    HttpConfig, MaintenanceConfig, MaxBadRows, OnNewColumn, CLAIMS_DIR,
+    HttpConfig, MaintenanceConfig, MaxBadRows, OnNewColumn, SchemaName, CLAIMS_DIR,
 };
 use crate::schema::{ColType, ColumnSpec, TableSchema};
 
@@ -57,7 +57,6 @@ impl Config {
             debounce: raw.debounce,
             workers,
             state_dir: normalize(&base_dir.join(raw.state_dir)),
-            instance: raw.instance,
             http: HttpConfig {
                 enabled: raw.http.enabled,
                 listen: raw.http.listen,
@@ -434,12 +433,6 @@ fn one_byte(key: &str, s: &str) -> Result<u8, String> {
 
 fn resolve_schema(f: &RawFeed) -> Result<(TableSchema, bool), String> {
     if let Some(cols) = &f.columns {
-        if !(f.schema == "columns" || f.schema == "infer" || f.schema == default_schema()) {
-            return Err(format!(
-                "both schema = '{}' and columns are set: use one (columns means schema = \"columns\"; with schema = \"infer\" they are hints)",
-                f.schema
-            ));
-        }
         if cols.is_empty() {
             return Err("columns is empty".into());
         }
@@ -488,11 +481,11 @@ fn resolve_schema(f: &RawFeed) -> Result<(TableSchema, bool), String> {
                 rescued,
                 partition: None,
             },
-            f.schema == "infer",
+            f.schema == SchemaName::Infer,
         ));
     }
-    match f.schema.as_str() {
-        "infer" => Ok((
+    match f.schema {
+        SchemaName::Infer => Ok((
             TableSchema {
                 columns: vec![],
                 rescued: f.on_new_column == OnNewColumn::Rescue,
@@ -500,11 +493,9 @@ fn resolve_schema(f: &RawFeed) -> Result<(TableSchema, bool), String> {
             },
             true,
         )),
-        "columns" => Err("schema = \"columns\" needs a columns = [...] list".into()),
-        name => {
-            let mut s = TableSchema::builtin(name).ok_or_else(|| {
-                format!("schema = '{name}' is not known (sales, infer, or a columns list)")
-            })?;
+        SchemaName::Columns => Err("schema = \"columns\" needs a columns = [...] list".into()),
+        SchemaName::Sales => {
+            let mut s = TableSchema::sales();
             s.rescued = f.on_new_column == OnNewColumn::Rescue;
             Ok((s, false))
         }

@@ -4,6 +4,7 @@
 
 use super::raw::RawFeed;
 use super::ValueOptions;
+use crate::schema::TimeFormat;
 
 /// Locale presets: what `locale = "pt-BR"` sets in one line.
 pub(super) struct Preset {
@@ -89,7 +90,7 @@ pub(super) fn resolve_values(f: &RawFeed, preset: &Preset) -> Result<ValueOption
             format!("timezone = '{tz}' is not an IANA zone name (e.g. America/Sao_Paulo, UTC)")
         })?,
     };
-    let formats = |explicit: &Option<String>, preset: &[&str]| -> Vec<String> {
+    let formats = |explicit: &Option<String>, preset: &[&str]| -> Vec<TimeFormat> {
         match explicit {
             Some(f) => vec![java_format_to_chrono(f)],
             None => preset.iter().map(|p| java_format_to_chrono(p)).collect(),
@@ -141,11 +142,18 @@ pub(super) fn resolve_values(f: &RawFeed, preset: &Preset) -> Result<ValueOption
 }
 
 /// `dd/MM/yyyy HH:mm:ss` (the notation users know from Spark/Java) → chrono's `%d/%m/%Y %H:%M:%S`.
-/// `epoch_s` and `epoch_ms` pass through; a pattern with `%` is taken as chrono already.
-pub fn java_format_to_chrono(f: &str) -> String {
-    if f.contains('%') || f.starts_with("epoch_") || f == "iso" {
-        return f.to_string();
+/// `iso`, `epoch_s` and `epoch_ms` are read as such; a pattern with `%` is taken as chrono
+/// already.
+pub fn java_format_to_chrono(f: &str) -> TimeFormat {
+    match TimeFormat::from(f) {
+        TimeFormat::Chrono(p) if !p.contains('%') && !p.starts_with("epoch_") => {
+            TimeFormat::Chrono(java_to_chrono_pattern(&p))
+        }
+        other => other,
     }
+}
+
+fn java_to_chrono_pattern(f: &str) -> String {
     let tokens = [
         ("yyyy", "%Y"),
         ("yy", "%y"),

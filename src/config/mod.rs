@@ -13,8 +13,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use url::Url;
 
-use crate::schema::TableSchema;
-pub use locale::java_format_to_chrono;
+use crate::schema::{TableSchema, TimeFormat};
 use location::absolute;
 pub use location::StorageOptions;
 
@@ -39,6 +38,30 @@ pub enum ConfigError {
 pub struct HttpConfig {
     pub enabled: bool,
     pub listen: String,
+}
+
+/// A feed's `schema` key: where its table's columns come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SchemaName {
+    /// The built-in sales schema of the original project.
+    #[default]
+    Sales,
+    /// Guessed from the first file (a `columns` list, if given, overrides the guess).
+    Infer,
+    /// The `columns` list.
+    Columns,
+}
+
+impl std::fmt::Display for SchemaName {
+    /// As written in the TOML (and shown by `check`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SchemaName::Sales => "sales",
+            SchemaName::Infer => "infer",
+            SchemaName::Columns => "columns",
+        })
+    }
 }
 
 /// What to do with a row that cannot be converted.
@@ -125,7 +148,6 @@ pub struct Config {
     pub debounce: Duration,
     pub workers: usize,
     pub state_dir: PathBuf,
-    pub instance: Option<String>,
     pub http: HttpConfig,
     pub feeds: Vec<FeedConfig>,
 }
@@ -136,7 +158,7 @@ pub struct FeedConfig {
     pub inbox: PathBuf,
     /// Table location as a URL (`file:///abs/path` for local tables).
     pub table_url: Url,
-    pub schema_name: String,
+    pub schema_name: SchemaName,
     pub schema: TableSchema,
     pub processed: PathBuf,
     pub rejected: PathBuf,
@@ -251,9 +273,9 @@ pub struct ValueOptions {
     pub longest_null_value: usize,
     pub true_values: Vec<String>,
     pub false_values: Vec<String>,
-    /// chrono formats tried in order; empty = ISO 8601.
-    pub date_formats: Vec<String>,
-    pub timestamp_formats: Vec<String>,
+    /// Formats tried in order; empty = ISO 8601.
+    pub date_formats: Vec<TimeFormat>,
+    pub timestamp_formats: Vec<TimeFormat>,
     pub timezone: chrono_tz::Tz,
     pub empty_string_is_null: bool,
 }
@@ -330,6 +352,7 @@ pub const CLAIMS_DIR: &str = ".deltadrop-claims";
 
 #[cfg(test)]
 mod tests {
+    use super::locale::java_format_to_chrono;
     use super::*;
 
     #[test]
@@ -441,7 +464,7 @@ mod tests {
         assert_eq!(f.csv.delimiter, Some(b';'));
         assert_eq!(f.values.decimal_separator, ',');
         assert_eq!(f.values.thousands_separator, Some('.'));
-        assert_eq!(f.values.date_formats, vec!["%d/%m/%Y"]);
+        assert_eq!(f.values.date_formats, vec![TimeFormat::from("%d/%m/%Y")]);
         assert_eq!(f.values.timezone, chrono_tz::America::Sao_Paulo);
         assert_eq!(f.max_bad_rows, MaxBadRows::Ratio(0.05));
         assert_eq!(f.quarantine_url.as_str(), "file:///x/lake/_quarantine/a/");
@@ -527,13 +550,23 @@ mod tests {
     fn java_style_formats_become_chrono_formats() {
         assert_eq!(
             java_format_to_chrono("dd/MM/yyyy HH:mm:ss"),
-            "%d/%m/%Y %H:%M:%S"
+            TimeFormat::Chrono("%d/%m/%Y %H:%M:%S".into())
         );
         assert_eq!(
             java_format_to_chrono("yyyy-MM-dd'T'HH:mm"),
-            "%Y-%m-%dT%H:%M"
+            TimeFormat::Chrono("%Y-%m-%dT%H:%M".into())
         );
-        assert_eq!(java_format_to_chrono("epoch_ms"), "epoch_ms");
+        assert_eq!(
+            java_format_to_chrono("%d.%m.%Y"),
+            TimeFormat::Chrono("%d.%m.%Y".into())
+        );
+        assert_eq!(java_format_to_chrono("epoch_ms"), TimeFormat::EpochMillis);
+        assert_eq!(java_format_to_chrono("epoch_s"), TimeFormat::EpochSeconds);
+        assert_eq!(java_format_to_chrono("iso"), TimeFormat::Iso);
+        // Each shown (and kept in a column's metadata) as the text it was read from.
+        for text in ["%d.%m.%Y", "epoch_ms", "epoch_s", "iso"] {
+            assert_eq!(TimeFormat::from(text).to_string(), text);
+        }
     }
 
     #[test]
@@ -546,7 +579,10 @@ mod tests {
         .unwrap();
         let s = &cfg.feeds[0].schema;
         assert_eq!(s.columns.len(), 2);
-        assert_eq!(s.columns[1].format.as_deref(), Some("%d/%m/%Y"));
+        assert_eq!(
+            s.columns[1].format,
+            Some(TimeFormat::Chrono("%d/%m/%Y".into()))
+        );
     }
 
     #[test]

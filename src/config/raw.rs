@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{ExpectAction, HeaderMatch, OnBadRow, OnNewColumn, OnResend, OnSuccess};
+use super::{ExpectAction, HeaderMatch, OnBadRow, OnNewColumn, OnResend, OnSuccess, SchemaName};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -61,8 +61,8 @@ pub(super) struct RawFeed {
     pub(super) inbox: PathBuf,
     #[serde(default = "default_table")]
     pub(super) table: String,
-    #[serde(default = "default_schema")]
-    pub(super) schema: String,
+    #[serde(default)]
+    pub(super) schema: SchemaName,
     #[serde(default = "default_processed")]
     pub(super) processed: PathBuf,
     #[serde(default = "default_rejected")]
@@ -261,9 +261,6 @@ pub(super) fn default_inbox() -> PathBuf {
 }
 pub(super) fn default_table() -> String {
     "lake/sales".to_string()
-}
-pub(super) fn default_schema() -> String {
-    "sales".to_string()
 }
 pub(super) fn default_processed() -> PathBuf {
     PathBuf::from("processed")

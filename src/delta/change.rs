@@ -19,6 +19,7 @@ use deltalake::{DeltaTable, DeltaTableError};
 
 use super::files::{key_of, FileIndex, IndexedFile, Keys, Touch};
 use super::table::{delete_files, read_rows, remove, writer_for};
+use super::{failed, DeltaError};
 use crate::config::FeedConfig;
 use crate::schema::SOURCE_FILE;
 
@@ -55,7 +56,9 @@ pub(crate) fn plan(
     touch: &Touch,
     new_rows: &[RecordBatch],
 ) -> Result<Planned, DeltaTableError> {
-    let schema: SchemaRef = Arc::new(super::table::table_arrow_schema(table).map_err(generic)?);
+    let schema: SchemaRef = Arc::new(
+        super::table::table_arrow_schema(table).map_err(|e| failed("the table's schema", e))?,
+    );
     let candidates = index.candidates(touch);
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
@@ -89,7 +92,9 @@ pub(crate) fn plan(
                 first_err.get_or_insert(e);
             }
             Err(_) => {
-                first_err.get_or_insert(generic("a rewrite thread panicked"));
+                // A panic carries no error to keep: its message is the whole story.
+                first_err
+                    .get_or_insert(DeltaTableError::Generic("a rewrite thread panicked".into()));
             }
         }
     }
@@ -187,7 +192,7 @@ fn rewrite_file(
         if rest.num_rows() > 0 {
             let w = match kept.as_mut() {
                 Some(w) => w,
-                None => kept.insert(writer_for(table).map_err(generic)?),
+                None => kept.insert(writer_for(table).map_err(|e| failed("a Parquet writer", e))?),
             };
             rt.block_on(w.write(rest))?;
         }
@@ -402,7 +407,9 @@ pub(crate) fn rows_of(
     table: &DeltaTable,
     adds: &[Add],
 ) -> Result<Vec<RecordBatch>, DeltaTableError> {
-    let schema: SchemaRef = Arc::new(super::table::table_arrow_schema(table).map_err(generic)?);
+    let schema: SchemaRef = Arc::new(
+        super::table::table_arrow_schema(table).map_err(|e| failed("the table's schema", e))?,
+    );
     let mut out = Vec::new();
     for a in adds {
         out.extend(read_rows(rt, table, &schema, &a.path, &a.partition_values)?);
@@ -410,12 +417,9 @@ pub(crate) fn rows_of(
     Ok(out)
 }
 
+/// An Arrow error while the rows of a change are selected or built.
 fn arrow(e: deltalake::arrow::error::ArrowError) -> DeltaTableError {
-    DeltaTableError::Generic(e.to_string())
-}
-
-fn generic(e: impl std::fmt::Display) -> DeltaTableError {
-    DeltaTableError::Generic(e.to_string())
+    failed("rows of the change", e)
 }
 
 /// Counts of what a change did, for the commit's metadata and the log line.
@@ -455,17 +459,15 @@ pub(crate) fn prepare(
     if change_feed(table) {
         return Ok(());
     }
-    let err = |e: String| super::DeltaError::Table {
-        url: url.clone(),
-        source: Box::new(DeltaTableError::Generic(e)),
-    };
-    let snapshot = table.snapshot().map_err(|e| err(e.to_string()))?;
-    let mut protocol = serde_json::to_value(snapshot.protocol()).map_err(|e| err(e.to_string()))?;
+    let at = table.table_url().clone();
+    let snapshot = table.snapshot().map_err(super::table_err(&at))?;
+    let mut protocol =
+        serde_json::to_value(snapshot.protocol()).map_err(DeltaError::step(&at, "protocol"))?;
     let writer = protocol["minWriterVersion"].as_i64().unwrap_or(1);
     if writer >= 7 {
-        let features = protocol["writerFeatures"]
-            .as_array_mut()
-            .ok_or_else(|| err("writer version 7 without writerFeatures".into()))?;
+        let features = protocol["writerFeatures"].as_array_mut().ok_or_else(|| {
+            DeltaError::step(&at, "protocol")("writer version 7 without writerFeatures")
+        })?;
         if !features.iter().any(|f| f == "changeDataFeed") {
             features.push("changeDataFeed".into());
         }
@@ -473,13 +475,13 @@ pub(crate) fn prepare(
         protocol["minWriterVersion"] = 4.into();
     }
     let protocol: deltalake::kernel::Protocol =
-        serde_json::from_value(protocol).map_err(|e| err(format!("protocol: {e}")))?;
+        serde_json::from_value(protocol).map_err(DeltaError::step(&at, "protocol"))?;
     let metadata = deltalake::kernel::MetadataExt::add_config_key(
         snapshot.metadata().clone(),
         "delta.enableChangeDataFeed".into(),
         "true".into(),
     )
-    .map_err(|e| err(e.to_string()))?;
+    .map_err(DeltaError::step(&at, "metadata"))?;
     let properties = [("delta.enableChangeDataFeed".to_string(), "true".to_string())]
         .into_iter()
         .collect();
@@ -492,9 +494,9 @@ pub(crate) fn prepare(
                 Default::default(),
             ),
         )
-        .map_err(|e| err(format!("enabling the change data feed: {e}")))?;
+        .map_err(DeltaError::step(&at, "enabling the change data feed"))?;
     rt.block_on(table.load())
-        .map_err(|e| err(format!("loading the table again: {e}")))?;
+        .map_err(DeltaError::step(&at, "loading the table again"))?;
     log::info!(
         "table {url}: rows of feed {} can change (on_resend = \"replace\" or merge_key): the change data feed is on from version {v} (delta.enableChangeDataFeed)",
         feed.name

@@ -342,18 +342,17 @@ impl Committer {
         if !new.is_empty() {
             let mut schema = self.tables.schema.clone();
             schema.columns.extend(new.iter().cloned());
-            let generic = |e: String| CommitError::write(DeltaTableError::Generic(e));
             let kernel: StructType = schema
                 .arrow()
                 .as_ref()
                 .try_into_kernel()
-                .map_err(|e| generic(format!("schema: {e}")))?;
+                .map_err(|e| CommitError::write(super::failed("schema", e)))?;
             let snapshot = self.tables.table.snapshot().map_err(CommitError::read)?;
             let metadata = snapshot
                 .metadata()
                 .clone()
                 .with_schema(&kernel)
-                .map_err(|e| generic(format!("schema: {e}")))?;
+                .map_err(|e| CommitError::write(super::failed("schema", e)))?;
             let added: Vec<_> = kernel
                 .fields()
                 .filter(|f| new.iter().any(|c| &c.name == f.name()))

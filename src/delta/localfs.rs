@@ -19,18 +19,31 @@ const RISKY: [(&str, &str); 9] = [
     ("fuse", "a FUSE mount"),
 ];
 
+/// A table folder where hard links fail: Delta's local commits need them.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "table folder {} is on {what} where hard links fail ({source}); Delta's local commits need them \
+     (atomic put-if-absent). Put the table on a local disk, or use an az:// or s3:// table",
+    dir.display()
+)]
+pub struct NoHardLinks {
+    dir: std::path::PathBuf,
+    /// The filesystem, in words ("an SMB/CIFS share", or "a filesystem").
+    what: &'static str,
+    source: std::io::Error,
+}
+
 /// Ok if hard links work in `dir`; a warning is logged when `dir` is on a network or FUSE
 /// filesystem even so (one writer per table there).
-pub fn check_table_folder(dir: &Path) -> Result<(), String> {
+pub fn check_table_folder(dir: &Path) -> Result<(), NoHardLinks> {
     let fstype = mount_type(dir);
     let what = fstype.as_deref().and_then(describe);
-    if let Err(e) = probe_hard_link(dir) {
-        return Err(format!(
-            "table folder {} is on {} where hard links fail ({e}); Delta's local commits need them \
-             (atomic put-if-absent). Put the table on a local disk, or use an az:// or s3:// table",
-            dir.display(),
-            what.unwrap_or("a filesystem")
-        ));
+    if let Err(source) = probe_hard_link(dir) {
+        return Err(NoHardLinks {
+            dir: dir.to_path_buf(),
+            what: what.unwrap_or("a filesystem"),
+            source,
+        });
     }
     if let (Some(t), Some(what)) = (fstype, what) {
         log::warn!(

@@ -291,9 +291,7 @@ impl Log {
                     continue;
                 }
                 let action: Value = serde_json::from_slice(line).map_err(|e| {
-                    CommitError::read(DeltaTableError::Generic(format!(
-                        "commit {v} is not valid JSON: {e}"
-                    )))
+                    CommitError::read(super::failed(format!("commit {v} is not valid JSON"), e))
                 })?;
                 if action.get("metaData").is_some() || action.get("protocol").is_some() {
                     return Err(CommitError::Fatal(Box::new(DeltaError::MetadataChanged {
@@ -326,9 +324,8 @@ impl Log {
                 {
                     // Typed, so that paths are decoded as the table's own snapshot has them.
                     let a: Action = serde_json::from_value(action).map_err(|e| {
-                        CommitError::read(DeltaTableError::Generic(format!(
-                            "commit {v}: an action deltadrop cannot read: {e}"
-                        )))
+                        let what = format!("commit {v}: an action deltadrop cannot read");
+                        CommitError::read(super::failed(what, e))
                     })?;
                     actions.push(a);
                 }

@@ -68,8 +68,19 @@ pub enum DeltaError {
         version: i64,
         path: String,
     },
-    #[error("table {url}: {message}")]
-    Maintenance { url: String, message: String },
+    /// A step of a table operation failed: `what` names it; its error is kept as the source.
+    #[error("table {url}: {what}: {source}")]
+    Step {
+        url: String,
+        what: String,
+        source: BoxError,
+    },
+    /// A local table folder where Delta's commits cannot work.
+    #[error("table {url}: {source}")]
+    Folder {
+        url: String,
+        source: localfs::NoHardLinks,
+    },
     #[error("cannot start the tokio runtime: {0}")]
     Runtime(std::io::Error),
     #[error(transparent)]
@@ -77,6 +88,19 @@ pub enum DeltaError {
 }
 
 impl DeltaError {
+    /// The step `what` of an operation on the table at `url` failed with `source`.
+    pub(crate) fn step<E: Into<BoxError>>(
+        url: &url::Url,
+        what: impl Into<String>,
+    ) -> impl FnOnce(E) -> DeltaError + '_ {
+        let what = what.into();
+        move |source| DeltaError::Step {
+            url: url.to_string(),
+            what,
+            source: source.into(),
+        }
+    }
+
     /// A `DeltaTableError` of `table`, named by its location.
     pub fn from_table(
         table: &deltalake::DeltaTable,
@@ -85,6 +109,28 @@ impl DeltaError {
             url: table.table_url().to_string(),
             source: Box::new(source),
         }
+    }
+}
+
+/// An error of whichever library a step stands on, kept as the source of ours.
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A step of ours that failed under code returning deltalake's error: `what` names it.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}: {source}")]
+pub(crate) struct Failed {
+    what: String,
+    source: BoxError,
+}
+
+/// deltalake's error for the step `what` that failed with `source`, which stays the error's
+/// source (`DeltaTableError::Generic` would keep only its text).
+pub(crate) fn failed(what: impl Into<String>, source: impl Into<BoxError>) -> DeltaTableError {
+    DeltaTableError::GenericError {
+        source: Box::new(Failed {
+            what: what.into(),
+            source: source.into(),
+        }),
     }
 }
 
@@ -154,5 +200,36 @@ pub fn crash_point(name: &str) {
             eprintln!("DELTADROP_CRASH_AT={name}: aborting");
             std::process::abort();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    #[test]
+    fn a_failed_step_keeps_its_error_as_the_source() {
+        let e = failed(
+            "part-0.parquet: reading",
+            std::io::Error::other("disk gone"),
+        );
+        let step = e.source().expect("the step");
+        assert_eq!(step.to_string(), "part-0.parquet: reading: disk gone");
+        let cause = step.source().expect("its cause");
+        assert!(
+            cause.downcast_ref::<std::io::Error>().is_some(),
+            "{cause:?}"
+        );
+
+        let url = url::Url::parse("file:///lake/sales").expect("a URL");
+        let e = DeltaError::step(&url, "schema")(std::io::Error::other("bad type"));
+        assert_eq!(e.to_string(), "table file:///lake/sales: schema: bad type");
+        let cause = e.source().expect("its cause");
+        assert!(
+            cause.downcast_ref::<std::io::Error>().is_some(),
+            "{cause:?}"
+        );
     }
 }

@@ -9,7 +9,7 @@ use deltalake::arrow::datatypes::SchemaRef;
 use deltalake::arrow::record_batch::RecordBatch;
 use deltalake::kernel::{Action, Add};
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
-use deltalake::{DeltaTable, DeltaTableError};
+use deltalake::DeltaTable;
 use serde_json::json;
 
 use super::log::{Commit, CommitError, Log};
@@ -77,7 +77,7 @@ impl Quarantine {
         }
         let batch = rows
             .finish()
-            .map_err(|e| CommitError::write(DeltaTableError::Generic(e.to_string())))?;
+            .map_err(|e| CommitError::write(super::failed("quarantine rows", e)))?;
         rt.block_on(self.writer.write(batch))
             .map_err(CommitError::write)?;
         rt.block_on(self.writer.flush()).map_err(CommitError::write)

@@ -4,8 +4,6 @@
 //! txn, the commit landed and its files are recorded, quarantined and archived; if not, the
 //! files are still in the inbox and are ingested again.
 
-use deltalake::DeltaTableError;
-
 use super::committer::Committer;
 use super::log::CommitError;
 use super::DeltaError;
@@ -49,10 +47,10 @@ impl Committer {
             self.tables
                 .quarantine
                 .finish(&self.tables.rt, &intent)
-                .map_err(|e| DeltaError::Table {
-                    url: self.feed.quarantine_url.to_string(),
-                    source: Box::new(DeltaTableError::Generic(e.to_string())),
-                })?;
+                .map_err(DeltaError::step(
+                    &self.feed.quarantine_url,
+                    "committing the quarantined rows",
+                ))?;
             for f in &intent.files {
                 self.ctx.archive.landed_before(f);
             }

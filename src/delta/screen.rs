@@ -83,7 +83,7 @@ impl Committer {
     fn set_changed_apart(&self, files: Vec<ParsedFile>) -> Vec<ParsedFile> {
         let mut keep = Vec::with_capacity(files.len());
         for f in files {
-            let lease_checked = f.dialect.writer_check == "lease";
+            let lease_checked = f.dialect.writer_check == crate::job::WriterCheck::Lease;
             match since_read(&f.job.path, f.stamp, &f.hash, lease_checked) {
                 // Gone: what was read was whole; nothing to archive.
                 SinceRead::Same | SinceRead::Gone => keep.push(f),

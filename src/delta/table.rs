@@ -11,7 +11,7 @@ use deltalake::protocol::SaveMode;
 use deltalake::writer::RecordBatchWriter;
 use deltalake::{DeltaTable, DeltaTableError};
 
-use super::{table_err, DeltaError};
+use super::{failed, table_err, DeltaError};
 use crate::config::StorageOptions;
 use crate::schema::{self, TableSchema};
 
@@ -31,7 +31,7 @@ pub async fn open_or_create(
         None => {
             let kernel: StructType = ours
                 .try_into_kernel()
-                .map_err(|e| table_err(url)(DeltaTableError::Generic(format!("schema: {e}"))))?;
+                .map_err(DeltaError::step(url, "schema"))?;
             log::info!("creating Delta table {url}");
             let mut create = CreateBuilder::new();
             if change_feed {
@@ -157,12 +157,10 @@ fn local_folder(url: &url::Url) -> Result<Option<std::path::PathBuf>, DeltaError
     else {
         return Ok(None);
     };
-    std::fs::create_dir_all(&path).map_err(|e| {
-        table_err(url)(DeltaTableError::Generic(format!(
-            "cannot create folder {}: {e}",
-            path.display()
-        )))
-    })?;
+    std::fs::create_dir_all(&path).map_err(DeltaError::step(
+        url,
+        format!("cannot create folder {}", path.display()),
+    ))?;
     Ok(Some(path))
 }
 
@@ -170,8 +168,12 @@ fn local_folder(url: &url::Url) -> Result<Option<std::path::PathBuf>, DeltaError
 /// `localfs`). Once per table and start, not on every open (maintenance opens tables too).
 pub(crate) fn check_writable_folder(url: &url::Url) -> Result<(), DeltaError> {
     match local_folder(url)? {
-        Some(path) => super::localfs::check_table_folder(&path)
-            .map_err(|message| table_err(url)(DeltaTableError::Generic(message))),
+        Some(path) => {
+            super::localfs::check_table_folder(&path).map_err(|source| DeltaError::Folder {
+                url: url.to_string(),
+                source,
+            })
+        }
         None => Ok(()),
     }
 }
@@ -199,7 +201,7 @@ pub fn table_arrow_schema(
         .schema()
         .as_ref()
         .try_into_arrow()
-        .map_err(|e| table_err(url)(DeltaTableError::Generic(format!("schema: {e}"))))
+        .map_err(DeltaError::step(url, "schema"))
 }
 
 /// A writer for Parquet files of `table`. Files roll at 64 MiB and row groups hold at most
@@ -239,7 +241,7 @@ pub(crate) fn conform(
             })
         })
         .collect();
-    RecordBatch::try_new(target.clone(), cols).map_err(|e| DeltaTableError::Generic(e.to_string()))
+    RecordBatch::try_new(target.clone(), cols).map_err(|e| failed("rows in the table's columns", e))
 }
 
 /// The feed's columns grown by the nullable columns an earlier run added to the table, in the
@@ -300,16 +302,15 @@ pub fn read_data_file(
 ) -> Result<Vec<RecordBatch>, DeltaTableError> {
     use deltalake::logstore::object_store::ObjectStoreExt;
     use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-    let generic = |e: String| DeltaTableError::Generic(format!("{path}: {e}"));
-    let location = deltalake::Path::parse(path).map_err(|e| generic(e.to_string()))?;
+    let location = deltalake::Path::parse(path).map_err(|e| failed(path, e))?;
     let store = table.object_store();
     let bytes = rt
         .block_on(async { store.get(&location).await?.bytes().await })
-        .map_err(|e| generic(format!("reading: {e}")))?;
+        .map_err(|e| failed(format!("{path}: reading"), e))?;
     ParquetRecordBatchReaderBuilder::try_new(bytes)
         .and_then(|b| b.build())
-        .map_err(|e| generic(e.to_string()))?
-        .map(|b| b.map_err(|e| generic(e.to_string())))
+        .map_err(|e| failed(path, e))?
+        .map(|b| b.map_err(|e| failed(path, e)))
         .collect()
 }
 
@@ -355,7 +356,7 @@ fn with_partition_values(
     if partition.is_empty() {
         return Ok(batch);
     }
-    let generic = |e: deltalake::arrow::error::ArrowError| DeltaTableError::Generic(e.to_string());
+    let err = |e: deltalake::arrow::error::ArrowError| failed("partition values", e);
     let mut fields: Vec<_> = batch.schema().fields().iter().cloned().collect();
     let mut columns = batch.columns().to_vec();
     for (name, value) in partition {
@@ -364,11 +365,11 @@ fn with_partition_values(
         };
         let text =
             deltalake::arrow::array::StringArray::from(vec![value.as_deref(); batch.num_rows()]);
-        columns.push(deltalake::arrow::compute::cast(&text, field.data_type()).map_err(generic)?);
+        columns.push(deltalake::arrow::compute::cast(&text, field.data_type()).map_err(err)?);
         fields.push(std::sync::Arc::new(field.clone()));
     }
     let with = std::sync::Arc::new(deltalake::arrow::datatypes::Schema::new(fields));
-    RecordBatch::try_new(with, columns).map_err(generic)
+    RecordBatch::try_new(with, columns).map_err(err)
 }
 
 /// The action that takes a data file out of the table. `data_change = false` (compaction):

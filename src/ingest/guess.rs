@@ -7,7 +7,7 @@
 //! silently wrong date).
 
 use crate::config::ValueOptions;
-use crate::schema::ColType;
+use crate::schema::{ColType, TimeFormat};
 
 use super::value;
 
@@ -16,7 +16,7 @@ use super::value;
 const DATE_FORMATS: [&str; 7] = [
     "%Y-%m-%d", "%d/%m/%Y", "%m/%d/%Y", "%d-%m-%Y", "%m-%d-%Y", "%d.%m.%Y", "%Y/%m/%d",
 ];
-/// Timestamp formats tried besides the feed's own and ISO 8601 (`iso`).
+/// Timestamp formats tried besides the feed's own and ISO 8601.
 const TIMESTAMP_FORMATS: [&str; 6] = [
     "%d/%m/%Y %H:%M:%S",
     "%m/%d/%Y %H:%M:%S",
@@ -27,11 +27,14 @@ const TIMESTAMP_FORMATS: [&str; 6] = [
 ];
 
 /// Formats that read the same text differently (day/month order): both fitting is ambiguous.
-fn swapped(a: &str, b: &str) -> bool {
+fn swapped(a: &TimeFormat, b: &TimeFormat) -> bool {
+    let (TimeFormat::Chrono(a), TimeFormat::Chrono(b)) = (a, b) else {
+        return false;
+    };
     a.replace("%d", "\u{0}")
         .replace("%m", "%d")
         .replace('\u{0}', "%m")
-        == b
+        == *b
 }
 
 /// What the values of one column seen so far allow.
@@ -57,37 +60,41 @@ pub struct ColumnGuess {
     int_digits: usize,
     float_all: bool,
     /// Date formats every value so far fits, in order of preference.
-    dates: Vec<String>,
-    timestamps: Vec<String>,
+    dates: Vec<TimeFormat>,
+    timestamps: Vec<TimeFormat>,
 }
 
 /// What a guess decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
     pub ty: ColType,
-    /// The date or timestamp format the values are read with (chrono syntax, or `iso`).
-    pub format: Option<String>,
+    /// The date or timestamp format the values are read with.
+    pub format: Option<TimeFormat>,
     /// Why a column that looked typed is text, to tell the user.
     pub warning: Option<String>,
 }
 
 impl ColumnGuess {
     pub fn new(opts: &ValueOptions) -> ColumnGuess {
-        let with = |own: &[String], extra: &[&str]| {
-            let mut v: Vec<String> = own.to_vec();
+        let with = |own: &[TimeFormat], extra: &[&str]| {
+            let mut v: Vec<TimeFormat> = own.to_vec();
             for e in extra {
-                if !v.iter().any(|f| f == e) {
-                    v.push(e.to_string());
+                let e = TimeFormat::Chrono(e.to_string());
+                if !v.contains(&e) {
+                    v.push(e);
                 }
             }
             v
         };
-        let mut timestamps = with(&opts.timestamp_formats, &["iso"]);
+        let mut timestamps = opts.timestamp_formats.clone();
+        if !timestamps.contains(&TimeFormat::Iso) {
+            timestamps.push(TimeFormat::Iso);
+        }
         timestamps.extend(
             TIMESTAMP_FORMATS
                 .iter()
-                .filter(|f| !opts.timestamp_formats.iter().any(|o| o == *f))
-                .map(|f| f.to_string()),
+                .map(|f| TimeFormat::Chrono(f.to_string()))
+                .filter(|f| !opts.timestamp_formats.contains(f)),
         );
         ColumnGuess {
             values: 0,
@@ -167,12 +174,7 @@ impl ColumnGuess {
         }
         if !self.timestamps.is_empty() {
             self.timestamps.retain(|f| {
-                let formats: &[String] = if f == "iso" {
-                    &[]
-                } else {
-                    std::slice::from_ref(f)
-                };
-                value::parse_timestamp(v, formats, &opts.timezone).is_some()
+                value::parse_timestamp(v, std::slice::from_ref(f), &opts.timezone).is_some()
             });
         }
     }
@@ -233,23 +235,17 @@ impl ColumnGuess {
 /// The format a date/timestamp column is read with: the first candidate every value fitted,
 /// unless it has a day/month twin that fitted too and the feed named neither — then the values
 /// cannot tell, and the column is text with a warning.
-fn pick(fitting: &[String], configured: &[String], ty: ColType) -> Option<Decision> {
+fn pick(fitting: &[TimeFormat], configured: &[TimeFormat], ty: ColType) -> Option<Decision> {
     let first = fitting.first()?;
-    let ambiguous =
-        !configured.contains(first) && fitting.iter().skip(1).any(|other| swapped(first, other));
-    if ambiguous {
-        let twin = fitting
-            .iter()
-            .find(|o| swapped(first, o))
-            .cloned()
-            .unwrap_or_default();
+    let twin = fitting.iter().skip(1).find(|other| swapped(first, other));
+    if let Some(twin) = twin.filter(|_| !configured.contains(first)) {
         return Some(Decision {
             ty: ColType::String,
             format: None,
             warning: Some(format!(
                 "every value fits both {} and {} (no day above 12 in the sample): loaded as text; set date_format/timestamp_format or the column's format to type it",
                 java_style(first),
-                java_style(&twin)
+                java_style(twin)
             )),
         });
     }
@@ -261,10 +257,12 @@ fn pick(fitting: &[String], configured: &[String], ty: ColType) -> Option<Decisi
 }
 
 /// `%d/%m/%Y` as users write it (`dd/MM/yyyy`), for messages and `sniff`.
-pub fn java_style(chrono: &str) -> String {
-    if chrono == "iso" {
-        return "ISO 8601".into();
-    }
+pub fn java_style(format: &TimeFormat) -> String {
+    let chrono = match format {
+        TimeFormat::Iso => return "ISO 8601".into(),
+        TimeFormat::EpochSeconds | TimeFormat::EpochMillis => return format.to_string(),
+        TimeFormat::Chrono(p) => p,
+    };
     chrono
         .replace("%Y", "yyyy")
         .replace("%m", "MM")
@@ -380,12 +378,12 @@ mod tests {
         let o = opts("");
         let d = guess(&["01/02/2024", "03/04/2024", "13/04/2024"], &o);
         assert_eq!(
-            (d.ty, d.format.as_deref()),
+            (d.ty, d.format.as_ref().map(ToString::to_string).as_deref()),
             (ColType::Date, Some("%d/%m/%Y"))
         );
         let d = guess(&["01/02/2024", "03/14/2024"], &o);
         assert_eq!(
-            (d.ty, d.format.as_deref()),
+            (d.ty, d.format.as_ref().map(ToString::to_string).as_deref()),
             (ColType::Date, Some("%m/%d/%Y"))
         );
         let d = guess(&["01/02/2024", "03/04/2024"], &o);
@@ -395,14 +393,17 @@ mod tests {
         let br = opts("locale = \"pt-BR\"");
         let d = guess(&["01/02/2024", "03/04/2024"], &br);
         assert_eq!(
-            (d.ty, d.format.as_deref()),
+            (d.ty, d.format.as_ref().map(ToString::to_string).as_deref()),
             (ColType::Date, Some("%d/%m/%Y"))
         );
         let d = guess(&["2024-01-02", "2024-02-03"], &br);
-        assert_eq!(d.format.as_deref(), Some("%Y-%m-%d"));
+        assert_eq!(
+            d.format.as_ref().map(ToString::to_string).as_deref(),
+            Some("%Y-%m-%d")
+        );
         let d = guess(&["02/01/2024 10:00", "13/01/2024 11:30"], &o);
         assert_eq!(
-            (d.ty, d.format.as_deref()),
+            (d.ty, d.format.as_ref().map(ToString::to_string).as_deref()),
             (ColType::Timestamp, Some("%d/%m/%Y %H:%M"))
         );
     }

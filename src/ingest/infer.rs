@@ -15,10 +15,11 @@ use deltalake::kernel::StructType;
 
 use crate::config::{Config, FeedConfig, ValueOptions};
 use crate::job::file_name;
-use crate::schema::{ColType, ColumnSpec, TableSchema};
+use crate::schema::{ColType, ColumnSpec, TableSchema, TimeFormat};
 
 use super::dialect::start_of;
 use super::guess::{java_style, ColumnGuess, Decision};
+use super::source::Compression;
 use super::split::{Dialect, RawRecord, Splitter};
 use super::window::{Window, HEAD_BYTES};
 use super::{fold_name, header_names, source, IngestError};
@@ -36,7 +37,7 @@ const TAIL_RECORDS: usize = 5;
 #[derive(Debug, Clone)]
 pub struct Sniffed {
     pub encoding: String,
-    pub compression: String,
+    pub compression: Compression,
     pub delimiter: u8,
     /// `Some("pt-BR")` when Brazilian number/date formats fit the data better.
     pub locale: Option<&'static str>,
@@ -77,8 +78,8 @@ pub fn sniff(path: &Path, feed: &FeedConfig, try_locales: bool) -> Result<Sniffe
     let mut reader = Reader::new(feed, d, options);
     let mut sample = reader.read_stream(&mut win, start, line)?;
     let more_wanted = feed.infer_rows == 0;
-    if !win.eof && more_wanted && info.compression == "none" && !info.encoding.starts_with("UTF-16")
-    {
+    let utf16 = info.encoding == encoding_rs::UTF_16LE || info.encoding == encoding_rs::UTF_16BE;
+    if !win.eof && more_wanted && info.compression == Compression::None && !utf16 {
         sample = reader.read_stretches(path, size, &info)?;
     }
     reader.finish(&name, feed, info, sample)
@@ -384,8 +385,8 @@ impl<'f> Reader<'f> {
             })
             .collect();
         Ok(Sniffed {
-            encoding: info.encoding.to_string(),
-            compression: info.compression.to_string(),
+            encoding: info.encoding_label().to_string(),
+            compression: info.compression,
             delimiter: self.dialect.delimiter,
             locale: self.options[best].1,
             schema: TableSchema {
@@ -564,7 +565,9 @@ pub fn feed_toml(path: &Path, s: &Sniffed) -> String {
     out.push_str("columns = [\n");
     for c in &s.schema.columns {
         let format = match &c.format {
-            Some(f) if f != "iso" => format!(", format = {}", toml_string(&java_style(f))),
+            Some(f) if *f != TimeFormat::Iso => {
+                format!(", format = {}", toml_string(&java_style(f)))
+            }
             _ => String::new(),
         };
         out.push_str(&format!(

@@ -11,17 +11,17 @@
 //! [`infer`] guesses a schema from a file (`schema = "infer"`, `deltadrop sniff`).
 
 mod batch;
-pub mod dialect;
+pub(crate) mod dialect;
 mod expect;
 pub mod fuzz;
 mod guess;
-pub mod header;
-pub mod infer;
-pub mod lease;
-pub mod quoting;
-pub mod source;
-pub mod split;
-pub mod value;
+pub(crate) mod header;
+pub(crate) mod infer;
+pub(crate) mod lease;
+pub(crate) mod quoting;
+pub(crate) mod source;
+pub(crate) mod split;
+pub(crate) mod value;
 mod window;
 
 use std::fs;
@@ -31,15 +31,15 @@ use std::time::SystemTime;
 use deltalake::arrow::record_batch::RecordBatch;
 
 use crate::config::{FeedConfig, MaxBadRows};
-use crate::job::{file_name, BadRow, FileDialect, SkippedLines};
+use crate::job::{file_name, BadRow, FileDialect, SkippedLines, WriterCheck};
 use crate::schema::TableSchema;
 use window::Window;
 
-pub use crate::schema::{column_name_for, fold_name};
-pub use header::header_names;
+pub(crate) use crate::schema::fold_name;
+pub(crate) use header::header_names;
 
 #[derive(Debug, thiserror::Error)]
-pub enum IngestError {
+pub(crate) enum IngestError {
     /// The file cannot be ingested as it is: it goes to `rejected/` with this message.
     #[error("{0}")]
     Reject(String),
@@ -77,7 +77,7 @@ pub enum IngestError {
 
 /// Why a batch sink refused a batch.
 #[derive(Debug, thiserror::Error)]
-pub enum SinkError {
+pub(crate) enum SinkError {
     /// The daemon is stopping: stop reading.
     #[error("cancelled: stopping")]
     Cancelled,
@@ -102,7 +102,7 @@ fn internal(e: deltalake::arrow::error::ArrowError) -> IngestError {
 
 /// What one pass over a file produced, besides the good batches.
 #[derive(Debug, Clone, Default)]
-pub struct FileSummary {
+pub(crate) struct FileSummary {
     pub hash: String,
     pub size: u64,
     /// Rows loaded into the table.
@@ -111,8 +111,6 @@ pub struct FileSummary {
     pub bad: Vec<BadRow>,
     /// Rows that failed a `warn` expectation (kept, counted).
     pub warned: u64,
-    pub encoding: String,
-    pub delimiter: u8,
     /// How the file was read.
     pub dialect: FileDialect,
     /// Size and modification time when it was read: a commit checks the file still has them.
@@ -121,7 +119,7 @@ pub struct FileSummary {
 
 /// Parses `path` for `feed` with the table schema `schema`, handing each batch of good rows to
 /// `sink`.
-pub fn parse_file(
+pub(crate) fn parse_file(
     path: &Path,
     feed: &FeedConfig,
     schema: &TableSchema,
@@ -188,7 +186,7 @@ fn read_leased(
     };
 
     let record = FileDialect {
-        encoding: info.encoding.to_string(),
+        encoding: info.encoding_label().to_string(),
         compression: info.compression.to_string(),
         delimiter: dialect::printable(dialect.delimiter),
         quote: dialect::printable(dialect.quote),
@@ -203,8 +201,8 @@ fn read_leased(
         columns: plan.read_as(schema),
         missing: plan.missing(schema),
         writer_check: match lease.check() {
-            lease::Check::Held => "lease".into(),
-            lease::Check::Unavailable => "settle".into(),
+            lease::Check::Held => WriterCheck::Lease,
+            lease::Check::Unavailable => WriterCheck::Settle,
         },
     };
     let mut p = batch::FileParse::new(
@@ -217,8 +215,6 @@ fn read_leased(
             ingested_at: ingested_at_micros,
         },
         FileSummary {
-            encoding: info.encoding.to_string(),
-            delimiter: dialect.delimiter,
             dialect: record,
             ..FileSummary::default()
         },
@@ -261,7 +257,7 @@ fn read_leased(
 /// The first record of a text as `feed` reads it (after an Excel `sep=` line and title
 /// lines): its raw bytes (UTF-8), and the text's dialect. For reading rows of a file again with
 /// its header (`requeue`).
-pub fn header_record(
+pub(crate) fn header_record(
     text: Box<dyn std::io::Read + Send>,
     name: &str,
     feed: &FeedConfig,

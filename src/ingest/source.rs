@@ -44,8 +44,42 @@ impl<R: Read> Read for Hashing<R> {
 /// What was found about the file while opening it.
 #[derive(Debug, Clone)]
 pub struct SourceInfo {
-    pub compression: &'static str,
-    pub encoding: &'static str,
+    pub compression: Compression,
+    /// The encoding the text is read in (UTF-8 whenever a UTF-8 byte order mark starts it).
+    pub encoding: &'static RsEncoding,
+    /// A UTF-8 byte order mark started the text.
+    pub utf8_bom: bool,
+}
+
+impl SourceInfo {
+    /// The encoding as recorded with a commit and shown: its WHATWG name (`windows-1252`),
+    /// `utf-8 (BOM)` for UTF-8 with a byte order mark.
+    pub fn encoding_label(&self) -> &'static str {
+        if self.utf8_bom {
+            "utf-8 (BOM)"
+        } else {
+            self.encoding.name()
+        }
+    }
+}
+
+/// How the file's bytes are compressed (told by their magic bytes, whatever the name says).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}
+
+impl std::fmt::Display for Compression {
+    /// As recorded with a commit and shown by `inspect` and `sniff`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Compression::None => "none",
+            Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
+        })
+    }
 }
 
 /// Opens `file` as a stream of UTF-8 text. Bytes that are invalid UTF-8 in a file read as
@@ -65,14 +99,14 @@ pub fn open_text(
         let b = raw.fill_buf()?;
         b[..b.len().min(4)].to_vec()
     };
-    let (decompressed, compression): (Box<dyn Read + Send>, &'static str) =
+    let (decompressed, compression): (Box<dyn Read + Send>, Compression) =
         if magic.starts_with(GZIP_MAGIC) {
             (
                 Box::new(Corrupt {
                     inner: flate2::read::MultiGzDecoder::new(raw),
                     what: "gzip",
                 }),
-                "gzip",
+                Compression::Gzip,
             )
         } else if magic.starts_with(ZSTD_MAGIC) {
             (
@@ -80,10 +114,10 @@ pub fn open_text(
                     inner: zstd::stream::read::Decoder::with_buffer(raw)?,
                     what: "zstd",
                 }),
-                "zstd",
+                Compression::Zstd,
             )
         } else {
-            (Box::new(raw), "none")
+            (Box::new(raw), Compression::None)
         };
 
     // Sample the start of the text to choose the encoding.
@@ -96,13 +130,12 @@ pub fn open_text(
         Encoding::Fixed(e) => e,
         Encoding::Auto => detect(&sample),
     };
+    let utf8_bom = sample.starts_with(UTF8_BOM);
     let info = SourceInfo {
         compression,
-        encoding: if sample.starts_with(UTF8_BOM) {
-            "utf-8 (BOM)"
-        } else {
-            chosen.name()
-        },
+        // The decoder goes by a byte order mark before the encoding it is given.
+        encoding: if utf8_bom { UTF_8 } else { chosen },
+        utf8_bom,
     };
     let whole: Box<dyn Read + Send> = Box::new(io::Cursor::new(sample).chain(decompressed));
     if chosen == UTF_8 {
@@ -120,15 +153,14 @@ pub fn open_text(
 /// `open_text` chose for the file (UTF-8 as it is; a one-byte encoding transcoded). Where it
 /// was cut may split a character: the caller starts at the next line.
 pub fn decode_stretch(raw: &[u8], info: &SourceInfo) -> Vec<u8> {
-    let label = info.encoding.trim_end_matches(" (BOM)");
-    match RsEncoding::for_label(label.as_bytes()) {
-        Some(enc) if enc != UTF_8 => enc
-            .decode_without_bom_handling(raw)
-            .0
-            .into_owned()
-            .into_bytes(),
-        _ => raw.to_vec(),
+    if info.encoding == UTF_8 {
+        return raw.to_vec();
     }
+    info.encoding
+        .decode_without_bom_handling(raw)
+        .0
+        .into_owned()
+        .into_bytes()
 }
 
 /// UTF-8 (possibly with a BOM) if the sample is valid UTF-8, UTF-16 by BOM, else windows-1252

@@ -15,7 +15,7 @@ use deltalake::arrow::datatypes::{
 };
 
 use crate::config::ValueOptions;
-use crate::schema::{ColType, ColumnSpec};
+use crate::schema::{ColType, ColumnSpec, TimeFormat};
 
 /// One value that did not convert: row index in the batch and a message.
 #[derive(Debug, Clone)]
@@ -149,18 +149,19 @@ pub fn convert_column(
     }
 }
 
-fn column_formats(spec: &ColumnSpec, feed: &[String]) -> Vec<String> {
+fn column_formats(spec: &ColumnSpec, feed: &[TimeFormat]) -> Vec<TimeFormat> {
     match &spec.format {
         Some(f) => vec![f.clone()],
         None => feed.to_vec(),
     }
 }
 
-fn describe(formats: &[String], iso: &str) -> String {
+fn describe(formats: &[TimeFormat], iso: &str) -> String {
     if formats.is_empty() {
         iso.to_string()
     } else {
-        format!("expected {}", formats.join(" or "))
+        let names: Vec<String> = formats.iter().map(TimeFormat::to_string).collect();
+        format!("expected {}", names.join(" or "))
     }
 }
 
@@ -413,33 +414,38 @@ const EPOCH: NaiveDate = match NaiveDate::from_ymd_opt(1970, 1, 1) {
 };
 
 /// Days since 1970-01-01.
-pub fn parse_date(s: &str, formats: &[String]) -> Option<i32> {
+pub fn parse_date(s: &str, formats: &[TimeFormat]) -> Option<i32> {
+    let iso = |s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok();
     let d = if formats.is_empty() {
-        NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
+        iso(s)
     } else {
-        formats
-            .iter()
-            .find_map(|f| NaiveDate::parse_from_str(s, f).ok())
+        formats.iter().find_map(|f| match f {
+            TimeFormat::Iso => iso(s),
+            TimeFormat::Chrono(p) => NaiveDate::parse_from_str(s, p).ok(),
+            // A count of seconds is a timestamp's format, not a date's.
+            TimeFormat::EpochSeconds | TimeFormat::EpochMillis => None,
+        })
     }?;
     i32::try_from((d - EPOCH).num_days()).ok()
 }
 
 /// Microseconds since the epoch, UTC. `epoch_s`/`epoch_ms` formats read numbers; a value
 /// without a zone is a local time of `tz`.
-pub fn parse_timestamp(s: &str, formats: &[String], tz: &chrono_tz::Tz) -> Option<i64> {
+pub fn parse_timestamp(s: &str, formats: &[TimeFormat], tz: &chrono_tz::Tz) -> Option<i64> {
+    let iso = formats.is_empty() || formats.iter().any(|f| matches!(f, TimeFormat::Iso));
     // The shape most exports write, `YYYY-MM-DDTHH:MM:SSZ`, read directly (the general parser
     // below costs several times more per value; profiled on a large file).
-    if formats.is_empty() || formats.iter().any(|f| f == "iso") {
+    if iso {
         if let Some(us) = parse_iso_utc_seconds(s) {
             return Some(us);
         }
     }
     for f in formats {
-        match f.as_str() {
-            "epoch_s" => return s.parse::<i64>().ok()?.checked_mul(1_000_000),
-            "epoch_ms" => return s.parse::<i64>().ok()?.checked_mul(1_000),
-            "iso" => {}
-            f => {
+        match f {
+            TimeFormat::EpochSeconds => return s.parse::<i64>().ok()?.checked_mul(1_000_000),
+            TimeFormat::EpochMillis => return s.parse::<i64>().ok()?.checked_mul(1_000),
+            TimeFormat::Iso => {}
+            TimeFormat::Chrono(f) => {
                 if let Ok(dt) = chrono::DateTime::parse_from_str(s, f) {
                     return Some(dt.timestamp_micros());
                 }
@@ -452,7 +458,7 @@ pub fn parse_timestamp(s: &str, formats: &[String], tz: &chrono_tz::Tz) -> Optio
             }
         }
     }
-    if !formats.is_empty() && !formats.iter().any(|f| f == "iso") {
+    if !iso {
         return None;
     }
     // ISO 8601 with a zone is absolute; without one it is local to the feed's timezone.
@@ -657,6 +663,8 @@ mod tests {
         let sp: chrono_tz::Tz = "America/Sao_Paulo".parse().unwrap();
         assert_eq!(parse_date("01/03/2024", &o.date_formats), Some(19_783));
         assert_eq!(parse_date("2024-03-01", &[]), Some(19_783));
+        assert_eq!(parse_date("2024-03-01", &[TimeFormat::Iso]), Some(19_783));
+        assert_eq!(parse_date("2024-03-01", &[TimeFormat::EpochSeconds]), None);
         assert_eq!(parse_date("31/02/2024", &o.date_formats), None);
         // 14:05 in São Paulo (UTC-3) is 17:05 UTC.
         let utc = parse_timestamp("2024-03-01T17:05:00Z", &[], &chrono_tz::UTC).unwrap();
@@ -678,11 +686,11 @@ mod tests {
             Some(utc)
         );
         assert_eq!(
-            parse_timestamp("1709312700", &["epoch_s".into()], &sp),
+            parse_timestamp("1709312700", &[TimeFormat::EpochSeconds], &sp),
             Some(utc)
         );
         assert_eq!(
-            parse_timestamp("1709312700000", &["epoch_ms".into()], &sp),
+            parse_timestamp("1709312700000", &[TimeFormat::EpochMillis], &sp),
             Some(utc)
         );
         assert_eq!(parse_timestamp("01/03/2024", &[], &sp), None);

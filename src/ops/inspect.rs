@@ -9,7 +9,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::config::FeedConfig;
-use crate::Error;
+use crate::delta::DeltaError;
+use crate::error::Error;
 
 #[derive(Debug, Serialize)]
 pub struct Inspection {
@@ -90,7 +91,12 @@ struct FileInCommit {
 }
 
 fn err(url: &url::Url) -> impl Fn(deltalake::DeltaTableError) -> Error + '_ {
-    move |e| Error::Usage(format!("table {url}: {e}"))
+    move |e| {
+        Error::Delta(DeltaError::Table {
+            url: url.to_string(),
+            source: Box::new(e),
+        })
+    }
 }
 
 /// Inspects `feed`'s table, its last `commits` commits and, if given, one file.
@@ -117,7 +123,7 @@ pub fn inspect(
         .schema()
         .as_ref()
         .try_into_arrow()
-        .map_err(|e| Error::Usage(format!("table {url}: schema: {e}")))?;
+        .map_err(DeltaError::step(url, "schema"))?;
     let schema = arrow
         .fields()
         .iter()

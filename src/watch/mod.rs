@@ -25,7 +25,7 @@ use crate::tracker::Tracker;
 use events::Signal;
 use inbox::{data_path, file_stamp, wanted, Stamp};
 
-pub use inbox::{has_feed_extension, inbox_files, is_temp_name};
+pub use inbox::inbox_files;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WatchError {
