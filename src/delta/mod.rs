@@ -31,6 +31,8 @@ mod report;
 mod screen;
 mod sequence;
 pub mod table;
+#[cfg(test)]
+mod testing;
 pub(crate) mod write;
 
 use deltalake::DeltaTableError;

@@ -108,75 +108,12 @@ impl Committer {
 /// a temporary folder: the state a crash leaves is written by hand, then a committer starts.
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
-    use std::sync::Arc;
-
     use super::*;
-    use crate::archive::Archive;
-    use crate::config::{Config, FeedConfig};
-    use crate::counters::Counters;
-    use crate::delta::committer::CommitterContext;
-    use crate::delta::log::{Commit, Log};
-    use crate::delta::open::FeedTables;
     use crate::delta::quarantine::{Quarantine, QuarantineRows};
     use crate::delta::table::txn_version;
-    use crate::job::{self, BadRow};
-    use crate::shutdown::Shutdown;
+    use crate::delta::testing::*;
+    use crate::job::BadRow;
     use crate::state::{FeedState, FileRecord, Intent};
-    use crate::tracker::Tracker;
-
-    struct Site {
-        _dir: tempfile::TempDir,
-        feed: Arc<FeedConfig>,
-        state_dir: PathBuf,
-    }
-
-    fn site() -> Site {
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = Config::embedded(dir.path()).unwrap();
-        let feed = Arc::new(cfg.feeds[0].clone());
-        std::fs::create_dir_all(&feed.inbox).unwrap();
-        Site {
-            feed,
-            state_dir: cfg.state_dir.clone(),
-            _dir: dir,
-        }
-    }
-
-    /// A file in the inbox, and the record a commit of it carries.
-    fn drop_file(s: &Site, name: &str, content: &str) -> FileRecord {
-        let path = s.feed.inbox.join(name);
-        std::fs::write(&path, content).unwrap();
-        FileRecord {
-            name: name.into(),
-            path,
-            size: content.len() as u64,
-            hash: blake3::hash(content.as_bytes()).to_hex().to_string(),
-            rows: 1,
-            bad_rows: 0,
-            warned_rows: 0,
-            dialect: None,
-        }
-    }
-
-    fn start(s: &Site) -> Result<Committer, DeltaError> {
-        let tables = FeedTables::open(&s.feed, || None).unwrap().unwrap();
-        let state = FeedState::open(&s.state_dir, &s.feed.name).unwrap();
-        let counters = Counters::new([s.feed.name.clone()]);
-        let ctx = CommitterContext {
-            feed_id: 0,
-            board: job::board(vec![(tables.schema.clone(), tables.table.clone())]),
-            archive: Archive::new(
-                s.feed.clone(),
-                Tracker::default(),
-                counters.feed(&s.feed.name).unwrap(),
-            ),
-            shutdown: Shutdown::default(),
-            alive: crate::service::Watchdog::from_env(String::new).register(),
-            checkpoints: crate::delta::checkpoint::Checkpointer::spawn().0,
-        };
-        Committer::start(s.feed.clone(), tables, state, ctx)
-    }
 
     fn write_intent(
         s: &Site,
@@ -192,37 +129,6 @@ mod tests {
             quarantine,
         };
         state.write_intent(intent).unwrap();
-    }
-
-    /// A table as another process (or a reader) sees it now.
-    fn fresh(c: &Committer, url: &url::Url) -> deltalake::DeltaTable {
-        c.tables
-            .rt
-            .block_on(crate::delta::table::load(
-                url,
-                &c.feed.storage_options,
-                None,
-            ))
-            .unwrap()
-    }
-
-    /// Another process writing the table: a log of its own.
-    fn other_writer(c: &Committer) -> Log {
-        Log::new(&fresh(c, &c.feed.table_url))
-    }
-
-    /// The commit of `txn` landing, as the committer writes it (without data files).
-    fn land(c: &Committer, log: &mut Log, app_id: &str, txn: i64) -> i64 {
-        let commit = Commit::append(vec![], Default::default(), app_id, txn);
-        log.commit(&c.tables.rt, commit).unwrap()
-    }
-
-    fn in_inbox(s: &Site, name: &str) -> bool {
-        s.feed.inbox.join(name).exists()
-    }
-
-    fn in_processed(s: &Site, name: &str) -> bool {
-        s.feed.processed.join(name).exists()
     }
 
     #[test]

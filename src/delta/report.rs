@@ -3,15 +3,20 @@
 
 use std::time::Instant;
 
+use super::change::Planned;
 use super::committer::Committer;
 use super::prepare::Pending;
-use super::sequence::Landed;
 use crate::counters::{BadRowSeen, Event};
 use crate::job::ParsedFile;
 
 impl Committer {
-    pub(super) fn report(&self, p: &Pending, landed: &Landed, started: Instant) {
-        let version = landed.version;
+    pub(super) fn report(
+        &self,
+        p: &Pending,
+        version: i64,
+        change: Option<&Planned>,
+        started: Instant,
+    ) {
         let counters = self.ctx.archive.counters();
         counters.record(Event::Commit {
             took: started.elapsed(),
@@ -31,7 +36,7 @@ impl Committer {
             p.rows,
             p.bad,
             p.warned,
-            changes(p, landed),
+            changes(p, change),
             started.elapsed().as_millis(),
             oldest.elapsed().as_millis()
         );
@@ -45,9 +50,9 @@ impl Committer {
 
 /// The log line's account of the rows a commit replaced and the keys it dropped ("" for a
 /// blind append).
-fn changes(p: &Pending, landed: &Landed) -> String {
+fn changes(p: &Pending, change: Option<&Planned>) -> String {
     let mut changes = Vec::new();
-    if let Some(c) = &landed.change {
+    if let Some(c) = change {
         changes.push(format!(
             "replaced {} earlier row(s) ({} file(s) removed, {} rewritten), {} key(s) updated",
             c.removed_rows,

@@ -52,7 +52,7 @@ impl Committer {
         self.record(&pending, landed.version)?;
         self.commit_quarantine(&mut pending, txn);
         self.archive(&pending);
-        self.report(&pending, &landed, started);
+        self.report(&pending, landed.version, landed.change.as_ref(), started);
         Ok(())
     }
 
@@ -200,5 +200,100 @@ impl Committer {
             }),
         );
         app_metadata
+    }
+}
+
+/// The sequence on real tables in a temporary folder: what each commit leaves in the table,
+/// the state, the inbox and the counters. (What a crash between two steps leaves is tested in
+/// `recover`, and by the crash runs of the integration tests.)
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delta::testing::*;
+
+    #[test]
+    fn a_commit_lands_records_archives_and_counts_its_files() {
+        let s = site();
+        let mut c = start(&s).unwrap();
+        let a = parsed(&s, &c, "a.csv", &sales(&["a-1", "a-2"], "1.00"));
+        let b = parsed(&s, &c, "b.csv", &sales(&["b-1"], "1.00"));
+        let hash = a.hash.clone();
+        c.try_commit_group(vec![a, b], Instant::now()).unwrap();
+        assert_eq!(c.tables.log.version, 1, "one commit for the group");
+        assert_eq!(c.ledger.next_txn, 2);
+        assert_eq!(rows_in(&c, &s.feed.table_url), 3);
+        assert_eq!(c.ledger.state.loaded(&hash).map(|l| l.version), Some(1));
+        assert!(c.ledger.intent_done && !c.ledger.unresolved);
+        assert!(in_processed(&s, "a.csv") && !in_inbox(&s, "a.csv"));
+        assert!(in_processed(&s, "b.csv"));
+        let n = c.ctx.archive.counters().snapshot();
+        assert_eq!((n.files_committed, n.rows_committed), (2, 3));
+    }
+
+    #[test]
+    fn content_already_loaded_or_twice_in_a_group_is_a_duplicate_not_a_commit() {
+        let s = site();
+        let mut c = start(&s).unwrap();
+        let text = sales(&["a-1"], "1.00");
+        let a = parsed(&s, &c, "a.csv", &text);
+        c.try_commit_group(vec![a], Instant::now()).unwrap();
+        let again = parsed(&s, &c, "a-again.csv", &text);
+        c.try_commit_group(vec![again], Instant::now()).unwrap();
+        assert_eq!(c.tables.log.version, 1, "nothing committed for a duplicate");
+        assert_eq!(c.ledger.next_txn, 2);
+        let x = parsed(&s, &c, "x.csv", &sales(&["x-1"], "1.00"));
+        let y = parsed(&s, &c, "y.csv", &sales(&["x-1"], "1.00"));
+        c.try_commit_group(vec![x, y], Instant::now()).unwrap();
+        assert_eq!(rows_in(&c, &s.feed.table_url), 2);
+        let n = c.ctx.archive.counters().snapshot();
+        assert_eq!((n.files_committed, n.files_duplicate), (2, 2));
+        assert!(!in_inbox(&s, "a-again.csv") && !in_inbox(&s, "y.csv"));
+    }
+
+    #[test]
+    fn a_file_its_writer_came_back_to_is_read_again_not_committed() {
+        let s = site();
+        let mut c = start(&s).unwrap();
+        let a = parsed(&s, &c, "a.csv", &sales(&["a-1"], "1.00"));
+        // The writer appends after the worker read it.
+        std::fs::write(&a.job.path, sales(&["a-1", "a-2"], "1.00")).unwrap();
+        c.try_commit_group(vec![a], Instant::now()).unwrap();
+        assert_eq!(c.tables.log.version, 0);
+        assert_eq!(c.ledger.next_txn, 1);
+        assert!(c.ledger.state.intent().is_none());
+        assert!(in_inbox(&s, "a.csv") && !in_processed(&s, "a.csv"));
+    }
+
+    #[test]
+    fn bad_rows_go_to_the_quarantine_table_under_the_same_txn() {
+        let s = site();
+        let mut c = start(&s).unwrap();
+        let mut text = sales(&["a-1", "a-2"], "1.00");
+        text.push_str("a-3,not a time,ST1,P1,1,1.00,1.00,cash,C1\n");
+        let a = parsed(&s, &c, "a.csv", &text);
+        assert_eq!(a.bad.len(), 1);
+        c.try_commit_group(vec![a], Instant::now()).unwrap();
+        assert_eq!(rows_in(&c, &s.feed.table_url), 2);
+        assert_eq!(rows_in(&c, &s.feed.quarantine_url), 1);
+        let q = fresh(&c, &s.feed.quarantine_url);
+        let q_txn = crate::delta::table::txn_version(&c.tables.rt, &q, &s.feed.app_id);
+        assert_eq!(q_txn.unwrap(), Some(1));
+        assert!(c.ledger.intent_done);
+    }
+
+    #[test]
+    fn a_corrected_file_replaces_the_rows_of_its_earlier_version_in_one_commit() {
+        let s = site_with("on_resend = \"replace\"");
+        let mut c = start(&s).unwrap();
+        let a = parsed(&s, &c, "a.csv", &sales(&["a-1", "a-2", "a-3"], "1.00"));
+        c.try_commit_group(vec![a], Instant::now()).unwrap();
+        let other = parsed(&s, &c, "b.csv", &sales(&["b-1"], "1.00"));
+        c.try_commit_group(vec![other], Instant::now()).unwrap();
+        let fixed = parsed(&s, &c, "a.csv", &sales(&["a-1", "a-2"], "2.00"));
+        c.try_commit_group(vec![fixed], Instant::now()).unwrap();
+        assert_eq!(c.tables.log.version, 3);
+        assert_eq!(rows_in(&c, &s.feed.table_url), 3, "2 corrected + 1 other");
+        assert_eq!(c.ledger.next_txn, 4);
+        assert!(in_processed(&s, "a.csv"));
     }
 }
