@@ -253,74 +253,10 @@ pub struct Counters {
 }
 
 impl Counters {
+    /// Registers the metric families, then one set of counters per feed in `names`.
     pub fn new(names: impl IntoIterator<Item = String>) -> Arc<Counters> {
         let mut registry = Registry::default();
-        let mut counter = |name: &str, help: &str| {
-            let f = Family::<FeedLabel, Counter>::default();
-            // prometheus-client appends `_total` to a counter's name.
-            registry.register(name.trim_end_matches("_total"), help, f.clone());
-            f
-        };
-        let files_committed = counter(
-            "deltadrop_files_ingested_total",
-            "Files whose rows were committed",
-        );
-        let rows_committed = counter(
-            "deltadrop_rows_ingested_total",
-            "Rows committed to the table",
-        );
-        let rows_quarantined = counter(
-            "deltadrop_rows_quarantined_total",
-            "Bad rows committed to the quarantine table",
-        );
-        let rows_warned = counter(
-            "deltadrop_rows_warned_total",
-            "Rows that failed an expectation with action = warn (kept)",
-        );
-        let files_rejected = counter("deltadrop_files_rejected_total", "Files moved to rejected/");
-        let files_grown = counter(
-            "deltadrop_files_grown_after_load_total",
-            "Loaded files that grew afterwards (their writer was still going); the new bytes were set aside to load",
-        );
-        let bytes_grown = counter(
-            "deltadrop_bytes_grown_after_load_total",
-            "Bytes such files grew by",
-        );
-        let files_duplicate = counter(
-            "deltadrop_files_duplicate_total",
-            "Files whose content was already loaded (archived, not loaded again)",
-        );
-        let transient_failures = counter(
-            "deltadrop_transient_failures_total",
-            "Failures retried with backoff (table unwritable, file still being written...)",
-        );
-        let mut gauge = |name: &str, help: &str| {
-            let f = Family::<FeedLabel, Gauge>::default();
-            registry.register(name, help, f.clone());
-            f
-        };
-        let backlog = gauge("deltadrop_backlog_files", "Files waiting in the inbox");
-        let in_flight = gauge(
-            "deltadrop_in_flight_files",
-            "Files being parsed or committed",
-        );
-        let table_version = gauge(
-            "deltadrop_table_version",
-            "Delta table version of the last commit",
-        );
-        let last_commit = Family::<FeedLabel, Gauge<f64, AtomicU64>>::default();
-        registry.register(
-            "deltadrop_last_commit_timestamp_seconds",
-            "Unix time of the last commit (0: none in this run)",
-            last_commit.clone(),
-        );
-        let commit_duration =
-            Family::<FeedLabel, Histogram>::new_with_constructor(|| Histogram::new(BUCKETS));
-        registry.register(
-            "deltadrop_commit_duration_seconds",
-            "Time to write one commit (Parquet + log)",
-            commit_duration.clone(),
-        );
+        let families = Families::register(&mut registry);
         let uptime = Gauge::<f64, AtomicU64>::default();
         registry.register(
             "deltadrop_uptime_seconds",
@@ -330,27 +266,7 @@ impl Counters {
         let feeds = names
             .into_iter()
             .map(|name| {
-                let l = FeedLabel { feed: name.clone() };
-                let c = FeedCounters {
-                    files_committed: files_committed.get_or_create(&l).clone(),
-                    rows_committed: rows_committed.get_or_create(&l).clone(),
-                    rows_quarantined: rows_quarantined.get_or_create(&l).clone(),
-                    rows_warned: rows_warned.get_or_create(&l).clone(),
-                    files_rejected: files_rejected.get_or_create(&l).clone(),
-                    files_duplicate: files_duplicate.get_or_create(&l).clone(),
-                    transient_failures: transient_failures.get_or_create(&l).clone(),
-                    table_version: table_version.get_or_create(&l).clone(),
-                    last_commit_seconds: last_commit.get_or_create(&l).clone(),
-                    commit_duration: commit_duration.get_or_create(&l).clone(),
-                    backlog: backlog.get_or_create(&l).clone(),
-                    in_flight: in_flight.get_or_create(&l).clone(),
-                    files_grown: files_grown.get_or_create(&l).clone(),
-                    bytes_grown: bytes_grown.get_or_create(&l).clone(),
-                    last_grown: std::sync::Mutex::new(None),
-                    bytes_committed: Counter::default(),
-                    commits: Counter::default(),
-                    recent: Default::default(),
-                };
+                let c = families.labelled(&name);
                 (name, Arc::new(c))
             })
             .collect();
@@ -411,6 +327,159 @@ impl Counters {
     /// Brings the run-wide gauges up to date before an export.
     pub fn before_export(&self) {
         self.uptime.set(self.uptime().as_secs_f64());
+    }
+}
+
+/// The per-feed metric families, registered in the order `/metrics` lists them; a feed's
+/// counters are their members labelled with its name.
+struct Families {
+    counters: CounterFamilies,
+    gauges: GaugeFamilies,
+    commit_duration: Family<FeedLabel, Histogram>,
+}
+
+/// The counter families: what happened since the daemon started.
+struct CounterFamilies {
+    files_committed: Family<FeedLabel, Counter>,
+    rows_committed: Family<FeedLabel, Counter>,
+    rows_quarantined: Family<FeedLabel, Counter>,
+    rows_warned: Family<FeedLabel, Counter>,
+    files_rejected: Family<FeedLabel, Counter>,
+    files_grown: Family<FeedLabel, Counter>,
+    bytes_grown: Family<FeedLabel, Counter>,
+    files_duplicate: Family<FeedLabel, Counter>,
+    transient_failures: Family<FeedLabel, Counter>,
+}
+
+/// The gauge families: how things stand now.
+struct GaugeFamilies {
+    backlog: Family<FeedLabel, Gauge>,
+    in_flight: Family<FeedLabel, Gauge>,
+    table_version: Family<FeedLabel, Gauge>,
+    last_commit: Family<FeedLabel, Gauge<f64, AtomicU64>>,
+}
+
+impl Families {
+    fn register(registry: &mut Registry) -> Families {
+        let counters = CounterFamilies::register(registry);
+        let gauges = GaugeFamilies::register(registry);
+        let commit_duration =
+            Family::<FeedLabel, Histogram>::new_with_constructor(|| Histogram::new(BUCKETS));
+        registry.register(
+            "deltadrop_commit_duration_seconds",
+            "Time to write one commit (Parquet + log)",
+            commit_duration.clone(),
+        );
+        Families {
+            counters,
+            gauges,
+            commit_duration,
+        }
+    }
+
+    /// The counters of the feed named `name`.
+    fn labelled(&self, name: &str) -> FeedCounters {
+        let l = FeedLabel {
+            feed: name.to_string(),
+        };
+        let (c, g) = (&self.counters, &self.gauges);
+        FeedCounters {
+            files_committed: c.files_committed.get_or_create(&l).clone(),
+            rows_committed: c.rows_committed.get_or_create(&l).clone(),
+            rows_quarantined: c.rows_quarantined.get_or_create(&l).clone(),
+            rows_warned: c.rows_warned.get_or_create(&l).clone(),
+            files_rejected: c.files_rejected.get_or_create(&l).clone(),
+            files_duplicate: c.files_duplicate.get_or_create(&l).clone(),
+            transient_failures: c.transient_failures.get_or_create(&l).clone(),
+            table_version: g.table_version.get_or_create(&l).clone(),
+            last_commit_seconds: g.last_commit.get_or_create(&l).clone(),
+            commit_duration: self.commit_duration.get_or_create(&l).clone(),
+            backlog: g.backlog.get_or_create(&l).clone(),
+            in_flight: g.in_flight.get_or_create(&l).clone(),
+            files_grown: c.files_grown.get_or_create(&l).clone(),
+            bytes_grown: c.bytes_grown.get_or_create(&l).clone(),
+            last_grown: std::sync::Mutex::new(None),
+            bytes_committed: Counter::default(),
+            commits: Counter::default(),
+            recent: Default::default(),
+        }
+    }
+}
+
+impl CounterFamilies {
+    fn register(registry: &mut Registry) -> CounterFamilies {
+        let mut counter = |name: &str, help: &str| {
+            let f = Family::<FeedLabel, Counter>::default();
+            // prometheus-client appends `_total` to a counter's name.
+            registry.register(name.trim_end_matches("_total"), help, f.clone());
+            f
+        };
+        CounterFamilies {
+            files_committed: counter(
+                "deltadrop_files_ingested_total",
+                "Files whose rows were committed",
+            ),
+            rows_committed: counter(
+                "deltadrop_rows_ingested_total",
+                "Rows committed to the table",
+            ),
+            rows_quarantined: counter(
+                "deltadrop_rows_quarantined_total",
+                "Bad rows committed to the quarantine table",
+            ),
+            rows_warned: counter(
+                "deltadrop_rows_warned_total",
+                "Rows that failed an expectation with action = warn (kept)",
+            ),
+            files_rejected: counter("deltadrop_files_rejected_total", "Files moved to rejected/"),
+            files_grown: counter(
+                "deltadrop_files_grown_after_load_total",
+                "Loaded files that grew afterwards (their writer was still going); the new bytes were set aside to load",
+            ),
+            bytes_grown: counter(
+                "deltadrop_bytes_grown_after_load_total",
+                "Bytes such files grew by",
+            ),
+            files_duplicate: counter(
+                "deltadrop_files_duplicate_total",
+                "Files whose content was already loaded (archived, not loaded again)",
+            ),
+            transient_failures: counter(
+                "deltadrop_transient_failures_total",
+                "Failures retried with backoff (table unwritable, file still being written...)",
+            ),
+        }
+    }
+}
+
+impl GaugeFamilies {
+    fn register(registry: &mut Registry) -> GaugeFamilies {
+        let mut gauge = |name: &str, help: &str| {
+            let f = Family::<FeedLabel, Gauge>::default();
+            registry.register(name, help, f.clone());
+            f
+        };
+        let backlog = gauge("deltadrop_backlog_files", "Files waiting in the inbox");
+        let in_flight = gauge(
+            "deltadrop_in_flight_files",
+            "Files being parsed or committed",
+        );
+        let table_version = gauge(
+            "deltadrop_table_version",
+            "Delta table version of the last commit",
+        );
+        let last_commit = Family::<FeedLabel, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "deltadrop_last_commit_timestamp_seconds",
+            "Unix time of the last commit (0: none in this run)",
+            last_commit.clone(),
+        );
+        GaugeFamilies {
+            backlog,
+            in_flight,
+            table_version,
+            last_commit,
+        }
     }
 }
 

@@ -5,8 +5,11 @@
 use std::path::Path;
 
 use deltalake::kernel::engine::arrow_conversion::TryIntoArrow;
+use deltalake::logstore::LogStoreRef;
+use deltalake::table::state::DeltaTableState;
 use serde::Serialize;
 use serde_json::Value;
+use tokio::runtime::Runtime;
 
 use crate::config::FeedConfig;
 use crate::delta::DeltaError;
@@ -113,18 +116,66 @@ pub fn inspect(
         .map_err(err(url))?;
     let snapshot = table.snapshot().map_err(err(url))?;
     let version = table.version().unwrap_or(0) as i64;
-    let (mut rows, mut size, mut data_files) = (0u64, 0u64, 0usize);
-    for f in snapshot.log_data().iter() {
-        data_files += 1;
-        size += f.size().max(0) as u64;
-        rows += f.num_records().unwrap_or(0) as u64;
+    let totals = Totals::of(snapshot);
+    let schema = columns(snapshot, url)?;
+    let log = CommitLog {
+        rt: &rt,
+        store: table.log_store(),
+        version,
+    };
+    let summaries = log.last(commits);
+    let quarantine = quarantine(&rt, feed);
+    let file = file.map(|name| {
+        // Without the local index: search the log, newest first.
+        let mut report = file_report(feed, state_dir, name, || log.search(name));
+        log.add_dialects(name, &mut report.loaded);
+        report
+    });
+    Ok(Inspection {
+        feed: feed.name.clone(),
+        table: url.to_string(),
+        version,
+        data_files: totals.data_files,
+        rows: totals.rows,
+        size_bytes: totals.size,
+        schema,
+        quarantine,
+        commits: summaries,
+        file,
+    })
+}
+
+/// What a table's data files hold, from its snapshot (no file is read).
+struct Totals {
+    data_files: usize,
+    rows: u64,
+    size: u64,
+}
+
+impl Totals {
+    fn of(snapshot: &DeltaTableState) -> Totals {
+        let (mut rows, mut size, mut data_files) = (0u64, 0u64, 0usize);
+        for f in snapshot.log_data().iter() {
+            data_files += 1;
+            size += f.size().max(0) as u64;
+            rows += f.num_records().unwrap_or(0) as u64;
+        }
+        Totals {
+            data_files,
+            rows,
+            size,
+        }
     }
+}
+
+/// The table's columns, with their Arrow types.
+fn columns(snapshot: &DeltaTableState, url: &url::Url) -> Result<Vec<Column>, Error> {
     let arrow: deltalake::arrow::datatypes::Schema = snapshot
         .schema()
         .as_ref()
         .try_into_arrow()
         .map_err(DeltaError::step(url, "schema"))?;
-    let schema = arrow
+    Ok(arrow
         .fields()
         .iter()
         .map(|f| Column {
@@ -132,85 +183,96 @@ pub fn inspect(
             ty: f.data_type().to_string(),
             nullable: f.is_nullable(),
         })
-        .collect();
-    let log_store = table.log_store();
-    let mut summaries = Vec::new();
-    let mut v = version;
-    while v >= 0 && summaries.len() < commits {
-        if let Ok(Some(bytes)) = rt.block_on(log_store.read_commit_entry(v as u64)) {
-            summaries.push(summarize(v, &bytes));
+        .collect())
+}
+
+/// The feed's quarantine table: its version and rows (None if it cannot be opened).
+fn quarantine(rt: &Runtime, feed: &FeedConfig) -> Option<QuarantineInfo> {
+    rt.block_on(crate::delta::table::load(
+        &feed.quarantine_url,
+        &feed.storage_options,
+        None,
+    ))
+    .ok()
+    .map(|q| {
+        let rows = q
+            .snapshot()
+            .map(|s| {
+                s.log_data()
+                    .iter()
+                    .map(|f| f.num_records().unwrap_or(0) as u64)
+                    .sum()
+            })
+            .unwrap_or(0);
+        QuarantineInfo {
+            table: feed.quarantine_url.to_string(),
+            version: q.version().unwrap_or(0) as i64,
+            rows,
         }
-        v -= 1;
-    }
-    let quarantine = rt
-        .block_on(crate::delta::table::load(
-            &feed.quarantine_url,
-            &feed.storage_options,
-            None,
-        ))
-        .ok()
-        .map(|q| {
-            let rows = q
-                .snapshot()
-                .map(|s| {
-                    s.log_data()
-                        .iter()
-                        .map(|f| f.num_records().unwrap_or(0) as u64)
-                        .sum()
-                })
-                .unwrap_or(0);
-            QuarantineInfo {
-                table: feed.quarantine_url.to_string(),
-                version: q.version().unwrap_or(0) as i64,
-                rows,
+    })
+}
+
+/// The table's commit log, read from `version` back; a commit that cannot be read is skipped.
+struct CommitLog<'a> {
+    rt: &'a Runtime,
+    store: LogStoreRef,
+    version: i64,
+}
+
+impl CommitLog<'_> {
+    /// The last `n` commits that can be read, newest first.
+    fn last(&self, n: usize) -> Vec<CommitSummary> {
+        let mut summaries = Vec::new();
+        let mut v = self.version;
+        while v >= 0 && summaries.len() < n {
+            if let Ok(Some(bytes)) = self.rt.block_on(self.store.read_commit_entry(v as u64)) {
+                summaries.push(summarize(v, &bytes));
             }
-        });
-    let commit = |v: i64| -> Vec<FileInCommit> {
-        match rt.block_on(log_store.read_commit_entry(v.max(0) as u64)) {
+            v -= 1;
+        }
+        summaries
+    }
+
+    /// The files commit `v`'s deltadrop metadata lists.
+    fn files(&self, v: i64) -> Vec<FileInCommit> {
+        match self
+            .rt
+            .block_on(self.store.read_commit_entry(v.max(0) as u64))
+        {
             Ok(Some(bytes)) => files_of(&bytes),
             _ => Vec::new(),
         }
-    };
-    let file = file.map(|name| {
-        let mut report = file_report(feed, state_dir, name, || {
-            // Without the local index: search the log, newest first.
-            let mut found = Vec::new();
-            let mut v = version;
-            while v >= 0 && version - v < 100_000 {
-                for f in commit(v).into_iter().filter(|f| f.name == name) {
-                    found.push(Loaded {
-                        version: v,
-                        rows: f.rows,
-                        bad_rows: f.bad_rows,
-                        hash: f.hash,
-                        dialect: f.dialect,
-                    });
-                }
-                v -= 1;
+    }
+
+    /// Every load of a file named `name`, newest first, over the last 100,000 commits.
+    fn search(&self, name: &str) -> Vec<Loaded> {
+        let mut found = Vec::new();
+        let mut v = self.version;
+        while v >= 0 && self.version - v < 100_000 {
+            for f in self.files(v).into_iter().filter(|f| f.name == name) {
+                found.push(Loaded {
+                    version: v,
+                    rows: f.rows,
+                    bad_rows: f.bad_rows,
+                    hash: f.hash,
+                    dialect: f.dialect,
+                });
             }
-            found
-        });
-        // How each was read, from its commit.
-        for l in report.loaded.iter_mut().filter(|l| l.dialect.is_none()) {
-            l.dialect = commit(l.version)
+            v -= 1;
+        }
+        found
+    }
+
+    /// How each load of `name` without one was read, from its commit.
+    fn add_dialects(&self, name: &str, loaded: &mut [Loaded]) {
+        for l in loaded.iter_mut().filter(|l| l.dialect.is_none()) {
+            l.dialect = self
+                .files(l.version)
                 .into_iter()
                 .find(|f| f.name == name && f.hash == l.hash)
                 .and_then(|f| f.dialect);
         }
-        report
-    });
-    Ok(Inspection {
-        feed: feed.name.clone(),
-        table: url.to_string(),
-        version,
-        data_files,
-        rows,
-        size_bytes: size,
-        schema,
-        quarantine,
-        commits: summaries,
-        file,
-    })
+    }
 }
 
 /// The files a commit's deltadrop metadata lists.
