@@ -8,7 +8,7 @@ use std::time::Duration;
 use url::Url;
 
 use super::locale::{java_format_to_chrono, resolve_values, Preset};
-use super::location::{check_scheme, normalize, resolve_table, StorageOptions};
+use super::location::{check_local_folder, check_scheme, normalize, resolve_table, StorageOptions};
 use super::raw::{RawConfig, RawCsv, RawExpect, RawFeed, RawMaxBad};
 use super::{
     Check, Config, ConfigError, CsvConfig, Encoding, ExpectAction, Expectation, FeedConfig,
@@ -99,6 +99,7 @@ fn check_daemon_settings(raw: &RawConfig) -> Result<usize, String> {
     if let Some(inst) = &raw.instance {
         check_name("instance", inst)?;
     }
+    check_local_folder("state_dir", &raw.state_dir)?;
     Ok(workers)
 }
 
@@ -122,6 +123,9 @@ fn resolve_feed(
     if let Some(spec) = &f.partition_by {
         schema.partition = Some(resolve_partition(spec, &schema, infer, f.on_new_column)?);
     }
+    check_local_folder("inbox", &f.inbox)?;
+    check_local_folder("processed", &f.processed)?;
+    check_local_folder("rejected", &f.rejected)?;
     let inbox = normalize(&base_dir.join(&f.inbox));
     if !seen.inboxes.insert(inbox.clone()) {
         return Err(format!("inbox {} is used by another feed", inbox.display()));

@@ -55,6 +55,43 @@ pub(super) fn check_scheme(url: &Url) -> Result<(), String> {
     }
 }
 
+/// Refuses a URI in a folder setting (`inbox`, `processed`, `rejected`, `state_dir`): joined to
+/// the config's folder as a path, `az://drop/inbox` made a local folder named `az:`, and the
+/// daemon watched it for ever. Until an inbox can be a container or bucket, these are local
+/// folders only. A URI is `scheme://` with a scheme of two characters or more, as for tables:
+/// `C:\drop`, `C:/drop` and `\\server\share` stay paths.
+pub(super) fn check_local_folder(setting: &str, value: &Path) -> Result<(), String> {
+    let text = value.to_string_lossy();
+    let Some((scheme, _)) = text.split_once("://") else {
+        return Ok(());
+    };
+    let is_scheme = scheme.len() > 1
+        && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    if !is_scheme {
+        return Ok(());
+    }
+    // A `file://` URL names a local folder: say how to write it.
+    let as_path = Url::parse(&text)
+        .ok()
+        .filter(|u| u.scheme() == "file")
+        .and_then(|u| u.to_file_path().ok())
+        .map(|p| {
+            format!(
+                "; write it as a path: {setting} = {:?}",
+                p.display().to_string()
+            )
+        })
+        .unwrap_or_default();
+    Err(format!(
+        "{setting} = {text:?} is a URI, but inbox, processed, rejected and state_dir must be \
+         local folders (object storage is supported for table and quarantine_table only, not \
+         yet for these){as_path}"
+    ))
+}
+
 /// A table is a URI when it has a scheme of two letters or more (so `C:\...` stays a path).
 pub(super) fn resolve_table(table: &str, base_dir: &Path) -> Result<Url, String> {
     if let Ok(url) = Url::parse(table) {

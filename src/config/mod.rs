@@ -415,6 +415,71 @@ mod tests {
         assert!(err.contains("table"), "{err}");
     }
 
+    /// A URI in a folder setting was a relative path: `az://drop/inbox` made a local folder
+    /// `az:`, watched for ever. Refused, naming the feed, the setting and the value.
+    #[test]
+    fn folder_settings_refuse_uris_and_keep_windows_paths() {
+        let with = |setting: &str, value: &str| {
+            Config::from_toml(
+                &format!("[[feed]]\nname = \"sales\"\n{setting} = '{value}'\n"),
+                Path::new("/x"),
+                None,
+            )
+        };
+        for setting in ["inbox", "processed", "rejected"] {
+            for value in [
+                "az://drop/inbox",
+                "abfss://drop@acct.dfs.core.windows.net/inbox",
+                "s3://bucket/inbox",
+                "s3a://bucket/inbox",
+                "gs://bucket/inbox",
+                "https://acct.blob.core.windows.net/drop",
+                "file:///srv/drop/inbox",
+            ] {
+                let err = with(setting, value).unwrap_err().to_string();
+                let named = format!("feed 'sales': {setting} = \"{value}\" is a URI");
+                assert!(err.contains(&named), "{err}");
+                assert!(err.contains("must be local folders"), "{err}");
+                assert!(err.contains("table and quarantine_table only"), "{err}");
+            }
+        }
+        let err = with("inbox", "file:///srv/drop/inbox")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("write it as a path: inbox = "), "{err}");
+        let err = Config::from_toml(
+            "state_dir = 's3://b/state'\n[[feed]]\nname = \"a\"\n",
+            Path::new("/x"),
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("state_dir = \"s3://b/state\" is a URI"),
+            "{err}"
+        );
+
+        // Windows paths have a one-letter "scheme" at most, and UNC paths none.
+        for value in [
+            r"C:\drop\inbox",
+            "C:/drop/inbox",
+            r"\\server\share\inbox",
+            "//server/share/inbox",
+            r"\\?\C:\drop\inbox",
+            "in:box",
+        ] {
+            for setting in ["inbox", "processed", "rejected"] {
+                let cfg = with(setting, value);
+                assert!(cfg.is_ok(), "{setting} = {value}: {:?}", cfg.err());
+            }
+        }
+        #[cfg(windows)]
+        {
+            let cfg = with("inbox", r"C:\drop\inbox").unwrap();
+            assert_eq!(cfg.feeds[0].inbox, PathBuf::from(r"C:\drop\inbox"));
+        }
+    }
+
     #[test]
     fn bad_values_are_explained() {
         for (toml, needle) in [

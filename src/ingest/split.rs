@@ -1,6 +1,7 @@
 //! Record splitting with `csv-core`, the same state machine arrow-csv uses: for the header, for
-//! delimiter sniffing, and as the slow path when arrow-csv refuses a batch — it isolates the bad
-//! records (wrong field count, invalid UTF-8, too long) with their physical line and raw text.
+//! the first record under a default delimiter, and as the slow path when arrow-csv refuses a
+//! batch — it isolates the bad records (wrong field count, invalid UTF-8, too long) with their
+//! physical line and raw text.
 
 use csv_core::{ReadRecordResult, Reader, ReaderBuilder};
 
@@ -30,7 +31,7 @@ impl Dialect {
             let i = match built.iter().position(|(d, _)| d == self) {
                 Some(i) => i,
                 None => {
-                    // Delimiter sniffing tries a handful of dialects: a bound keeps this small.
+                    // Feeds name a handful of dialects: a bound keeps this small.
                     if built.len() >= 16 {
                         built.remove(0);
                     }
@@ -307,50 +308,6 @@ pub fn count_newlines(bytes: &[u8]) -> usize {
     memchr::memchr_iter(b'\n', bytes).count()
 }
 
-/// Picks the delimiter among `, ; \t |` that splits the sample's first lines into the same
-/// number (> 1) of fields most consistently; ties go to the one with more fields. Lines of
-/// another width (a title, a footer) do not decide.
-pub fn sniff_delimiter(sample: &[u8], quote: u8) -> Option<u8> {
-    let mut best: Option<(usize, usize, u8)> = None;
-    for cand in [b',', b';', b'\t', b'|'] {
-        let d = Dialect {
-            delimiter: cand,
-            quote,
-            escape: None,
-            comment: None,
-        };
-        let s = Splitter::new(d).at_most(50).split(sample, 0, 1);
-        // Ignore a last record that the sample may have cut.
-        let recs: Vec<&RawRecord> = s
-            .records
-            .iter()
-            .take(s.records.len().saturating_sub(1).max(1))
-            .filter(|r| r.error.is_none())
-            .collect();
-        // The most common number of fields (not the first record's: a report title can come
-        // first), more than one.
-        let mut counts: Vec<(usize, usize)> = Vec::new();
-        for r in &recs {
-            match counts.iter_mut().find(|(n, _)| *n == r.fields.len()) {
-                Some(c) => c.1 += 1,
-                None => counts.push((r.fields.len(), 1)),
-            }
-        }
-        let Some(&(n, consistent)) = counts
-            .iter()
-            .filter(|(n, _)| *n > 1)
-            .max_by_key(|(n, c)| (*c, *n))
-        else {
-            continue;
-        };
-        let score = (consistent, n, cand);
-        if best.is_none_or(|b| (score.0, score.1) > (b.0, b.1)) {
-            best = Some(score);
-        }
-    }
-    best.map(|b| b.2)
-}
-
 #[cfg(test)]
 mod tests {
     #[test]
@@ -447,24 +404,5 @@ mod tests {
         assert_eq!(s.records.len(), 2);
         assert_eq!(s.records[1].line, 3);
         assert_eq!(s.records[1].raw(buf), "1,2");
-    }
-
-    #[test]
-    fn delimiters_are_sniffed() {
-        assert_eq!(
-            sniff_delimiter(b"a;b;c\n1;2,5;3\n4;5;6\n", b'"'),
-            Some(b';')
-        );
-        assert_eq!(sniff_delimiter(b"a,b\n1,2\n", b'"'), Some(b','));
-        assert_eq!(sniff_delimiter(b"a\tb\tc\n1\t2\t3\n", b'"'), Some(b'\t'));
-        assert_eq!(sniff_delimiter(b"a|b\n\"x|y\"|2\n", b'"'), Some(b'|'));
-        assert_eq!(sniff_delimiter(b"justone\nvalue\n", b'"'), None);
-        assert_eq!(
-            sniff_delimiter(
-                "Relatório, março\n\nid;valor;data\n1;1,50;x\n2;2,50;y\n".as_bytes(),
-                b'"'
-            ),
-            Some(b';')
-        );
     }
 }
