@@ -12,7 +12,7 @@ use super::location::{check_local_folder, check_scheme, normalize, resolve_table
 use super::raw::{RawConfig, RawCsv, RawExpect, RawFeed, RawMaxBad};
 use super::{
     Check, Config, ConfigError, CsvConfig, Encoding, ExpectAction, Expectation, FeedConfig,
-    HttpConfig, MaintenanceConfig, MaxBadRows, OnNewColumn, SchemaName, CLAIMS_DIR,
+    HttpConfig, MaintenanceConfig, MaxBadRows, OnNewColumn, SchemaName, ValueOptions, CLAIMS_DIR,
 };
 use crate::schema::{ColType, ColumnSpec, TableSchema};
 
@@ -123,6 +123,47 @@ fn resolve_feed(
     if let Some(spec) = &f.partition_by {
         schema.partition = Some(resolve_partition(spec, &schema, infer, f.on_new_column)?);
     }
+    let places = resolve_places(&f, base_dir, seen)?;
+    check_commit_limits(&f)?;
+    let preset = resolve_preset(f.locale.as_deref())?;
+    let csv = resolve_csv(&f.csv, &preset)?;
+    let values = resolve_values(&f, &preset)?;
+    let encoding = resolve_encoding(&f.encoding)?;
+    let max_bad_rows = resolve_max_bad_rows(f.max_bad_rows.as_ref())?;
+    let quarantine_url = resolve_quarantine(&f, &places.table_url, base_dir, seen)?;
+    let claim_dir = resolve_claim_dir(f.shared_inbox, instance, &places.inbox)?;
+    let expectations = resolve_row_checks(&f, &schema, infer)?;
+    if csv.batch_rows == 0 || csv.batch_rows > 1_000_000 {
+        return Err("csv.batch_rows must be between 1 and 1000000".into());
+    }
+    let maintenance = resolve_maintenance(&f, &schema, infer)?;
+    let resolved = Resolved {
+        schema,
+        infer,
+        places,
+        csv,
+        values,
+        encoding,
+        max_bad_rows,
+        quarantine_url,
+        claim_dir,
+        expectations,
+        maintenance,
+    };
+    Ok(resolved.into_feed(f, instance))
+}
+
+/// Where a feed reads and writes: its inbox, its table and the folders files go to afterwards.
+struct Places {
+    inbox: PathBuf,
+    table_url: Url,
+    processed: PathBuf,
+    rejected: PathBuf,
+}
+
+/// The inbox and the table, each used by no other feed; `processed` and `rejected` apart from
+/// the inbox.
+fn resolve_places(f: &RawFeed, base_dir: &Path, seen: &mut Seen) -> Result<Places, String> {
     check_local_folder("inbox", &f.inbox)?;
     check_local_folder("processed", &f.processed)?;
     check_local_folder("rejected", &f.rejected)?;
@@ -144,6 +185,16 @@ fn resolve_feed(
             return Err(format!("{what} must not be the inbox itself"));
         }
     }
+    Ok(Places {
+        inbox,
+        table_url,
+        processed,
+        rejected,
+    })
+}
+
+/// Which files are taken and how many go into one commit.
+fn check_commit_limits(f: &RawFeed) -> Result<(), String> {
     if f.extensions.is_empty() {
         return Err("extensions is empty: no file would ever be ingested".into());
     }
@@ -153,42 +204,71 @@ fn resolve_feed(
     if f.checkpoint_interval == 0 {
         return Err("checkpoint_interval must be at least 1".into());
     }
-    let preset = match f.locale.as_deref() {
-        None => Preset::default(),
+    Ok(())
+}
+
+fn resolve_preset(locale: Option<&str>) -> Result<Preset, String> {
+    match locale {
+        None => Ok(Preset::default()),
         Some(l) => Preset::named(l)
-            .ok_or_else(|| format!("locale = '{l}' is not known (known: pt-BR, en-US)"))?,
-    };
-    let csv = resolve_csv(&f.csv, &preset)?;
-    let values = resolve_values(&f, &preset)?;
-    let encoding = resolve_encoding(&f.encoding)?;
-    let max_bad_rows = resolve_max_bad_rows(f.max_bad_rows.as_ref())?;
-    let quarantine_url = quarantine_url(&f, &table_url, base_dir)?;
+            .ok_or_else(|| format!("locale = '{l}' is not known (known: pt-BR, en-US)")),
+    }
+}
+
+/// The quarantine table: a table of its own, written by no other feed.
+fn resolve_quarantine(
+    f: &RawFeed,
+    table_url: &Url,
+    base_dir: &Path,
+    seen: &mut Seen,
+) -> Result<Url, String> {
+    let quarantine_url = quarantine_url(f, table_url, base_dir)?;
     check_scheme(&quarantine_url)?;
     if !seen.tables.insert(quarantine_url.to_string()) {
         return Err(format!(
             "quarantine table {quarantine_url} is also another table of this daemon"
         ));
     }
-    let claim_dir = match (f.shared_inbox, instance) {
-        (false, _) => None,
-        (true, Some(i)) => Some(inbox.join(CLAIMS_DIR).join(i)),
-        (true, None) => {
-            return Err(
-                "shared_inbox = true needs `instance` set (a name unique to each daemon sharing the inbox)".into(),
-            )
-        }
-    };
-    let mut expectations = resolve_expectations(&f.expect, &schema, infer)?;
-    check_merge_key(&f.merge_key, &schema, infer)?;
+    Ok(quarantine_url)
+}
+
+/// `shared_inbox = true`: the folder this daemon claims files into, named after its instance.
+fn resolve_claim_dir(
+    shared_inbox: bool,
+    instance: Option<&str>,
+    inbox: &Path,
+) -> Result<Option<PathBuf>, String> {
+    match (shared_inbox, instance) {
+        (false, _) => Ok(None),
+        (true, Some(i)) => Ok(Some(inbox.join(CLAIMS_DIR).join(i))),
+        (true, None) => Err(
+            "shared_inbox = true needs `instance` set (a name unique to each daemon sharing the inbox)".into(),
+        ),
+    }
+}
+
+/// The checks every row goes through: the `[[feed.expect]]` blocks, then the merge key's.
+fn resolve_row_checks(
+    f: &RawFeed,
+    schema: &TableSchema,
+    infer: bool,
+) -> Result<Vec<Expectation>, String> {
+    let mut expectations = resolve_expectations(&f.expect, schema, infer)?;
+    check_merge_key(&f.merge_key, schema, infer)?;
     // A row without its key cannot be matched: a bad row, whatever else is expected.
     expectations.extend(f.merge_key.iter().map(|c| Expectation {
         column: c.clone(),
         check: Check::KeyNotNull,
         action: ExpectAction::Quarantine,
     }));
-    if csv.batch_rows == 0 || csv.batch_rows > 1_000_000 {
-        return Err("csv.batch_rows must be between 1 and 1000000".into());
-    }
+    Ok(expectations)
+}
+
+fn resolve_maintenance(
+    f: &RawFeed,
+    schema: &TableSchema,
+    infer: bool,
+) -> Result<MaintenanceConfig, String> {
     if let Some(col) = &f.sort_by {
         if !infer && schema.position(col).is_none() {
             return Err(format!("sort_by = '{col}': no such column"));
@@ -200,63 +280,90 @@ fn resolve_feed(
     if f.target_file_bytes < 1024 * 1024 {
         return Err("target_file_bytes must be at least 1048576 (1 MiB)".into());
     }
-    let maintenance = MaintenanceConfig {
+    Ok(MaintenanceConfig {
         interval: f.maintenance_interval,
         compact_min_files: f.compact_min_files,
         target_file_bytes: f.target_file_bytes,
         vacuum_retention: f.vacuum_retention,
         sort_by: f.sort_by.clone(),
-    };
-    // An upsert holds its commit's keys in memory (exact, and sorted for skipping files).
-    let max_rows_per_commit = if f.merge_key.is_empty() {
-        f.max_rows_per_commit
-    } else {
-        f.max_rows_per_commit.min(MERGE_MAX_ROWS_PER_COMMIT)
-    };
-    let app_id = match instance {
-        Some(i) => format!("deltadrop-{}-{}", f.name, i),
-        None => format!("deltadrop-{}", f.name),
-    };
-    Ok(FeedConfig {
-        inbox,
-        table_url,
-        schema,
-        processed,
-        rejected,
-        on_success: f.on_success,
-        extensions: f
-            .extensions
-            .iter()
-            .map(|e| e.trim_start_matches('.').to_ascii_lowercase())
-            .collect(),
-        dedupe: f.dedupe,
-        on_resend: f.on_resend,
-        merge_key: f.merge_key,
-        shared_writers: instance.is_some(),
-        max_files_per_commit: f.max_files_per_commit,
-        max_rows_per_commit,
-        checkpoint_interval: f.checkpoint_interval,
-        csv,
-        app_id,
-        infer,
-        infer_rows: f.infer_rows,
-        quarantine_url,
-        storage_options: StorageOptions(f.storage_options.into_iter().collect()),
-        claim_dir,
-        maintenance,
-        on_bad_row: f.on_bad_row,
-        max_bad_rows,
-        on_new_column: f.on_new_column,
-        header_match: f.header_match,
-        encoding,
-        values,
-        locale: f.locale.clone(),
-        ready_marker: f.ready_marker,
-        max_file_bytes: f.max_file_bytes,
-        expectations,
-        schema_name: f.schema,
-        name: f.name,
     })
+}
+
+/// What checking a `[[feed]]` block resolved; the keys that need no checking join it in
+/// [`Resolved::into_feed`].
+struct Resolved {
+    schema: TableSchema,
+    infer: bool,
+    places: Places,
+    csv: CsvConfig,
+    values: ValueOptions,
+    encoding: Encoding,
+    max_bad_rows: MaxBadRows,
+    quarantine_url: Url,
+    claim_dir: Option<PathBuf>,
+    expectations: Vec<Expectation>,
+    maintenance: MaintenanceConfig,
+}
+
+impl Resolved {
+    fn into_feed(self, f: RawFeed, instance: Option<&str>) -> FeedConfig {
+        let Places {
+            inbox,
+            table_url,
+            processed,
+            rejected,
+        } = self.places;
+        // An upsert holds its commit's keys in memory (exact, and sorted for skipping files).
+        let max_rows_per_commit = if f.merge_key.is_empty() {
+            f.max_rows_per_commit
+        } else {
+            f.max_rows_per_commit.min(MERGE_MAX_ROWS_PER_COMMIT)
+        };
+        let app_id = match instance {
+            Some(i) => format!("deltadrop-{}-{}", f.name, i),
+            None => format!("deltadrop-{}", f.name),
+        };
+        FeedConfig {
+            inbox,
+            table_url,
+            schema: self.schema,
+            processed,
+            rejected,
+            on_success: f.on_success,
+            extensions: f
+                .extensions
+                .iter()
+                .map(|e| e.trim_start_matches('.').to_ascii_lowercase())
+                .collect(),
+            dedupe: f.dedupe,
+            on_resend: f.on_resend,
+            merge_key: f.merge_key,
+            shared_writers: instance.is_some(),
+            max_files_per_commit: f.max_files_per_commit,
+            max_rows_per_commit,
+            checkpoint_interval: f.checkpoint_interval,
+            csv: self.csv,
+            app_id,
+            infer: self.infer,
+            infer_rows: f.infer_rows,
+            quarantine_url: self.quarantine_url,
+            storage_options: StorageOptions(f.storage_options.into_iter().collect()),
+            claim_dir: self.claim_dir,
+            maintenance: self.maintenance,
+            on_bad_row: f.on_bad_row,
+            max_bad_rows: self.max_bad_rows,
+            on_new_column: f.on_new_column,
+            header_match: f.header_match,
+            encoding: self.encoding,
+            values: self.values,
+            locale: f.locale.clone(),
+            ready_marker: f.ready_marker,
+            max_file_bytes: f.max_file_bytes,
+            expectations: self.expectations,
+            schema_name: f.schema,
+            name: f.name,
+        }
+    }
 }
 
 fn resolve_csv(c: &RawCsv, preset: &Preset) -> Result<CsvConfig, String> {

@@ -292,6 +292,37 @@ impl<'f> Reader<'f> {
             self.settle_head();
         }
         let width = self.width.unwrap_or(0);
+        let edges = self.take_edges(width, feed.csv.header);
+        if width == 0 || (self.rows == 0 && edges.header.is_none()) {
+            return Err(IngestError::Reject(format!(
+                "{name}: empty file, nothing to infer a schema from"
+            )));
+        }
+        let (best, chosen) = self.best_locale();
+        let header = self.settle_header(edges.header, best, chosen);
+        let width = used_width(width, &header.names, &self.has_value);
+        let (columns, warnings) = column_specs(width, &header.names, &header.decisions);
+        Ok(Sniffed {
+            encoding: info.encoding_label().to_string(),
+            compression: info.compression,
+            delimiter: self.dialect.delimiter,
+            locale: self.options[best].1,
+            schema: TableSchema {
+                columns,
+                ..TableSchema::default()
+            },
+            rows_sampled: header.rows,
+            header: header.is_header || !feed.csv.header,
+            title_lines: edges.title_lines,
+            footer_lines: edges.footers,
+            sample,
+            warnings,
+        })
+    }
+
+    /// Splits the held records into title lines, a header candidate (when the feed expects a
+    /// header) and footers, and feeds the rows between them to the guesses.
+    fn take_edges(&mut self, width: usize, header_expected: bool) -> Edges {
         let head = std::mem::take(&mut self.head);
         // Title lines: the lines before the first record of the common width.
         let first = head.iter().position(|(_, r)| r.len() == width).unwrap_or(0);
@@ -300,8 +331,7 @@ impl<'f> Reader<'f> {
             .map(|(line, _)| line.saturating_sub(self.first_line) as usize)
             .unwrap_or(0);
         let mut rest = head.into_iter().skip(first).map(|(_, r)| r);
-        let header_candidate: Option<Vec<String>> =
-            if feed.csv.header { rest.next() } else { None };
+        let header = if header_expected { rest.next() } else { None };
         // Footers: the last records (of a short file, the head's), from the end, while they
         // are not rows.
         let mut tail: Vec<Vec<String>> = rest.collect();
@@ -314,93 +344,123 @@ impl<'f> Reader<'f> {
         for r in &tail[..tail.len() - footers] {
             self.feed_row(r);
         }
-        if width == 0 || (self.rows == 0 && header_candidate.is_none()) {
-            return Err(IngestError::Reject(format!(
-                "{name}: empty file, nothing to infer a schema from"
-            )));
+        Edges {
+            title_lines,
+            header,
+            footers,
         }
-        let decisions: Vec<Vec<Decision>> = self
+    }
+
+    /// The locale under which more columns are typed (the first on a tie), and its types.
+    fn best_locale(&self) -> (usize, Vec<Decision>) {
+        let mut decisions: Vec<Vec<Decision>> = self
             .options
             .iter()
             .zip(&self.guesses)
             .map(|((o, _), g)| g.iter().map(|c| c.decide(o)).collect())
             .collect();
-        // The locale under which more columns are typed.
         let typed = |ds: &Vec<Decision>| ds.iter().filter(|d| d.ty != ColType::String).count();
         let best = (0..decisions.len())
             .max_by_key(|i| (typed(&decisions[*i]), usize::MAX - i))
             .unwrap_or(0);
-        let chosen = &decisions[best];
-        // A header row reads as data when its values fit the types the rows below give.
-        let header = match &header_candidate {
-            Some(h) => !reads_as_data(h, chosen, &self.options[best].0),
-            None => false,
-        };
-        let mut rows = self.rows;
-        let header_names_given: Vec<String> = match (&header_candidate, header) {
-            (Some(h), true) => h.iter().map(|f| f.trim().to_string()).collect(),
-            (Some(h), false) => {
-                // It is the first row: its values count too.
-                let h = h.clone();
-                self.feed_row(&h);
-                rows += 1;
-                Vec::new()
-            }
-            (None, _) => Vec::new(),
-        };
-        let decisions: Vec<Decision> = if header || header_candidate.is_none() {
-            chosen.clone()
-        } else {
-            let (o, _) = &self.options[best];
-            self.guesses[best].iter().map(|g| g.decide(o)).collect()
-        };
-        // A trailing delimiter on every line makes a last column with no name and no values.
-        let mut width = width;
-        while width > 1
-            && header_names_given
-                .get(width - 1)
-                .is_none_or(|h| h.is_empty())
-            && !self.has_value[width - 1]
-        {
-            width -= 1;
-        }
-        let padded: Vec<String> = (0..width)
-            .map(|i| header_names_given.get(i).cloned().unwrap_or_default())
-            .collect();
-        let names = header_names(&padded);
-        let mut warnings = Vec::new();
-        let columns = names
-            .iter()
-            .zip(&decisions)
-            .map(|(n, d)| {
-                if let Some(w) = &d.warning {
-                    warnings.push(format!("column '{n}': {w}"));
-                }
-                ColumnSpec {
-                    name: n.clone(),
-                    ty: d.ty,
-                    nullable: true,
-                    format: d.format.clone(),
-                }
-            })
-            .collect();
-        Ok(Sniffed {
-            encoding: info.encoding_label().to_string(),
-            compression: info.compression,
-            delimiter: self.dialect.delimiter,
-            locale: self.options[best].1,
-            schema: TableSchema {
-                columns,
-                ..TableSchema::default()
-            },
-            rows_sampled: rows,
-            header: header || !feed.csv.header,
-            title_lines,
-            footer_lines: footers,
-            sample,
-            warnings,
-        })
+        (best, decisions.swap_remove(best))
     }
+
+    /// Whether the header candidate is a header, and the names and types that follow. A
+    /// header row reads as data when its values fit the types the rows below give: then it is
+    /// the first row, its values count too, and the types are decided again with them.
+    fn settle_header(
+        &mut self,
+        candidate: Option<Vec<String>>,
+        best: usize,
+        chosen: Vec<Decision>,
+    ) -> Header {
+        let rows = self.rows;
+        let Some(h) = candidate else {
+            return Header {
+                is_header: false,
+                names: Vec::new(),
+                decisions: chosen,
+                rows,
+            };
+        };
+        if !reads_as_data(&h, &chosen, &self.options[best].0) {
+            return Header {
+                is_header: true,
+                names: h.iter().map(|f| f.trim().to_string()).collect(),
+                decisions: chosen,
+                rows,
+            };
+        }
+        self.feed_row(&h);
+        let (o, _) = &self.options[best];
+        Header {
+            is_header: false,
+            names: Vec::new(),
+            decisions: self.guesses[best].iter().map(|g| g.decide(o)).collect(),
+            rows: rows + 1,
+        }
+    }
+}
+
+/// The records around a file's rows that are not rows.
+struct Edges {
+    /// Lines before the first record of the common width.
+    title_lines: usize,
+    /// The first record of that width, when the feed expects a header.
+    header: Option<Vec<String>>,
+    /// Records at the end that are not rows.
+    footers: usize,
+}
+
+/// What the first record turned out to be.
+struct Header {
+    is_header: bool,
+    /// The header's names, trimmed (empty when there is no header).
+    names: Vec<String>,
+    /// A type per column.
+    decisions: Vec<Decision>,
+    /// Rows sampled (a first record that reads as data among them).
+    rows: usize,
+}
+
+/// The width without the last columns that have neither a name nor a value: a trailing
+/// delimiter on every line makes a last column with no name and no values.
+fn used_width(mut width: usize, names: &[String], has_value: &[bool]) -> usize {
+    while width > 1 && names.get(width - 1).is_none_or(|h| h.is_empty()) && !has_value[width - 1] {
+        width -= 1;
+    }
+    width
+}
+
+/// The first `width` columns, named from the header (or by position), typed by `decisions`;
+/// and the warnings of the columns that look typed but are loaded as text.
+fn column_specs(
+    width: usize,
+    names_given: &[String],
+    decisions: &[Decision],
+) -> (Vec<ColumnSpec>, Vec<String>) {
+    let padded: Vec<String> = (0..width)
+        .map(|i| names_given.get(i).cloned().unwrap_or_default())
+        .collect();
+    let names = header_names(&padded);
+    let mut warnings = Vec::new();
+    let columns = names
+        .iter()
+        .zip(decisions)
+        .map(|(n, d)| {
+            if let Some(w) = &d.warning {
+                warnings.push(format!("column '{n}': {w}"));
+            }
+            ColumnSpec {
+                name: n.clone(),
+                ty: d.ty,
+                nullable: true,
+                format: d.format.clone(),
+            }
+        })
+        .collect();
+    (columns, warnings)
 }
 
 /// A last line like "Total;;1.234,56" or "Registros: 120": a footer, whatever its width.

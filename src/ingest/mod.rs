@@ -161,6 +161,43 @@ fn read_leased(
 ) -> Result<FileSummary, IngestError> {
     let name = file_name(path);
     let (text, hash, info) = source::open_text(lease.reader()?, feed.encoding)?;
+    let mut win = text_window(text, &name, feed)?;
+    let st = dialect::start_of(&mut win, &name, &feed.csv)?;
+    let (plan, start, line) = column_plan(&mut win, &st, &name, feed, schema)?;
+    let record = file_dialect(&st, &info, &plan, lease, feed, schema);
+    let mut p = batch::FileParse::new(
+        batch::Setup {
+            name: name.clone(),
+            feed,
+            schema,
+            plan,
+            dialect: st.dialect,
+            ingested_at: ingested_at_micros,
+        },
+        FileSummary {
+            dialect: record,
+            ..FileSummary::default()
+        },
+        sink,
+    );
+    p.run(&mut win, start, line)?;
+    let mut summary = p.finish();
+    summary.dialect.skipped_lines.footer = win.footer_dropped();
+    check_bad_ratio(&summary, feed, &name)?;
+    let (hash_hex, bytes_read) = read_unchanged(path, before, &hash)?;
+    summary.hash = hash_hex;
+    summary.size = bytes_read;
+    summary.stamp = (before.len(), modified(before));
+    Ok(summary)
+}
+
+/// The window over a file's text with its head read in; a head that is not text rejects the
+/// file.
+fn text_window(
+    text: Box<dyn std::io::Read + Send>,
+    name: &str,
+    feed: &FeedConfig,
+) -> Result<Window, IngestError> {
     let mut win = Window::new(text, feed.csv.skip_footer);
     win.set_comment(feed.csv.comment);
     win.fill_to(window::HEAD_BYTES)?;
@@ -171,26 +208,46 @@ fn read_leased(
             window::HEAD_BYTES / 1024
         )));
     }
-    let st = dialect::start_of(&mut win, &name, &feed.csv)?;
-    let (dialect, start, line) = (st.dialect, st.offset, st.line);
-    let (plan, start, line) = if feed.csv.header {
-        let found = header::HeaderRead {
-            name: &name,
-            feed,
-            schema,
-            dialect: &dialect,
-        };
-        found.read(&mut win, start, line)?
-    } else {
-        (header::ColumnPlan::positional(schema), start, line)
-    };
+    Ok(win)
+}
 
-    let record = FileDialect {
+/// How the file's columns map onto the table's (by its header, or by position), and the
+/// offset and physical line its rows start at.
+fn column_plan(
+    win: &mut Window,
+    st: &dialect::Start,
+    name: &str,
+    feed: &FeedConfig,
+    schema: &TableSchema,
+) -> Result<(header::ColumnPlan, usize, u64), IngestError> {
+    if !feed.csv.header {
+        return Ok((header::ColumnPlan::positional(schema), st.offset, st.line));
+    }
+    let found = header::HeaderRead {
+        name,
+        feed,
+        schema,
+        dialect: &st.dialect,
+    };
+    found.read(win, st.offset, st.line)
+}
+
+/// How the file was read, as its summary records it.
+fn file_dialect(
+    st: &dialect::Start,
+    info: &source::SourceInfo,
+    plan: &header::ColumnPlan,
+    lease: &lease::Lease,
+    feed: &FeedConfig,
+    schema: &TableSchema,
+) -> FileDialect {
+    let d = &st.dialect;
+    FileDialect {
         encoding: info.encoding_label().to_string(),
         compression: info.compression.to_string(),
-        delimiter: dialect::printable(dialect.delimiter),
-        quote: dialect::printable(dialect.quote),
-        escape: dialect.escape.map(dialect::printable),
+        delimiter: dialect::printable(d.delimiter),
+        quote: dialect::printable(d.quote),
+        escape: d.escape.map(dialect::printable),
         header: feed.csv.header,
         skipped_lines: SkippedLines {
             sep: u64::from(st.sep_line),
@@ -204,26 +261,15 @@ fn read_leased(
             lease::Check::Held => WriterCheck::Lease,
             lease::Check::Unavailable => WriterCheck::Settle,
         },
-    };
-    let mut p = batch::FileParse::new(
-        batch::Setup {
-            name: name.clone(),
-            feed,
-            schema,
-            plan,
-            dialect,
-            ingested_at: ingested_at_micros,
-        },
-        FileSummary {
-            dialect: record,
-            ..FileSummary::default()
-        },
-        sink,
-    );
-    p.run(&mut win, start, line)?;
-    let mut summary = p.finish();
-    summary.dialect.skipped_lines.footer = win.footer_dropped();
+    }
+}
 
+/// `max_bad_rows` as a ratio: a file with more bad rows than that is rejected whole.
+fn check_bad_ratio(
+    summary: &FileSummary,
+    feed: &FeedConfig,
+    name: &str,
+) -> Result<(), IngestError> {
     if let MaxBadRows::Ratio(r) = feed.max_bad_rows {
         let bad = summary.bad.len() as f64;
         let total = bad + summary.rows as f64;
@@ -237,7 +283,16 @@ fn read_leased(
             )));
         }
     }
+    Ok(())
+}
 
+/// The hash and the number of bytes read, once the file is known to be as it was before the
+/// read: same size and mtime, every byte read.
+fn read_unchanged(
+    path: &Path,
+    before: &fs::Metadata,
+    hash: &source::HashHandle,
+) -> Result<(String, u64), IngestError> {
     // One still writing without a lease to tell (or a file replaced under us) shows as a changed
     // size or mtime.
     let after = stat(path)?;
@@ -248,10 +303,7 @@ fn read_leased(
     {
         return Err(IngestError::Changed);
     }
-    summary.hash = hash_hex;
-    summary.size = bytes_read;
-    summary.stamp = (before.len(), modified(before));
-    Ok(summary)
+    Ok((hash_hex, bytes_read))
 }
 
 /// The first record of a text as `feed` reads it (after an Excel `sep=` line and title

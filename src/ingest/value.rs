@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use chrono::{Datelike, NaiveDate, NaiveDateTime, TimeZone};
 use deltalake::arrow::array::{
-    Array, ArrayRef, ArrowPrimitiveType, BooleanBuilder, PrimitiveArray, PrimitiveBuilder,
-    StringArray, StringBuilder,
+    Array, ArrayRef, ArrowPrimitiveType, BooleanArray, BooleanBuilder, PrimitiveArray,
+    PrimitiveBuilder, StringArray, StringBuilder,
 };
 use deltalake::arrow::datatypes::{
     Date32Type, Decimal128Type, Float64Type, Int32Type, Int64Type, TimestampMicrosecondType,
@@ -41,63 +41,8 @@ pub fn convert_column(
         })
     };
     match spec.ty {
-        ColType::String => {
-            // Fast path (the common case): arrow-csv already made empty fields null, and no
-            // other null token appears: the text column is the column, no copy.
-            let longest = opts.longest_null_value;
-            let has_token = longest > 0
-                && text
-                    .iter()
-                    .flatten()
-                    .any(|v| v.len() <= longest + 2 && is_null_token(v, opts));
-            let keep_nulls = spec.nullable || text.null_count() == 0;
-            if !has_token && keep_nulls {
-                return Arc::new(text.clone());
-            }
-            let mut b = StringBuilder::with_capacity(text.len(), text.value_data().len());
-            for i in 0..text.len() {
-                let raw = if text.is_null(i) { "" } else { text.value(i) };
-                if !is_null_token(raw, opts) {
-                    b.append_value(raw);
-                } else if raw.is_empty() && !spec.nullable && !opts.empty_string_is_null {
-                    // An empty string in a NOT NULL string column is a value, not a null.
-                    b.append_value("");
-                } else if spec.nullable {
-                    b.append_null();
-                } else {
-                    b.append_null();
-                    err(
-                        i,
-                        format!("null value '{}' in a required column", clip(raw)),
-                    );
-                }
-            }
-            Arc::new(b.finish())
-        }
-        ColType::Bool => {
-            let mut b = BooleanBuilder::with_capacity(text.len());
-            for i in 0..text.len() {
-                match cell(text, i, opts) {
-                    None => null_or_required(&mut b, spec, i, &mut err),
-                    Some(s) => match parse_bool(s, opts) {
-                        Some(v) => b.append_value(v),
-                        None => {
-                            b.append_null();
-                            err(
-                                i,
-                                format!(
-                                    "'{}' is not a boolean (true: {}; false: {})",
-                                    clip(s),
-                                    opts.true_values.join("/"),
-                                    opts.false_values.join("/")
-                                ),
-                            )
-                        }
-                    },
-                }
-            }
-            Arc::new(b.finish())
-        }
+        ColType::String => strings(text, spec, opts, &mut err),
+        ColType::Bool => Arc::new(booleans(text, spec, opts, &mut err)),
         ColType::Int32 => Arc::new(primitive::<Int32Type>(text, spec, opts, &mut err, |s| {
             parse_int(s, opts)
                 .and_then(|v| i32::try_from(v).ok())
@@ -110,43 +55,143 @@ pub fn convert_column(
             parse_float(s, opts).ok_or_else(|| format!("'{}' is not a number", clip(s)))
         })),
         ColType::Decimal { precision, scale } => {
-            let arr = primitive::<Decimal128Type>(text, spec, opts, &mut err, |s| {
-                parse_decimal_locale(s, precision, scale, opts).map_err(|m| {
-                    format!("'{}' is not a decimal({precision},{scale}): {m}", clip(s))
-                })
-            });
-            // Precision and scale are valid: checked when the config or table was read.
-            match arr.clone().with_precision_and_scale(precision, scale) {
-                Ok(a) => Arc::new(a),
-                Err(_) => Arc::new(arr),
-            }
+            decimals(text, spec, opts, precision, scale, &mut err)
         }
-        ColType::Date => {
-            let formats = column_formats(spec, &opts.date_formats);
-            Arc::new(primitive::<Date32Type>(text, spec, opts, &mut err, |s| {
-                parse_date(s, &formats).ok_or_else(|| {
-                    format!(
-                        "'{}' is not a date ({})",
-                        clip(s),
-                        describe(&formats, "yyyy-MM-dd")
-                    )
-                })
-            }))
-        }
-        ColType::Timestamp => {
-            let formats = column_formats(spec, &opts.timestamp_formats);
-            let arr = primitive::<TimestampMicrosecondType>(text, spec, opts, &mut err, |s| {
-                parse_timestamp(s, &formats, &opts.timezone).ok_or_else(|| {
-                    format!(
-                        "'{}' is not a timestamp ({})",
-                        clip(s),
-                        describe(&formats, "ISO 8601, e.g. 2024-03-01T14:05:00Z")
-                    )
-                })
-            });
-            Arc::new(arr.with_timezone("UTC"))
+        ColType::Date => Arc::new(dates(text, spec, opts, &mut err)),
+        ColType::Timestamp => Arc::new(timestamps(text, spec, opts, &mut err)),
+    }
+}
+
+/// A string column: null tokens become nulls (or errors, in a required column).
+#[inline]
+fn strings(
+    text: &StringArray,
+    spec: &ColumnSpec,
+    opts: &ValueOptions,
+    err: &mut impl FnMut(usize, String),
+) -> ArrayRef {
+    // Fast path (the common case): arrow-csv already made empty fields null, and no
+    // other null token appears: the text column is the column, no copy.
+    let longest = opts.longest_null_value;
+    let has_token = longest > 0
+        && text
+            .iter()
+            .flatten()
+            .any(|v| v.len() <= longest + 2 && is_null_token(v, opts));
+    let keep_nulls = spec.nullable || text.null_count() == 0;
+    if !has_token && keep_nulls {
+        return Arc::new(text.clone());
+    }
+    let mut b = StringBuilder::with_capacity(text.len(), text.value_data().len());
+    for i in 0..text.len() {
+        let raw = if text.is_null(i) { "" } else { text.value(i) };
+        if !is_null_token(raw, opts) {
+            b.append_value(raw);
+        } else if raw.is_empty() && !spec.nullable && !opts.empty_string_is_null {
+            // An empty string in a NOT NULL string column is a value, not a null.
+            b.append_value("");
+        } else if spec.nullable {
+            b.append_null();
+        } else {
+            b.append_null();
+            err(
+                i,
+                format!("null value '{}' in a required column", clip(raw)),
+            );
         }
     }
+    Arc::new(b.finish())
+}
+
+#[inline]
+fn booleans(
+    text: &StringArray,
+    spec: &ColumnSpec,
+    opts: &ValueOptions,
+    err: &mut impl FnMut(usize, String),
+) -> BooleanArray {
+    let mut b = BooleanBuilder::with_capacity(text.len());
+    for i in 0..text.len() {
+        match cell(text, i, opts) {
+            None => null_or_required(&mut b, spec, i, err),
+            Some(s) => match parse_bool(s, opts) {
+                Some(v) => b.append_value(v),
+                None => {
+                    b.append_null();
+                    err(
+                        i,
+                        format!(
+                            "'{}' is not a boolean (true: {}; false: {})",
+                            clip(s),
+                            opts.true_values.join("/"),
+                            opts.false_values.join("/")
+                        ),
+                    )
+                }
+            },
+        }
+    }
+    b.finish()
+}
+
+#[inline]
+fn decimals(
+    text: &StringArray,
+    spec: &ColumnSpec,
+    opts: &ValueOptions,
+    precision: u8,
+    scale: i8,
+    err: &mut impl FnMut(usize, String),
+) -> ArrayRef {
+    let arr = primitive::<Decimal128Type>(text, spec, opts, err, |s| {
+        parse_decimal_locale(s, precision, scale, opts)
+            .map_err(|m| format!("'{}' is not a decimal({precision},{scale}): {m}", clip(s)))
+    });
+    // Precision and scale are valid: checked when the config or table was read.
+    match arr.clone().with_precision_and_scale(precision, scale) {
+        Ok(a) => Arc::new(a),
+        Err(_) => Arc::new(arr),
+    }
+}
+
+#[inline]
+fn dates(
+    text: &StringArray,
+    spec: &ColumnSpec,
+    opts: &ValueOptions,
+    err: &mut impl FnMut(usize, String),
+) -> PrimitiveArray<Date32Type> {
+    let formats = column_formats(spec, &opts.date_formats);
+    primitive::<Date32Type>(text, spec, opts, err, |s| {
+        parse_date(s, &formats).ok_or_else(|| {
+            format!(
+                "'{}' is not a date ({})",
+                clip(s),
+                describe(&formats, "yyyy-MM-dd")
+            )
+        })
+    })
+}
+
+/// Stored as UTC (local times are read in the feed's timezone).
+#[inline]
+fn timestamps(
+    text: &StringArray,
+    spec: &ColumnSpec,
+    opts: &ValueOptions,
+    err: &mut impl FnMut(usize, String),
+) -> PrimitiveArray<TimestampMicrosecondType> {
+    let formats = column_formats(spec, &opts.timestamp_formats);
+    primitive::<TimestampMicrosecondType>(text, spec, opts, err, |s| {
+        parse_timestamp(s, &formats, &opts.timezone).ok_or_else(|| {
+            format!(
+                "'{}' is not a timestamp ({})",
+                clip(s),
+                describe(&formats, "ISO 8601, e.g. 2024-03-01T14:05:00Z")
+            )
+        })
+    })
+    .with_timezone("UTC")
 }
 
 fn column_formats(spec: &ColumnSpec, feed: &[TimeFormat]) -> Vec<TimeFormat> {
