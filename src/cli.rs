@@ -15,6 +15,33 @@ use crate::error::Error;
 use crate::ops;
 use crate::shutdown::Shutdown;
 
+/// `print!` for command output: a reader that closed the pipe (`deltadrop check | head`) ends
+/// the output quietly, as for any Unix tool, instead of a panic; another write error is
+/// returned.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        crate::cli::write_out(format_args!($($arg)*))?
+    };
+}
+
+/// `println!` for command output (see `out!`).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        out!($($arg)*);
+        out!("\n");
+    }};
+}
+
+/// Writes command output to standard output (see `out!`).
+pub(crate) fn write_out(args: std::fmt::Arguments<'_>) -> Result<(), Error> {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_fmt(args).and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        r => r.map_err(crate::error::io_err("writing to standard output")),
+    }
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "deltadrop",
@@ -335,20 +362,20 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
                 }
                 for r in crate::maintain::maintain_feed(f, &m, &Shutdown::default())? {
                     if !json.json {
-                        println!("feed {}: {}", f.name, r.summary());
+                        outln!("feed {}: {}", f.name, r.summary());
                     }
                     all.push(r);
                 }
             }
             if json.json {
-                println!("{}", serde_json::to_string_pretty(&all)?);
+                outln!("{}", serde_json::to_string_pretty(&all)?);
             }
             Ok(0)
         }
         Command::Check { config } => {
             let cfg = config.load()?;
-            print!("{}", cfg.describe());
-            print!("{}", readiness(&cfg));
+            out!("{}", cfg.describe());
+            out!("{}", readiness(&cfg));
             Ok(0)
         }
         Command::Requeue {
@@ -364,12 +391,12 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
             for f in select_feeds(&cfg, feed.feed.as_deref())? {
                 let r = crate::requeue::requeue(&cfg, f, &opts)?;
                 if !json.json {
-                    print!("{}", r.summary());
+                    out!("{}", r.summary());
                 }
                 reports.push(r);
             }
             if json.json {
-                println!("{}", serde_json::to_string_pretty(&reports)?);
+                outln!("{}", serde_json::to_string_pretty(&reports)?);
             }
             Ok(0)
         }
@@ -418,7 +445,7 @@ fn sniff(file: &Path, config: &ConfigArg, feed: Option<&str>, rows: usize) -> Re
     f.infer_rows = rows;
     let s = crate::ingest::infer::sniff(file, &f, config.config.is_none())
         .map_err(|e| Error::Usage(format!("{}: {e}", file.display())))?;
-    print!("{}", crate::ingest::infer::feed_toml(file, &s));
+    out!("{}", crate::ingest::infer::feed_toml(file, &s));
     Ok(0)
 }
 
@@ -440,10 +467,10 @@ fn inspect(
         } else {
             serde_json::to_value(&reports)
         }?;
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         let text: Vec<String> = reports.iter().map(ops::inspect::render).collect();
-        print!("{}", text.join("\n"));
+        out!("{}", text.join("\n"));
     }
     Ok(0)
 }
@@ -452,9 +479,9 @@ fn status(config: &ConfigArg, json: bool) -> Result<i32, Error> {
     let cfg = config.load()?;
     let s = ops::status::fetch(&cfg).map_err(Error::NotRunning)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&s)?);
+        outln!("{}", serde_json::to_string_pretty(&s)?);
     } else {
-        print!("{}", ops::status::render(&s));
+        out!("{}", ops::status::render(&s));
     }
     Ok(0)
 }
@@ -526,17 +553,17 @@ pub(crate) fn init(dir: &Path) -> Result<(), Error> {
             dirs.push(p);
         }
     }
-    println!("wrote {}", path.display());
+    outln!("wrote {}", path.display());
     for d in dirs {
         let existed = d.is_dir();
         crate::daemon::ensure_dir(&d)?;
-        println!(
+        outln!(
             "{} {}",
             if existed { "using  " } else { "created" },
             d.display()
         );
     }
-    println!(
+    outln!(
         "\nnext: deltadrop run --config {}   (then drop CSV files into the inbox)",
         path.display()
     );
