@@ -2,11 +2,9 @@
 //! locales, compression, schemas and expectations), ingested by the real binary and checked
 //! value by value in the Delta tables.
 
-mod util;
-
 use std::fs;
 
-use util::*;
+use crate::util::*;
 
 fn v(s: &str) -> Option<String> {
     Some(s.to_string())
