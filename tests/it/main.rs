@@ -18,6 +18,7 @@ mod fidelity;
 mod fuzz_corpus;
 mod hostile;
 mod maintain;
+mod model;
 mod operate;
 mod page;
 mod readiness;
