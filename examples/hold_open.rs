@@ -1,6 +1,6 @@
 //! A producer that holds its file open while it writes, with a pause: the first half of SOURCE
 //! into TARGET, a pause of PAUSE_MS with the file still open, then the rest, then close. Used by
-//! `tests/wine.rs`, built for Windows and run under Wine, so that the writer is a Windows
+//! `tests/it/wine.rs`, built for Windows and run under Wine, so that the writer is a Windows
 //! process whose open handle deltadrop.exe must see (a sharing violation), not a Linux one.
 //!
 //!   hold_open TARGET SOURCE PAUSE_MS

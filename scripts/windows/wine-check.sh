@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs deltadrop.exe under Wine (Debian's wine64) and checks it behaves as on Linux:
-# tests/wine.rs (init, check, run --once on pt-BR files with Windows paths in the config, the
+# tests/it/wine.rs (init, check, run --once on pt-BR files with Windows paths in the config, the
 # daemon taking a renamed-in file and stopping on Ctrl-C, a file held open by a Windows writer
 # waited for, inspect, the Windows service installed/started/stopped/removed through Wine's
 # service manager, --once on many files), reading every table back on Linux.
@@ -46,7 +46,7 @@ trap '"$wineserver" -k 2>/dev/null || true' EXIT
 cd "$repo"
 log=$(mktemp)
 if WINE="$wine" DELTADROP_EXE="$exe" HOLD_OPEN_EXE="$helper" \
-    cargo test --test wine -- --ignored --nocapture --test-threads 1 >"$log" 2>&1; then
+    cargo test --test it -- --ignored wine:: --nocapture --test-threads 1 >"$log" 2>&1; then
   grep -oE "wine: .*|test result.*" "$log"
   rm -f "$log"
 else

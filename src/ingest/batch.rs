@@ -495,3 +495,371 @@ fn date_of(
     let days: Date32Array = ts.unary(|us| us.div_euclid(MICROS_PER_DAY) as i32);
     Ok(Arc::new(days))
 }
+
+/// The batch loop's decisions, on text fed straight to it (no file, no lease): which rows reach
+/// the sink and in which batches, which are set apart as bad with which line and reason, and
+/// when a bad row ends the file instead.
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use deltalake::arrow::array::{Date32Array, Int64Array};
+
+    use super::*;
+    use crate::config::Config;
+    use crate::ingest::{dialect, header, window};
+
+    /// A feed of `id int64, name string`, with `extra` in its block and `csv` in `[feed.csv]`.
+    fn feed(extra: &str, csv: &str) -> FeedConfig {
+        feed_of(
+            "columns = [{name = \"id\", type = \"int64\"}, {name = \"name\", type = \"string\"}]",
+            extra,
+            csv,
+        )
+    }
+
+    fn feed_of(columns: &str, extra: &str, csv: &str) -> FeedConfig {
+        let toml = format!("[[feed]]\nname = \"f\"\n{columns}\n{extra}\n[feed.csv]\n{csv}\n");
+        let cfg = Config::from_toml(&toml, Path::new("/x"), None).expect("config");
+        cfg.feeds[0].clone()
+    }
+
+    /// What one run of the loop decided.
+    struct Parsed {
+        batches: Vec<RecordBatch>,
+        result: Result<FileSummary, IngestError>,
+    }
+
+    impl Parsed {
+        fn summary(&self) -> &FileSummary {
+            self.result.as_ref().expect("the file is loaded")
+        }
+
+        fn error(&self) -> String {
+            match &self.result {
+                Ok(_) => panic!("the file was loaded"),
+                Err(e) => e.to_string(),
+            }
+        }
+
+        /// (line, raw, column, error) of each bad row.
+        fn bad(&self) -> Vec<(u64, String, Option<String>, String)> {
+            self.summary()
+                .bad
+                .iter()
+                .map(|b| (b.line, b.raw.clone(), b.column.clone(), b.error.clone()))
+                .collect()
+        }
+
+        fn ids(&self) -> Vec<i64> {
+            self.batches
+                .iter()
+                .flat_map(|b| {
+                    let ids = b
+                        .column_by_name("id")
+                        .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
+                        .expect("id column");
+                    ids.iter().map(|v| v.expect("an id")).collect::<Vec<_>>()
+                })
+                .collect()
+        }
+
+        /// The displayed values of a text column, row by row, None for null.
+        fn text(&self, column: &str) -> Vec<Option<String>> {
+            self.batches
+                .iter()
+                .flat_map(|b| {
+                    let a = b
+                        .column_by_name(column)
+                        .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+                        .unwrap_or_else(|| panic!("text column {column}"));
+                    a.iter().map(|v| v.map(str::to_string)).collect::<Vec<_>>()
+                })
+                .collect()
+        }
+    }
+
+    /// Runs the loop over `text` the way `parse_file` does once the file is open: dialect,
+    /// header, then the batch loop, every good batch collected.
+    fn parse(feed: &FeedConfig, text: &[u8]) -> Parsed {
+        let mut batches = Vec::new();
+        let result = run_loop(feed, text.to_vec(), |b| {
+            batches.push(b);
+            Ok(())
+        });
+        Parsed { batches, result }
+    }
+
+    fn run_loop(
+        feed: &FeedConfig,
+        text: Vec<u8>,
+        sink: impl FnMut(RecordBatch) -> Result<(), SinkError>,
+    ) -> Result<FileSummary, IngestError> {
+        let schema = &feed.schema;
+        let mut win = Window::new(Box::new(std::io::Cursor::new(text)), feed.csv.skip_footer);
+        win.set_comment(feed.csv.comment);
+        win.fill_to(window::HEAD_BYTES)?;
+        let st = dialect::start_of(&mut win, "t.csv", &feed.csv)?;
+        let found = header::HeaderRead {
+            name: "t.csv",
+            feed,
+            schema,
+            dialect: &st.dialect,
+        };
+        let (plan, start, line) = found.read(&mut win, st.offset, st.line)?;
+        let setup = Setup {
+            name: "t.csv".into(),
+            feed,
+            schema,
+            plan,
+            dialect: st.dialect,
+            ingested_at: 7,
+        };
+        let mut p = FileParse::new(setup, FileSummary::default(), sink);
+        p.run(&mut win, start, line)?;
+        Ok(p.finish())
+    }
+
+    /// `n` rows `i,name<i>` under the header, with `replace` giving other lines for some rows.
+    fn rows(n: usize, replace: impl Fn(usize) -> Option<String>) -> Vec<u8> {
+        let mut s = String::from("id,name\n");
+        for i in 1..=n {
+            s.push_str(&replace(i).unwrap_or_else(|| format!("{i},name{i}")));
+            s.push('\n');
+        }
+        s.into_bytes()
+    }
+
+    #[test]
+    fn good_rows_reach_the_sink_in_batches_of_batch_rows_with_their_lineage() {
+        let f = feed("", "batch_rows = 2");
+        let p = parse(&f, &rows(5, |_| None));
+        let sizes: Vec<usize> = p.batches.iter().map(|b| b.num_rows()).collect();
+        assert_eq!(sizes, [2, 2, 1]);
+        assert_eq!(p.ids(), [1, 2, 3, 4, 5]);
+        assert_eq!(p.summary().rows, 5);
+        assert!(p.summary().bad.is_empty());
+        assert!(p
+            .text("_source_file")
+            .iter()
+            .all(|s| s.as_deref() == Some("t.csv")));
+        let at = p.batches[0]
+            .column_by_name("_ingested_at")
+            .and_then(|c| c.as_any().downcast_ref::<TimestampMicrosecondArray>())
+            .expect("_ingested_at");
+        assert_eq!(at.value(0), 7);
+        assert_eq!(
+            p.batches[0].schema(),
+            f.schema.arrow(),
+            "the table's schema"
+        );
+    }
+
+    /// arrow-csv refuses a batch with a record of the wrong field count: that batch is re-read
+    /// record by record, the record set apart with its physical line, the rest loaded in order.
+    #[test]
+    fn a_record_with_the_wrong_field_count_costs_only_itself_in_any_batch() {
+        for batch_rows in [1, 3, 8192] {
+            let f = feed("", &format!("batch_rows = {batch_rows}"));
+            let text = rows(10, |i| match i {
+                4 => Some("4,x,extra".into()),
+                8 => Some("8".into()),
+                _ => None,
+            });
+            let p = parse(&f, &text);
+            assert_eq!(
+                p.ids(),
+                [1, 2, 3, 5, 6, 7, 9, 10],
+                "batch_rows {batch_rows}"
+            );
+            let bad = p.bad();
+            assert_eq!(bad.len(), 2, "{bad:?}");
+            assert_eq!(
+                (bad[0].0, bad[0].1.as_str(), &bad[0].2),
+                (5, "4,x,extra", &None)
+            );
+            assert_eq!((bad[1].0, bad[1].1.as_str()), (9, "8"));
+            assert!(bad.iter().all(|b| b.3.contains("field")), "{bad:?}");
+            assert_eq!(p.summary().rows, 8);
+        }
+    }
+
+    /// A value that does not convert costs its row: the row is found again in the batch's
+    /// stretch of text to name its physical line (a quoted field holding a line end before it
+    /// makes that differ from the record count) and the column.
+    #[test]
+    fn a_value_that_does_not_convert_is_set_apart_with_its_line_and_column() {
+        let f = feed("", "batch_rows = 2");
+        let text = b"id,name\n1,\"two\nlines\"\n2,b\nx,c\n4,d\n";
+        let p = parse(&f, text);
+        assert_eq!(p.ids(), [1, 2, 4]);
+        assert_eq!(p.text("name")[0].as_deref(), Some("two\nlines"));
+        let bad = p.bad();
+        assert_eq!(bad.len(), 1);
+        assert_eq!(
+            (bad[0].0, bad[0].1.as_str(), bad[0].2.as_deref()),
+            (5, "x,c", Some("id"))
+        );
+        assert!(bad[0].3.contains("'x'"), "{}", bad[0].3);
+    }
+
+    #[test]
+    fn every_failing_value_of_a_row_is_named_in_one_bad_row() {
+        let f = feed_of(
+            "columns = [{name = \"id\", type = \"int64\"}, {name = \"n\", type = \"int64\"}, {name = \"name\", type = \"string\"}]",
+            "",
+            "",
+        );
+        let p = parse(&f, b"id,n,name\nx,y,z\n1,2,ok\n");
+        assert_eq!(p.ids(), [1]);
+        let bad = p.bad();
+        assert_eq!(bad.len(), 1);
+        assert_eq!(bad[0].2.as_deref(), Some("id"), "the first failing column");
+        assert!(
+            bad[0].3.starts_with("id: ") && bad[0].3.contains("; n: "),
+            "{}",
+            bad[0].3
+        );
+    }
+
+    /// Quotes send the stretch through the quoting rules: whitespace after a closing quote is
+    /// dropped, other text after it makes a bad row (csv-core would have glued it on).
+    #[test]
+    fn a_stretch_with_quotes_is_checked_by_the_quoting_rules() {
+        let f = feed("", "");
+        let p = parse(&f, b"id,name\n1,\"a\"  \n2,\"b\"c\n3,\"d\"\"e\"\n");
+        assert_eq!(p.ids(), [1, 3]);
+        assert_eq!(
+            p.text("name"),
+            [Some("a".to_string()), Some("d\"e".to_string())]
+        );
+        let bad = p.bad();
+        assert_eq!(bad.len(), 1);
+        assert_eq!((bad[0].0, bad[0].1.as_str()), (3, "2,\"b\"c"));
+    }
+
+    /// Bytes that are not UTF-8 in a stretch arrow-csv took: that stretch is re-read record by
+    /// record and only the record holding them is bad.
+    #[test]
+    fn a_record_that_is_not_text_is_set_apart_alone() {
+        let f = feed("", "batch_rows = 4");
+        let p = parse(&f, b"id,name\n1,a\n2,\xff\xfe\n3,c\n4,d\n5,e\n");
+        assert_eq!(p.ids(), [1, 3, 4, 5]);
+        let bad = p.bad();
+        assert_eq!(bad.len(), 1, "{bad:?}");
+        assert_eq!(bad[0].0, 3);
+    }
+
+    /// An empty field is null on both paths (arrow-csv's rule, kept by the slow path), even
+    /// where the feed's null words do not include "".
+    #[test]
+    fn an_empty_field_is_null_on_the_fast_and_the_slow_path() {
+        let f = feed("null_values = [\"NULL\"]", "");
+        let fast = parse(&f, b"id,name\n1,\n2,b\n");
+        assert_eq!(fast.text("name"), [None, Some("b".to_string())]);
+        let slow = parse(&f, b"id,name\n1,\n2,b,extra\n3,c\n");
+        assert_eq!(slow.text("name"), [None, Some("c".to_string())]);
+    }
+
+    #[test]
+    fn on_bad_row_reject_file_and_fail_end_the_file_at_the_first_bad_row() {
+        let text = rows(3, |i| (i == 2).then(|| "x,b".to_string()));
+        let p = parse(&feed("on_bad_row = \"reject_file\"", ""), &text);
+        assert!(matches!(p.result, Err(IngestError::Reject(_))));
+        assert!(
+            p.error().starts_with("t.csv: line 3, column 'id'"),
+            "{}",
+            p.error()
+        );
+
+        let p = parse(&feed("on_bad_row = \"fail\"", ""), &text);
+        assert!(matches!(p.result, Err(IngestError::Fail(_))));
+        assert!(
+            p.error().ends_with("(on_bad_row = \"fail\")"),
+            "{}",
+            p.error()
+        );
+    }
+
+    #[test]
+    fn more_bad_rows_than_a_max_bad_rows_count_reject_the_file_naming_the_first() {
+        let bad_at = |n: usize| move |i: usize| (i <= n).then(|| format!("x{i},b"));
+        let f = feed("max_bad_rows = 2", "");
+        let p = parse(&f, &rows(5, bad_at(2)));
+        assert_eq!(p.summary().bad.len(), 2, "at the limit: loaded");
+        assert_eq!(p.ids(), [3, 4, 5]);
+
+        let p = parse(&f, &rows(5, bad_at(3)));
+        assert!(matches!(p.result, Err(IngestError::Reject(_))));
+        let e = p.error();
+        assert!(
+            e.contains("more than max_bad_rows (2) bad rows; first: line 2"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_failing_expectation_with_action_fail_rejects_the_file_naming_the_line() {
+        let f = feed(
+            "[[feed.expect]]\ncolumn = \"id\"\nmax = 10\naction = \"fail\"",
+            "batch_rows = 2",
+        );
+        let p = parse(&f, &rows(12, |_| None));
+        assert!(matches!(p.result, Err(IngestError::Reject(_))));
+        let e = p.error();
+        assert!(e.starts_with("t.csv: line 12, column 'id'"), "{e}");
+        assert!(e.ends_with("(expectation with action = \"fail\")"), "{e}");
+    }
+
+    /// `partition_by = "date(col)"`: the UTC day of each timestamp, before 1970 too.
+    #[test]
+    fn a_derived_date_partition_is_the_utc_day_of_its_timestamp() {
+        let f = feed_of(
+            "columns = [{name = \"id\", type = \"int64\"}, {name = \"at\", type = \"timestamp\"}]",
+            "partition_by = \"date(at)\"",
+            "",
+        );
+        let p = parse(
+            &f,
+            b"id,at\n1,1970-01-02T00:00:00Z\n2,1969-12-31T23:00:00Z\n3,2024-03-01T23:59:59-03:00\n",
+        );
+        let days = p.batches[0]
+            .column_by_name("at_date")
+            .and_then(|c| c.as_any().downcast_ref::<Date32Array>())
+            .expect("at_date");
+        let days: Vec<i32> = days.iter().map(|d| d.expect("a day")).collect();
+        // 2024-03-02 (UTC) is day 19,784.
+        assert_eq!(days, [1, -1, 19_784]);
+    }
+
+    /// `on_new_column = "rescue"`: the file's unknown columns of each row as a JSON object,
+    /// null when they are all empty; a column without a name is named by its position.
+    #[test]
+    fn unknown_columns_are_rescued_as_json_per_row() {
+        let f = feed("on_new_column = \"rescue\"", "");
+        let p = parse(&f, b"id,name,extra,\n1,a,x,\n2,b,,y\n3,c,,\n");
+        assert_eq!(p.ids(), [1, 2, 3]);
+        assert_eq!(
+            p.text("_rescued_data"),
+            [
+                Some(r#"{"extra":"x"}"#.to_string()),
+                Some(r#"{"column_4":"y"}"#.to_string()),
+                None
+            ]
+        );
+    }
+
+    #[test]
+    fn a_sink_that_refuses_stops_the_loop_with_its_reason() {
+        let mut taken = 0;
+        let r = run_loop(&feed("", "batch_rows = 1"), rows(3, |_| None), |_| {
+            taken += 1;
+            match taken {
+                1 => Ok(()),
+                _ => Err(SinkError::Cancelled),
+            }
+        });
+        assert!(matches!(r, Err(IngestError::Cancelled)), "{r:?}");
+        assert_eq!(taken, 2, "no batch after the refusal");
+    }
+}

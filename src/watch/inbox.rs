@@ -347,4 +347,128 @@ mod tests {
         assert!(!has_feed_extension(f, "csv"));
         assert!(!has_feed_extension(f, "a.txt"));
     }
+
+    /// A feed of a config in `dir` with `feed` added to its block; its inbox created.
+    fn feed_in(dir: &Path, top: &str, feed: &str) -> FeedConfig {
+        let toml = format!("{top}\n[[feed]]\nname = \"f\"\ninbox = \"inbox\"\n{feed}\n");
+        let cfg = Config::from_toml(&toml, dir, None).expect("config");
+        std::fs::create_dir_all(&cfg.feeds[0].inbox).expect("inbox");
+        cfg.feeds[0].clone()
+    }
+
+    fn touch(path: &Path, age: Duration) {
+        touch_at(path, SystemTime::now() - age);
+    }
+
+    fn touch_at(path: &Path, mtime: SystemTime) {
+        std::fs::write(path, "id\n1\n").expect("write");
+        let f = std::fs::File::options()
+            .write(true)
+            .open(path)
+            .expect("open");
+        f.set_modified(mtime).expect("mtime");
+    }
+
+    #[test]
+    fn a_file_is_wanted_with_a_data_name_and_its_ready_marker() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let plain = feed_in(tmp.path(), "", "");
+        let inbox = plain.inbox.clone();
+        assert!(wanted(&plain, &inbox.join("a.csv.gz")));
+        assert!(!wanted(&plain, &inbox.join("a.csv.tmp")));
+        assert!(!wanted(&plain, &inbox.join("a.txt")));
+
+        let marked = feed_in(tmp.path(), "", "ready_marker = \".done\"");
+        let data = inbox.join("b.csv");
+        assert!(!wanted(&marked, &data), "no marker yet");
+        touch(&inbox.join("b.csv.done"), Duration::ZERO);
+        assert!(wanted(&marked, &data));
+        // An event on the marker is about its data file; a bare marker name is itself.
+        assert_eq!(data_path(&marked, inbox.join("b.csv.done")), data);
+        assert_eq!(data_path(&marked, inbox.join(".done")), inbox.join(".done"));
+        assert_eq!(
+            data_path(&plain, inbox.join("b.csv.done")),
+            inbox.join("b.csv.done")
+        );
+    }
+
+    #[test]
+    fn what_is_never_taken_says_why_and_what_is_expected_there_is_not_named() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let f = feed_in(tmp.path(), "", "ready_marker = \".done\"");
+        let why = |name: &str| never_taken(&f, &f.inbox.join(name));
+        assert!(why("sales.XLSX").is_some_and(|w| w.contains("save it as CSV")));
+        assert!(why("README.txt").is_some_and(|w| w.contains("not a .csv/.csv.gz/.csv.zst file")));
+        for expected in ["a.csv", ".a.csv.swp", "a.csv.part", "a.csv.done"] {
+            assert_eq!(why(expected), None, "{expected}");
+        }
+    }
+
+    /// A look at an inbox: data files oldest first (then by name), those claimed by this
+    /// daemon before all; folders skipped; links and other names reported, not listed.
+    #[test]
+    fn a_scan_lists_data_files_oldest_first_and_names_what_stays() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let f = feed_in(tmp.path(), "instance = \"a\"", "shared_inbox = true");
+        let inbox = f.inbox.clone();
+        let claims = f.claim_dir.clone().expect("claim folder");
+        std::fs::create_dir_all(&claims).expect("claims");
+        touch(&inbox.join("new.csv"), Duration::from_secs(10));
+        // Same mtime: by name.
+        let old = SystemTime::now() - Duration::from_secs(100);
+        touch_at(&inbox.join("old-b.csv"), old);
+        touch_at(&inbox.join("old-a.csv"), old);
+        touch(&claims.join("mine.csv"), Duration::ZERO);
+        touch(&inbox.join(".hidden.csv"), Duration::from_secs(100));
+        touch(&inbox.join("notes.txt"), Duration::from_secs(100));
+        std::fs::create_dir(inbox.join("dir.csv")).expect("dir");
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(inbox.join("new.csv"), inbox.join("link.csv")).expect("link");
+
+        let scan = scan(&f, Duration::ZERO).expect("scan");
+        let names: Vec<&str> = scan
+            .files
+            .iter()
+            .filter_map(|(p, _)| p.file_name()?.to_str())
+            .collect();
+        assert_eq!(names, ["mine.csv", "old-a.csv", "old-b.csv", "new.csv"]);
+        let mut never: Vec<&str> = scan
+            .never
+            .iter()
+            .filter_map(|(p, _)| p.file_name()?.to_str())
+            .collect();
+        never.sort();
+        #[cfg(unix)]
+        assert_eq!(never, ["link.csv", "notes.txt"]);
+        #[cfg(not(unix))]
+        assert_eq!(never, ["notes.txt"]);
+    }
+
+    /// A name that is not UTF-8 is renamed to its windows-1252 reading once it has been quiet
+    /// for the settle time, never over a file of that name.
+    #[cfg(unix)]
+    #[test]
+    fn a_name_that_is_not_utf8_is_renamed_once_quiet_never_over_another_file() {
+        use std::os::unix::ffi::OsStrExt;
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let f = feed_in(tmp.path(), "", "");
+        let raw = f
+            .inbox
+            .join(std::ffi::OsStr::from_bytes(b"relat\xf3rio.csv"));
+        touch(&raw, Duration::ZERO);
+        let scan1 = scan(&f, Duration::from_secs(60)).expect("scan");
+        assert!(scan1.files.is_empty() && raw.exists(), "not quiet yet");
+
+        touch(&f.inbox.join("relatório.csv"), Duration::from_secs(3600));
+        touch(&raw, Duration::from_secs(3600));
+        let scan2 = scan(&f, Duration::from_secs(60)).expect("scan");
+        let mut names: Vec<String> = scan2
+            .files
+            .iter()
+            .filter_map(|(p, _)| Some(p.file_name()?.to_str()?.to_string()))
+            .collect();
+        names.sort();
+        assert_eq!(names, ["2-relatório.csv", "relatório.csv"]);
+        assert!(!raw.exists());
+    }
 }

@@ -441,3 +441,239 @@ impl Watcher {
         }
     }
 }
+
+/// The watcher's decisions, on a real inbox in a temporary folder with a settle time far longer
+/// than a test, so that nothing settles by itself: time passing is a settling file's `changed`
+/// moved back. Dispatched files arrive on an unbounded channel.
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::time::SystemTime;
+
+    use crossbeam_channel::Receiver;
+
+    use super::*;
+
+    const SETTLE: Duration = Duration::from_secs(600);
+
+    struct Site {
+        _tmp: tempfile::TempDir,
+        inbox: PathBuf,
+        w: Watcher,
+        jobs: Receiver<FileJob>,
+        tracker: Tracker,
+        shutdown: Shutdown,
+    }
+
+    /// A watcher of one feed; `top` and `feed` are added to the config's settings.
+    fn site(top: &str, feed: &str) -> Site {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let toml = format!(
+            "settle = \"600s\"\npoll_interval = \"1h\"\n{top}\n\
+             [[feed]]\nname = \"f\"\ninbox = \"inbox\"\ntable = \"lake/f\"\n{feed}\n"
+        );
+        let cfg = Config::from_toml(&toml, tmp.path(), None).expect("config");
+        let inbox = tmp.path().join("inbox");
+        fs::create_dir_all(&inbox).expect("inbox");
+        let (tx, jobs) = crossbeam_channel::unbounded();
+        let tracker = Tracker::default();
+        let shutdown = Shutdown::default();
+        let watched = WatchedFeeds {
+            feeds: cfg.feeds.iter().cloned().map(Arc::new).collect(),
+            archives: Vec::new(),
+        };
+        let w = Watcher::new(&cfg, watched, tracker.clone(), tx, shutdown.clone());
+        Site {
+            _tmp: tmp,
+            inbox,
+            w,
+            jobs,
+            tracker,
+            shutdown,
+        }
+    }
+
+    impl Site {
+        /// Writes `name` in the inbox, last modified `age` ago.
+        fn file(&self, name: &str, age: Duration) -> PathBuf {
+            let path = self.inbox.join(name);
+            fs::write(&path, "id\n1\n").expect("write");
+            let f = fs::File::options().write(true).open(&path).expect("open");
+            f.set_modified(SystemTime::now() - age).expect("mtime");
+            path
+        }
+
+        /// The paths dispatched so far.
+        fn sent(&self) -> Vec<PathBuf> {
+            self.jobs.try_iter().map(|j| j.path).collect()
+        }
+
+        /// As if the settling file at `path` last changed longer ago than the settle time.
+        fn quiet_for_the_settle_time(&mut self, path: &Path) {
+            let s = self.w.settling.get_mut(path).expect("settling");
+            s.changed = Instant::now()
+                .checked_sub(SETTLE + Duration::from_secs(1))
+                .expect("an instant that long ago");
+        }
+    }
+
+    #[test]
+    fn a_file_untouched_for_the_settle_time_is_taken_at_the_first_poll() {
+        let mut s = site("", "");
+        let old = s.file("old.csv", Duration::from_secs(3600));
+        s.w.scan_all().expect("scan");
+        assert_eq!(s.sent(), vec![old.clone()]);
+        assert!(s.tracker.is_claimed(&old));
+        // Claimed: the next poll does not send it again.
+        s.w.scan_all().expect("scan");
+        assert!(s.sent().is_empty());
+    }
+
+    #[test]
+    fn a_fresh_file_waits_for_the_settle_time_and_a_change_starts_it_again() {
+        let mut s = site("", "");
+        let path = s.file("new.csv", Duration::ZERO);
+        let before = Instant::now();
+        s.w.scan_all().expect("scan");
+        assert!(s.sent().is_empty(), "not settled yet");
+        let due = *s.w.timers.keys().next().expect("a timer");
+        assert!(
+            due >= before + SETTLE,
+            "looked at again after the settle time"
+        );
+
+        // Quiet long enough, but its size changed meanwhile: the wait starts again.
+        s.quiet_for_the_settle_time(&path);
+        fs::write(&path, "id\n1\n2\n").expect("append");
+        s.w.check_settled(0, path.clone());
+        assert!(s.sent().is_empty(), "changed: not taken");
+        assert!(s.w.settling[&path].changed >= before);
+
+        // Quiet long enough and unchanged: taken, no longer settling.
+        s.quiet_for_the_settle_time(&path);
+        s.w.check_settled(0, path.clone());
+        assert_eq!(s.sent(), vec![path.clone()]);
+        assert!(!s.w.settling.contains_key(&path));
+    }
+
+    #[test]
+    fn an_event_is_a_change_even_when_size_and_mtime_look_the_same() {
+        let mut s = site("", "");
+        let path = s.file("a.csv", Duration::ZERO);
+        let stamp = file_stamp(&path).expect("stamp");
+        s.w.observe(0, path.clone(), stamp, true);
+        s.quiet_for_the_settle_time(&path);
+        let quiet_since = s.w.settling[&path].changed;
+        // A poll seeing the same stamp keeps the quiet time...
+        s.w.observe(0, path.clone(), stamp, true);
+        assert_eq!(s.w.settling[&path].changed, quiet_since);
+        // ...an event does not.
+        s.w.observe(0, path.clone(), stamp, false);
+        assert!(s.w.settling[&path].changed > quiet_since);
+    }
+
+    #[test]
+    fn a_complete_event_takes_a_wanted_file_at_once() {
+        let mut s = site("", "");
+        let path = s.file("a.csv", Duration::ZERO);
+        s.w.scan_all().expect("scan");
+        assert!(s.w.settling.contains_key(&path));
+        s.w.on_signal(Signal::Complete(0, path.clone()))
+            .expect("signal");
+        assert_eq!(s.sent(), vec![path.clone()]);
+        assert!(!s.w.settling.contains_key(&path));
+
+        let tmp = s.file(".b.csv.tmp", Duration::ZERO);
+        s.w.on_signal(Signal::Complete(0, tmp)).expect("signal");
+        let gone = s.inbox.join("gone.csv");
+        s.w.on_signal(Signal::Complete(0, gone)).expect("signal");
+        assert!(s.sent().is_empty(), "a temp name, a file that is gone");
+    }
+
+    /// With `ready_marker`, the marker is the producer's "complete": no settle time.
+    #[test]
+    fn a_file_with_a_ready_marker_waits_for_it_and_not_for_the_settle_time() {
+        let mut s = site("", "ready_marker = \".done\"");
+        let path = s.file("x.csv", Duration::ZERO);
+        s.w.scan_all().expect("scan");
+        assert!(
+            s.sent().is_empty() && s.w.timers.is_empty(),
+            "no marker yet"
+        );
+        assert!(
+            s.w.never_taken[0].is_empty(),
+            "waiting for a marker is not 'never'"
+        );
+        let marker = s.file("x.csv.done", Duration::ZERO);
+        s.w.on_signal(Signal::Touched(0, marker)).expect("signal");
+        s.w.fire_due_timers();
+        assert_eq!(s.sent(), [path]);
+    }
+
+    /// A shared inbox: a file is taken by renaming it into this daemon's claim folder; one
+    /// already claimed (a crash, a retry) is taken from there first; a second file of the same
+    /// name waits in the inbox until the first is done.
+    #[test]
+    fn in_a_shared_inbox_a_file_is_claimed_by_a_rename_into_our_folder() {
+        let mut s = site("instance = \"a\"", "shared_inbox = true");
+        let claims = s.inbox.join(crate::config::CLAIMS_DIR).join("a");
+        let path = s.file("x.csv", Duration::from_secs(3600));
+        s.w.scan_all().expect("scan");
+        let claimed = claims.join("x.csv");
+        assert_eq!(s.sent(), vec![claimed.clone()]);
+        assert!(claimed.exists() && !path.exists());
+
+        // The claimed one was given back (not yet done), and a new x.csv arrived.
+        s.tracker.release(&claimed);
+        let again = s.file("x.csv", Duration::from_secs(3600));
+        s.w.scan_all().expect("scan");
+        assert_eq!(s.sent(), vec![claimed.clone()]);
+        assert!(
+            again.exists(),
+            "waits while a file of that name is in flight"
+        );
+    }
+
+    #[test]
+    fn run_once_takes_every_data_file_without_settling() {
+        let mut s = site("", "");
+        let a = s.file("a.csv", Duration::ZERO);
+        let b = s.file("b.CSV", Duration::ZERO);
+        s.file(".c.csv.part", Duration::ZERO);
+        s.file("d.xlsx", Duration::ZERO);
+        assert_eq!(s.w.dispatch_all_once().expect("dispatch"), 2);
+        let mut sent = s.sent();
+        sent.sort();
+        assert_eq!(sent, [a, b]);
+    }
+
+    /// After the stop, nothing is sent or claimed (the send would otherwise race the stop
+    /// signal: ten files make a lucky pass unlikely).
+    #[test]
+    fn once_stopping_no_file_is_taken_or_claimed() {
+        let mut s = site("", "");
+        let paths: Vec<PathBuf> = (0..10)
+            .map(|i| s.file(&format!("{i}.csv"), Duration::from_secs(3600)))
+            .collect();
+        s.shutdown.trigger();
+        s.w.scan_all().expect("scan");
+        s.w.fire_due_timers();
+        assert_eq!(s.w.dispatch_all_once().expect("dispatch"), 0);
+        assert!(s.sent().is_empty());
+        assert!(paths.iter().all(|p| !s.tracker.is_claimed(p)));
+    }
+
+    /// A file left for good is remembered (said once), and forgotten once it goes.
+    #[test]
+    fn a_file_never_taken_is_remembered_until_it_goes() {
+        let mut s = site("", "");
+        let xlsx = s.file("report.xlsx", Duration::ZERO);
+        s.w.scan_all().expect("scan");
+        s.w.scan_all().expect("scan");
+        assert_eq!(s.w.never_taken[0].iter().collect::<Vec<_>>(), [&xlsx]);
+        fs::remove_file(&xlsx).expect("remove");
+        s.w.scan_all().expect("scan");
+        assert!(s.w.never_taken[0].is_empty());
+        assert!(s.sent().is_empty());
+    }
+}

@@ -2,11 +2,9 @@
 //! locales, compression, schemas and expectations), ingested by the real binary and checked
 //! value by value in the Delta tables.
 
-mod util;
-
 use std::fs;
 
-use util::*;
+use crate::util::*;
 
 fn v(s: &str) -> Option<String> {
     Some(s.to_string())
@@ -128,6 +126,25 @@ delimiter = "auto""#,
     assert_eq!(rows["3"]["name"], None);
     assert_eq!(rows["3"]["note"], None, "NULL is a null token");
     assert_eq!(rows["3"]["amount"], None);
+}
+
+#[test]
+fn quoted_json_with_commas_and_line_ends_does_not_fool_the_delimiter_sniffer() {
+    // Quoted fields holding commas and line ends (a JSON object per row, as PapaParse's suite
+    // has it) were counted as records: ',' won over the real ';' and every row went to the
+    // quarantine.
+    let d = Dir::with_feed("", "schema = \"infer\"");
+    drop_fixture(&d, "quoted-json-semicolon.csv");
+    let log = d.run_once();
+    assert!(log.contains("delimiter ';' sniffed"), "{log}");
+    let rows = rows_by(&d.table(), "id");
+    assert_eq!(rows.len(), 3);
+    assert_eq!(
+        rows["3"]["payload"],
+        v("{\"itens\": 1, \"cupom\": \"C3\", \"obs\": \"linha 1\nlinha 2\"}")
+    );
+    assert_eq!(rows["1"]["cliente"], v("Ana"));
+    assert!(read_quarantine(&d.path("lake/_quarantine/sales")).is_empty());
 }
 
 #[test]

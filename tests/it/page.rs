@@ -4,13 +4,11 @@
 //! the DOM Chromium built, and a screenshot is kept. systemd's notify socket is played by a
 //! Unix datagram socket of the test.
 
-mod util;
-
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use util::*;
+use crate::util::*;
 
 /// A file name and a raw line that would run script if the page wrote them as markup.
 const EVIL_NAME: &str = "<img src=x onerror=document.body.dataset.pwned=1>.csv";
@@ -162,7 +160,7 @@ fn visible_text(dom: &str) -> String {
 }
 
 #[test]
-#[ignore = "needs Debian's chromium: .ci/run installs it (cargo test --test page -- --ignored)"]
+#[ignore = "needs Debian's chromium: .ci/run installs it (cargo test --test it -- --ignored page::)"]
 fn the_page_shows_a_live_daemon_in_headless_chromium() {
     let (d, _daemon, addr) = live_site();
     let maintained = wait_until(DEADLINE, || {

@@ -7,14 +7,12 @@
 //! What Wine cannot show is said in README's Windows section (a real Windows machine, MSVC
 //! builds, SMB shares, UNC paths).
 
-mod util;
-
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use util::*;
+use crate::util::*;
 
 fn env_path(var: &str) -> PathBuf {
     PathBuf::from(

@@ -8,7 +8,6 @@
 //! object_store filters on the client side only in emulator mode; with a plain endpoint a
 //! table with a checkpoint loads wrong. The test process reads tables back through that same
 //! process-wide variable, so tests holding an `Azurite` run one at a time (`SERIAL`).
-#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -10,18 +10,15 @@
 //!
 //! The same random trials run with both tables and quarantine tables on a real Azurite.
 //!
-//! `cargo test --test chaos -- --ignored` (CHAOS_TRIALS random trials, default 20, and
+//! `cargo test --test it -- --ignored chaos::` (CHAOS_TRIALS random trials, default 20, and
 //! CHAOS_AZURE_TRIALS on Azurite, default 5).
-
-mod azurite;
-mod util;
 
 use std::collections::HashMap;
 use std::fs;
 use std::time::Duration;
 
-use azurite::Azurite;
-use util::*;
+use crate::util::azurite::{self, Azurite};
+use crate::util::*;
 
 const FEEDS: [&str; 2] = ["north", "south"];
 /// The feed whose rows change (corrections, upserts).

@@ -1,13 +1,11 @@
 //! Faults around the daemon: a full disk, SIGTERM under load, file permissions.
 
-mod util;
-
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use util::*;
+use crate::util::*;
 
 /// A small tmpfs mounted on a folder of the test (root only); unmounted on drop.
 struct Tmpfs(std::path::PathBuf);

@@ -3,13 +3,11 @@
 //! file naming it, or left alone when it is not a regular file — the daemon stays up, and no
 //! row is lost or duplicated.
 
-mod util;
-
 use std::fs;
 use std::io::Write;
 use std::path::Path;
 
-use util::*;
+use crate::util::*;
 
 enum Outcome {
     /// Rows with these ids load; this many rows go to quarantine.

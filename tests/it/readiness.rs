@@ -5,12 +5,10 @@
 //! Events are off and `settle` is 10 ms, so that timing cannot tell a paused writer from a
 //! finished one: only the read lease can.
 
-mod util;
-
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 
-use util::*;
+use crate::util::*;
 
 fn site() -> Dir {
     let d = Dir::empty();

@@ -2,11 +2,9 @@
 //! running daemon, JSON outputs parsed back, and the config reference kept in step with the
 //! config structs.
 
-mod util;
-
 use std::fs;
 
-use util::*;
+use crate::util::*;
 
 #[test]
 fn help_output_is_stable() {

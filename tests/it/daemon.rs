@@ -1,12 +1,10 @@
 //! The daemon as users run it: the real binary on a temp folder, the table read back with
 //! the `deltalake` crate.
 
-mod util;
-
 use std::fs;
 use std::time::Duration;
 
-use util::*;
+use crate::util::*;
 
 #[test]
 fn one_file_becomes_typed_rows_and_leaves_the_inbox() {

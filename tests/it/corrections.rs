@@ -1,11 +1,9 @@
 //! Corrections: a file whose name was loaded before, sent again with other content
 //! (`on_resend`). The same content again stays a duplicate whatever the policy.
 
-mod util;
-
 use std::fs;
 
-use util::*;
+use crate::util::*;
 
 const DAY: &str = "sales-2026-11-30.csv";
 

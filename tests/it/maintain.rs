@@ -1,12 +1,10 @@
 //! Table maintenance: `deltadrop maintain` and the daemon's own schedule. Compaction must keep
 //! every row exactly as it was, mark its commit `dataChange = false`, and run beside ingestion.
 
-mod util;
-
 use std::fs;
 use std::path::Path;
 
-use util::*;
+use crate::util::*;
 
 /// Parquet files on disk in a table folder (vacuum must have deleted the replaced ones).
 fn parquet_on_disk(table: &Path) -> usize {
