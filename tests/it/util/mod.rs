@@ -109,11 +109,17 @@ impl Dir {
 
     /// Runs `deltadrop run --once` and asserts it succeeds; returns its log.
     pub fn run_once(&self) -> String {
+        self.run_once_within(DEADLINE)
+    }
+
+    /// `run_once` for a run of thousands of commits: `deadline` only stops a run that hangs (a
+    /// debug build on a loaded 2-core machine took over a minute for 2,000 commits).
+    pub fn run_once_within(&self, deadline: Duration) -> String {
         let out = self
             .assert_cmd()
             .args(["run", "--once", "--config", "config.toml"])
             .env("RUST_LOG", "info")
-            .timeout(DEADLINE)
+            .timeout(deadline)
             .assert()
             .success();
         String::from_utf8_lossy(&out.get_output().stderr).into_owned()
