@@ -544,3 +544,98 @@ pub(crate) fn operation(touch: &Touch) -> deltalake::protocol::DeltaOperation {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use deltalake::arrow::array::{Int64Array, StringArray};
+    use deltalake::arrow::datatypes::{DataType, Field, Schema};
+
+    use super::*;
+
+    fn batch(ids: &[&str], amounts: &[i64]) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Utf8, false),
+            Field::new("amount", DataType::Int64, false),
+        ]));
+        RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(StringArray::from(ids.to_vec())),
+                Arc::new(Int64Array::from(amounts.to_vec())),
+            ],
+        )
+        .unwrap()
+    }
+
+    fn amounts(b: &[RecordBatch]) -> Vec<i64> {
+        b.iter()
+            .flat_map(|b| {
+                let a = b.column(1).as_any().downcast_ref::<Int64Array>().unwrap();
+                a.values().to_vec()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_last_row_of_a_key_wins_across_files_then_lines() {
+        let key = vec!["id".to_string()];
+        let files = vec![
+            vec![batch(&["a", "b", "a"], &[1, 2, 3])],
+            vec![batch(&["c"], &[4]), batch(&["b", "d"], &[5, 6])],
+        ];
+        let last = last_row_per_key(files, &key).unwrap();
+        // File 1 keeps its second "a" (line order); its "b" goes to file 2's later row.
+        assert_eq!(amounts(&last.files[0]), vec![3]);
+        assert_eq!(amounts(&last.files[1]), vec![4, 5, 6]);
+        assert_eq!(last.dropped, vec![2, 0]);
+        let touch = Touch {
+            names: Default::default(),
+            keys: Some(last.keys),
+        };
+        assert!(!touch.is_empty());
+    }
+
+    #[test]
+    fn rows_without_the_key_column_are_refused() {
+        let key = vec!["order_id".to_string()];
+        let err = last_row_per_key(vec![vec![batch(&["a"], &[1])]], &key)
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("order_id"), "{err}");
+    }
+
+    #[test]
+    fn a_correction_records_a_write_by_source_file_and_an_upsert_a_merge_on_its_keys() {
+        use deltalake::protocol::DeltaOperation;
+        let names = Touch {
+            names: ["o'brien.csv".to_string()].into_iter().collect(),
+            keys: None,
+        };
+        match operation(&names) {
+            DeltaOperation::Write { predicate, .. } => {
+                assert_eq!(
+                    predicate.as_deref(),
+                    Some("_source_file IN ('o''brien.csv')")
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut keys = Keys::new(vec!["store".into(), "sale".into()]);
+        keys.seal();
+        let upsert = Touch {
+            names: Default::default(),
+            keys: Some(keys),
+        };
+        match operation(&upsert) {
+            DeltaOperation::Merge {
+                merge_predicate, ..
+            } => assert_eq!(
+                merge_predicate.as_deref(),
+                Some("target.store = source.store AND target.sale = source.sale")
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+}

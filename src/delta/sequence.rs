@@ -296,4 +296,32 @@ mod tests {
         assert_eq!(c.ledger.next_txn, 4);
         assert!(in_processed(&s, "a.csv"));
     }
+
+    #[test]
+    fn an_upsert_replaces_the_rows_of_its_keys_and_keeps_the_last_of_each() {
+        let s = site_with("merge_key = [\"sale_id\"]");
+        let mut c = start(&s).unwrap();
+        let a = parsed(&s, &c, "a.csv", &sales(&["k-1", "k-2", "k-3"], "1.00"));
+        c.try_commit_group(vec![a], Instant::now()).unwrap();
+        // k-2 twice in one file (the last wins), k-3 updated, k-4 new.
+        let b = parsed(
+            &s,
+            &c,
+            "b.csv",
+            &sales(&["k-2", "k-3", "k-4", "k-2"], "2.00"),
+        );
+        c.try_commit_group(vec![b], Instant::now()).unwrap();
+        assert_eq!(c.tables.log.version, 2);
+        assert_eq!(rows_in(&c, &s.feed.table_url), 4, "k-1..k-4, once each");
+        let commit = std::fs::read_to_string(
+            s.feed
+                .table_url
+                .to_file_path()
+                .unwrap()
+                .join("_delta_log/00000000000000000002.json"),
+        )
+        .unwrap();
+        assert!(commit.contains("\"operation\":\"MERGE\""), "{commit}");
+        assert!(commit.contains("\"duplicateKeys\":1"), "{commit}");
+    }
 }

@@ -32,15 +32,27 @@ pub(super) fn site() -> Site {
     site_with("")
 }
 
-/// The same, with the feed's `key = value` lines `settings` in place of the built-in ones.
+/// The same, with the feed's `key = value` lines `settings` in place of the built-in ones (or
+/// added to the feed).
 pub(super) fn site_with(settings: &str) -> Site {
     let dir = tempfile::tempdir().unwrap();
     let mut text = EXAMPLE.to_string();
     for line in settings.lines() {
         let key = line.split('=').next().unwrap().trim();
-        let at = text.find(&format!("\n{key} =")).unwrap() + 1;
-        let end = at + text[at..].find('\n').unwrap();
-        text.replace_range(at..end, line);
+        match text.find(&format!("\n{key} =")) {
+            Some(at) => {
+                let end = at + 1 + text[at + 1..].find('\n').unwrap();
+                text.replace_range(at + 1..end, line);
+            }
+            // Not set in the built-in config: added to the feed.
+            None => {
+                text = text.replacen(
+                    "name = \"sales\"\n",
+                    &format!("name = \"sales\"\n{line}\n"),
+                    1,
+                )
+            }
+        }
     }
     let cfg = Config::from_toml(&text, dir.path(), None).unwrap();
     let feed = Arc::new(cfg.feeds[0].clone());
