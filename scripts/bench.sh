@@ -134,47 +134,11 @@ load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---- data (generated once, cached) ----------------------------------------------------------------
 
-data_root="$cache/bench-data"
-# data NAME FILES ROWS SEED: prints the folder holding FILES × ROWS-row sales files.
-data() {
-  local dir="$data_root/$1-$2x$3-s$4"
-  if [[ ! -f "$dir.done" ]]; then
-    log "generating $2 × $3-row files ($1)"
-    rm -rf "$dir"
-    "$here/gen-sales.sh" -n "$2" -r "$3" -s "$4" -o "$dir" 2>/dev/null
-    touch "$dir.done"
-  fi
-  echo "$dir"
-}
-
-# Files are hard-linked from the cache (same filesystem), so staging 100,000 files is quick and the
-# cache stays intact when contenders move them; copied where links cannot be made.
-mkdir -p "$data_root"
-link=-l
-touch "$data_root/.probe"
-ln "$data_root/.probe" "$out/.probe" 2>/dev/null || link=
-rm -f "$data_root/.probe" "$out/.probe"
-
-# stage SRC DST COUNT [SKIP]: COUNT files of SRC (after the first SKIP, in name order) into DST.
-stage() {
-  mkdir -p "$2"
-  # awk reads the whole list (head would end the pipe early, a SIGPIPE that pipefail turns into failure).
-  find "$1" -maxdepth 1 -name '*.csv' -printf '%f\n' | sort | awk -v skip="${4:-0}" -v n="$3" 'NR > skip && NR <= skip + n' \
-    | (cd "$1" && xargs -r cp $link -t "$2" --)
-  local n
-  n=$(find "$2" -maxdepth 1 -name '*.csv' | wc -l)
-  [[ $n -eq $3 ]] || { log "staged $n files, wanted $3 (from $1)"; exit 1; }
-}
+# shellcheck source=lib/bench-data.sh
+source "$here/lib/bench-data.sh"
+bench_data_init "$cache" "$out"
 
 # ---- sites and contenders ---------------------------------------------------------------------
-
-# new_site DIR: an empty deltadrop site with the default config (the status port picked free, so
-# nothing else on 9187 gets in the way). The peers use its inbox/, processed/ and lake/sales too.
-new_site() {
-  rm -rf "$1"
-  mkdir -p "$1/inbox" "$1/processed" "$1/staging"
-  printf '[[feed]]\nname = "sales"\n\n[http]\nlisten = "127.0.0.1:0"\n' > "$1/config.toml"
-}
 
 # contender_cmd WHO SITE: the command that watches SITE's inbox (sets the array `cmd`).
 contender_cmd() {
@@ -188,13 +152,6 @@ contender_cmd() {
            --checkpoint "$2/spark-checkpoint") ;;
     *) log "unknown contender $1"; exit 2 ;;
   esac
-}
-
-# warm DIR: reads every file under DIR, so that what a contender reads is in the page cache.
-# This VM's kernel reclaims cold page cache on its own (kdamond): a file generated minutes
-# earlier was read from disk at ~45 MB/s, and a 1 GB run measured the disk, not the contender.
-warm() {
-  find "$1" -type f -print0 | xargs -0 -r cat > /dev/null
 }
 
 # start WHO SITE: runs the contender under proc.py (memory sampling) and returns once it is ready.
