@@ -109,11 +109,16 @@ impl Dir {
 
     /// Runs `deltadrop run --once` and asserts it succeeds; returns its log.
     pub fn run_once(&self) -> String {
+        self.run_once_within(DEADLINE)
+    }
+
+    /// The same, for a run known to be long (thousands of commits), with its own deadline.
+    pub fn run_once_within(&self, deadline: Duration) -> String {
         let out = self
             .assert_cmd()
             .args(["run", "--once", "--config", "config.toml"])
             .env("RUST_LOG", "info")
-            .timeout(DEADLINE)
+            .timeout(deadline)
             .assert()
             .success();
         String::from_utf8_lossy(&out.get_output().stderr).into_owned()
