@@ -219,15 +219,7 @@ fn verify(site: &Site, ledger: &Ledger) {
 
 #[test]
 fn a_crash_at_each_point_of_the_commit_path_loses_and_duplicates_nothing() {
-    for point in [
-        "after_intent",
-        "after_change_written",
-        "after_commit",
-        "after_record",
-        "after_quarantine_commit",
-        "before_archive",
-        "during_archive",
-    ] {
+    for point in CRASH_POINTS {
         let site = site_on(&Tables::Local);
         let d = &site.d;
         let mut ledger = Ledger::default();

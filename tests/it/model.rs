@@ -17,17 +17,6 @@ use proptest::sample::Index;
 
 use crate::util::*;
 
-/// The crash points of a file's commit, in the order the commit passes them.
-const POINTS: [&str; 7] = [
-    "after_intent",
-    "after_change_written",
-    "after_commit",
-    "after_record",
-    "after_quarantine_commit",
-    "before_archive",
-    "during_archive",
-];
-
 /// One file put in the inbox.
 #[derive(Debug, Clone)]
 enum Drop {
@@ -303,7 +292,7 @@ fn a_drop() -> impl Strategy<Value = Drop> {
 fn a_step() -> impl Strategy<Value = Step> {
     (
         prop_oneof![3 => prop::collection::vec(a_drop(), 1..=1), 1 => prop::collection::vec(a_drop(), 2..=3)],
-        prop::option::weighted(0.5, prop::sample::select(&POINTS[..])),
+        prop::option::weighted(0.5, prop::sample::select(&CRASH_POINTS[..])),
     )
         .prop_map(|(drops, crash)| Step { drops, crash })
 }

@@ -19,6 +19,17 @@ pub use data::*;
 pub use table::*;
 
 /// Generous: CI machines are slow and debug builds slower.
+/// The crash points of a file's commit, in the order the commit passes them (`crash_point`).
+pub const CRASH_POINTS: [&str; 7] = [
+    "after_intent",
+    "after_change_written",
+    "after_commit",
+    "after_record",
+    "after_quarantine_commit",
+    "before_archive",
+    "during_archive",
+];
+
 pub const DEADLINE: Duration = Duration::from_secs(60);
 
 pub fn bin() -> PathBuf {
