@@ -172,12 +172,15 @@ def check(a):
             print(f"budget: ok {line}")
     if failed:
         print(f"""budget: the hot path got more expensive ({", ".join(failed)}). Either
-  - find out where the CPU goes: `scripts/bench-budget.sh --runs 1 --keep` leaves the sites in
-    {a.sites}/; build with line tables (`cargo build --release`), move a site's staging/*.csv into
-    its inbox/, run `perf record -g -- target/release/deltadrop run --once --config SITE/config.toml`
-    and `perf report`, and compare with the profiles in BENCHMARKS.md; or
-  - if the cost is deliberate (a feature worth it), raise the figure in {a.budget} in the same commit
-    (scripts/bench-budget.sh --write sets it to what was measured) and say why in the commit message.""")
+  - find where the CPU goes: `scripts/bench-budget.sh --runs 1 --keep` keeps the sites in
+      {a.sites}/
+    build with line tables (`cargo build --release`), move a site's staging/*.csv into its inbox/,
+    run `perf record -g -- target/release/deltadrop run --once --config SITE/config.toml`, then
+    `perf report`, and compare with the profiles in BENCHMARKS.md; or
+  - if the cost is deliberate (a feature worth it), raise the figure in
+      {a.budget}
+    in the same commit (`scripts/bench-budget.sh --write` sets it to what was measured) and say
+    why in the commit message.""")
         sys.exit(1)
 
 
