@@ -21,6 +21,11 @@
 #   outside it, so the per-file figure is not swamped by them; `run --once` would count them in
 #   every run and need an empty run's CPU subtracted, which adds that run's noise to each figure.
 #
+# Which machine: CPU time per unit of work is steady on one machine, not between two machines of
+# the same kind (CI's first run measured +33 % / +20 % with the same binary). Before every measure
+# the script times `gzip -1` over the first 32 MiB of the large file (budget.py calibrate); the
+# check scales the budget by that figure's median over the one recorded with the budget.
+#
 # Which build: the `budget` profile (release code generation, debug = 0) with
 # --no-default-features — no AWS/Azure crates, which the local hot path never calls, so a clean
 # build of it costs a fraction of a full release build (figures: BENCHMARKS.md). It is built in
@@ -78,10 +83,13 @@ bin="$out/deltadrop"
 
 big="$(data budget-big 1 "$big_rows" 32)/sales-32-00001.csv"
 small=$(data budget-burst $((burst_files + 1)) 100 33)
+calib="$out/calibration.csv"
+head -c $((32 << 20)) "$big" > "$calib"
 
 # measure NAME REP: one run into a fresh site; appends its JSON line to the results.
 measure() {
   local name=$1 rep=$2 site="$out/run/$1-$2" rows
+  python3 "$here/bench/budget.py" calibrate --file "$calib" >> "$results"
   new_site "$site"
   if [[ $name == large ]]; then
     # One 100-row warm-up file first in name order, then the large file.
@@ -100,6 +108,19 @@ measure() {
   [[ $keep -eq 1 ]] || rm -rf "$site"
 }
 
+# What else is using the CPUs: the busy share of the whole machine over one second before the
+# runs (nothing of ours is running then), and its top consumers, so a failing run says so.
+busy_share() {
+  local a b
+  read -r -a a < /proc/stat; sleep 1; read -r -a b < /proc/stat
+  python3 -c 'import sys
+a, b = (list(map(int, x.split(","))) for x in sys.argv[1:3])
+d = [y - x for x, y in zip(a, b)]
+idle = d[3] + d[4]
+print(f"{100 * (sum(d) - idle) / max(sum(d), 1):.0f} %")' "$(IFS=,; echo "${a[*]:1:8}")" "$(IFS=,; echo "${b[*]:1:8}")"
+}
+others=$(busy_share)
+top=$(ps -eo pid=,pcpu=,etimes=,comm= --sort=-pcpu 2>/dev/null | awk '$2 > 5 {printf "%s%s (pid %s, %s %% over %s s)", sep, $4, $1, $2, $3; sep = ", "}' | head -c 400 || true)
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 busy=$(pgrep -c -x 'rustc|cargo' 2>/dev/null || true) # pgrep exits 1 when it finds none
 # Runs outermost: a burst of noise (a compile next door) then hits one run of each measure.
@@ -107,7 +128,7 @@ for rep in $(seq 1 "$runs"); do
   measure large "$rep"
   measure burst "$rep"
 done
-log "noise: load average $load_start at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end; ${busy:-0} rustc/cargo process(es) beside it at the start"
+log "noise: load average $load_start at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end; ${busy:-0} rustc/cargo process(es) beside it at the start; the CPUs $others busy in the second before the runs${top:+; processes over 5 % of a CPU over their lifetime: $top}"
 
 machine=$(M_CPU=$(sed -n 's/^model name[[:space:]]*: *//p' /proc/cpuinfo | head -n1) M_CORES=$(nproc) \
   M_KERNEL=$(uname -sr) M_RUSTC=$(rustc --version 2>/dev/null || echo unknown) \

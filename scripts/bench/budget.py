@@ -3,6 +3,7 @@
 figures against bench/budget.toml.
 
     python budget.py measure --measure large|burst --bin BIN --site DIR --rows-per-file N [--timeout S]
+    python budget.py calibrate --file FILE
     python budget.py check --budget bench/budget.toml --results FILE.jsonl [--machine JSON]
     python budget.py write --budget bench/budget.toml --results FILE.jsonl --machine JSON
 
@@ -18,12 +19,21 @@ thread of a large file). The daemon's start-up and stop are outside the window; 
 idle inside it (≈0.05 % of a core, BENCHMARKS.md "Idle") is below the figures' resolution (10 ms).
 Prints one JSON object: cpu_s, wall_s, files, rows, bytes and the burst's own figures.
 
-check: the median of the results' runs for each figure against the budget; exits 1 when one is
-more than the tolerance over it. write: the medians become the budget (machine and date with them).
+calibrate: the CPU time (user + sys of the child) `gzip -1` takes to compress FILE, the machine's
+speed at this moment. CPU time per unit of work is steady on one machine but not between machines
+of the same kind: CI's first run of the budget measured 33 % and 20 % more than where the budget
+was set, with the same binary and nothing of its own beside it. bench-budget.sh runs this before
+every measure, so a slower (or more contended) machine is seen by the same runs that are judged.
+
+check: the median of the results' runs for each figure against the budget scaled by the machine's
+speed (the calibration's median here over the one recorded with the budget); exits 1 when one is
+more than the tolerance over it. write: the medians become the budget (machine, date and the
+calibration with them).
 """
 import argparse
 import json
 import os
+import resource
 import signal
 import statistics
 import subprocess
@@ -47,6 +57,11 @@ FIGURES = {
 }
 
 
+# The machine's speed: gzip -1 over the calibration file, ms CPU per MB.
+REFERENCE = ("reference_gzip_cpu_ms_per_mb", "calibration",
+             lambda r: 1000.0 * r["cpu_s"] / (r["bytes"] / 1e6))
+
+
 def wait_until(pred, timeout, what, step=0.005):
     deadline = time.monotonic() + timeout
     while not pred():
@@ -57,6 +72,12 @@ def wait_until(pred, timeout, what, step=0.005):
 
 def csv_count(folder):
     return sum(1 for n in os.listdir(folder) if n.endswith(".csv"))
+
+
+def user_sys_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]), int(fields[12])
 
 
 def wait_quiet(pid, quiet_ms, timeout):
@@ -96,6 +117,7 @@ def measure(a):
         wait_until(lambda: csv_count(processed) == 1, a.timeout, "the warm-up file was not archived")
         sizes = sum(os.path.getsize(os.path.join(staging, n)) for n in files)
         c0 = wait_quiet(p.pid, a.quiet_ms, a.timeout)
+        u0, s0 = user_sys_ticks(p.pid)
         t0 = time.perf_counter()
         args.warmup = 0
         result = drops.burst(args)
@@ -103,6 +125,7 @@ def measure(a):
         wait_until(lambda: csv_count(processed) == want, a.timeout,
                    f"not every file was archived ({csv_count(processed)} of {want} in processed/)")
         c1 = wait_quiet(p.pid, a.quiet_ms, a.timeout)
+        u1, s1 = user_sys_ticks(p.pid)
         # The quiet window itself is not work: the wall time ends where the CPU time last moved.
         wall = time.perf_counter() - t0 - a.quiet_ms / 1000.0
         with open(f"/proc/{p.pid}/status") as f:
@@ -114,10 +137,22 @@ def measure(a):
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait()
-    out = {"measure": a.measure, "cpu_s": (c1 - c0) / TICK, "wall_s": round(wall, 3), "files": len(files),
+    out = {"measure": a.measure, "cpu_s": (c1 - c0) / TICK, "user_s": (u1 - u0) / TICK,
+           "sys_s": (s1 - s0) / TICK, "wall_s": round(wall, 3), "files": len(files),
            "rows": result["rows"], "bytes": sizes, "commits": result["commits"],
            "peak_rss_mib": round(hwm / 1024, 1)}
     json.dump(out, sys.stdout)
+    print()
+
+
+def calibrate(a):
+    """gzip -1 over the file, its CPU time from the children's rusage (gzip is the only child)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with open(a.file, "rb") as src, open(os.devnull, "wb") as sink:
+        subprocess.run(["gzip", "-1", "-c"], stdin=src, stdout=sink, check=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    json.dump({"measure": "calibration", "cpu_s": round(cpu, 4), "bytes": os.path.getsize(a.file)}, sys.stdout)
     print()
 
 
@@ -142,31 +177,57 @@ def medians(runs):
     return out
 
 
+def reference(runs):
+    """(median, values) of the calibration runs, or None when there were none."""
+    key, measure_name, fn = REFERENCE
+    values = [fn(r) for r in runs.get(measure_name, [])]
+    return (statistics.median(values), values) if values else None
+
+
+def speed_scale(budget, runs):
+    """How much more CPU the same work takes here than where the budget was set, and why."""
+    kept = budget.get("reference", {}).get(REFERENCE[0])
+    here = reference(runs)
+    if kept is None or here is None:
+        return 1.0, "budget: no calibration to compare machines with: the budget is taken as it is."
+    value, values = here
+    scale = value / float(kept)
+    runs_text = ", ".join(f"{v:.4g}" for v in values)
+    return scale, (f"budget: this machine's speed: gzip -1 took {value:.4g} ms CPU per MB (median of "
+                   f"{len(values)}: {runs_text}), {float(kept):.4g} where the budget was set: the budget "
+                   f"is scaled by {scale:.3f}.")
+
+
 def check(a):
     with open(a.budget, "rb") as f:
         budget = tomllib.load(f)
-    figures, limits = medians(load_results(a.results)), budget["budget"]
+    runs = load_results(a.results)
+    figures, limits = medians(runs), budget["budget"]
+    scale, scale_line = speed_scale(budget, runs)
+    print(scale_line)
     tolerance = float(limits.get("tolerance", 0.15))
     machine = json.loads(a.machine) if a.machine else {}
     kept = budget.get("machine", {})
     if machine and (machine.get("cpu") != kept.get("cpu") or machine.get("cores") != kept.get("cores")):
         print(f"budget: note: the budget was set on {kept.get('cpu')} ({kept.get('cores')} cores), this is "
-              f"{machine.get('cpu')} ({machine.get('cores')} cores): CPU time per unit of work differs "
-              "between machines, so the comparison is only rough here.")
+              f"{machine.get('cpu')} ({machine.get('cores')} cores): only the calibration below relates "
+              "the two, so the comparison is rougher than on one machine.")
     failed = []
     for key, (value, values) in figures.items():
         what, unit, _, _ = FIGURES[key]
-        limit = float(limits[key])
+        kept = float(limits[key])
+        limit = kept * scale
         change = value / limit - 1.0
-        runs = ", ".join(f"{v:.4g}" for v in values)
-        line = (f"{what}: {value:.4g} {unit} (median of {len(values)}: {runs}); "
-                f"budget {limit:.4g} ({change:+.1%})")
+        runs_text = ", ".join(f"{v:.4g}" for v in values)
+        scaled = f" × {scale:.3f} = {limit:.4g} here" if scale != 1.0 else ""
+        line = (f"{what}: {value:.4g} {unit} (median of {len(values)}: {runs_text}); "
+                f"budget {kept:.4g}{scaled} ({change:+.1%})")
         if change > tolerance:
             failed.append(key)
             print(f"budget: FAIL {line}, more than {tolerance:.0%} over.")
         elif change < -tolerance:
             print(f"budget: ok {line}. More than {tolerance:.0%} under: lower `{key}` in {a.budget} to "
-                  f"{value:.4g} in the commit that made it faster (scripts/bench-budget.sh --write), so "
+                  f"{value / scale:.4g} in the commit that made it faster (scripts/bench-budget.sh --write), so "
                   "the next regression is caught at once.")
         else:
             print(f"budget: ok {line}")
@@ -185,7 +246,10 @@ def check(a):
 
 
 def write(a):
-    figures = medians(load_results(a.results))
+    runs = load_results(a.results)
+    figures, ref = medians(runs), reference(runs)
+    if ref is None:
+        raise SystemExit("budget: no calibration runs in the results: the budget needs one")
     m = json.loads(a.machine)
     tolerance = 0.15
     if os.path.exists(a.budget):
@@ -213,6 +277,14 @@ def write(a):
         what, unit, _, _ = FIGURES[key]
         lines.append(f"# {what}, {unit} (median of {len(values)} runs)")
         lines.append(f"{key} = {value:.4g}")
+    lines += [
+        "",
+        "[reference]",
+        "# The machine's speed when the figures above were measured: gzip -1 over the first 32 MiB of",
+        "# the large file, ms CPU per MB (median of the runs beside them). A check scales the budget by",
+        "# its own calibration over this one, so a slower machine of the same kind is not a regression.",
+        f"{REFERENCE[0]} = {ref[0]:.4g}",
+    ]
     with open(a.budget, "w") as f:
         f.write("\n".join(lines) + "\n")
     print(f"budget: wrote {a.budget}")
@@ -230,6 +302,8 @@ def main():
     # 5 ms: the harness shares the 2 cores with the daemon; its polling must not slow it much.
     m.add_argument("--poll-ms", type=float, default=5.0)
     m.add_argument("--quiet-ms", type=float, default=300.0)
+    c = sub.add_parser("calibrate")
+    c.add_argument("--file", required=True)
     for name in ("check", "write"):
         c = sub.add_parser(name)
         c.add_argument("--budget", required=True)
@@ -237,7 +311,7 @@ def main():
         c.add_argument("--machine", required=name == "write", help="JSON: cpu, cores, kernel, rustc, date, build")
         c.add_argument("--sites", default="bench-out/budget")
     a = ap.parse_args()
-    {"measure": measure, "check": check, "write": write}[a.cmd](a)
+    {"measure": measure, "calibrate": calibrate, "check": check, "write": write}[a.cmd](a)
 
 
 if __name__ == "__main__":
