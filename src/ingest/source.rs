@@ -93,7 +93,9 @@ pub fn open_text(
         inner: file,
         handle: handle.clone(),
     };
-    let mut raw = BufReader::with_capacity(256 * 1024, hashing);
+    // Zeroed whole at its first fill: small, as most files are. Reads of the text larger than
+    // it (the window's) bypass it; only a decompressor reads through it.
+    let mut raw = BufReader::with_capacity(64 * 1024, hashing);
     let magic = {
         use std::io::BufRead;
         let b = raw.fill_buf()?;
