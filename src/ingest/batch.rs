@@ -79,7 +79,17 @@ impl<'a, S: FnMut(RecordBatch) -> Result<(), SinkError>> FileParse<'a, S> {
         self.summary
     }
 
-    fn decoder(&self) -> Decoder {
+    /// A decoder for the records from `from`. Its batch size is also what it allocates for at
+    /// once (offsets and text for that many rows of the file's columns, zeroed): once the whole
+    /// file is in the window, no more rows than its lines are asked for — 100 rows, not 8,192,
+    /// for a small file (that allocation was a fifth of a worker's time in a burst of them).
+    fn decoder(&self, win: &Window, from: usize) -> Decoder {
+        // Every record but the last ends at a line end ("\n", "\r\n" or a lone "\r").
+        let rows_left = if win.eof {
+            memchr::memchr2_iter(b'\n', b'\r', &win.buf[from.min(win.buf.len())..]).count() + 1
+        } else {
+            usize::MAX
+        };
         let text_schema = Arc::new(Schema::new(
             self.plan
                 .file_columns
@@ -91,7 +101,7 @@ impl<'a, S: FnMut(RecordBatch) -> Result<(), SinkError>> FileParse<'a, S> {
             .with_header(false)
             .with_delimiter(self.dialect.delimiter)
             .with_quote(self.dialect.quote)
-            .with_batch_size(self.feed.csv.batch_rows);
+            .with_batch_size(self.feed.csv.batch_rows.min(rows_left));
         if let Some(e) = self.dialect.escape {
             b = b.with_escape(e);
         }
@@ -108,7 +118,7 @@ impl<'a, S: FnMut(RecordBatch) -> Result<(), SinkError>> FileParse<'a, S> {
         start: usize,
         line: u64,
     ) -> Result<(), IngestError> {
-        let mut decoder = self.decoder();
+        let mut decoder = self.decoder(win, start);
         let mut batch_start = start;
         let mut batch_line = line;
         let mut pos = start;
@@ -127,7 +137,7 @@ impl<'a, S: FnMut(RecordBatch) -> Result<(), SinkError>> FileParse<'a, S> {
                     batch_line = end.1;
                     batch_start = end.0;
                     pos = batch_start;
-                    decoder = self.decoder();
+                    decoder = self.decoder(win, pos);
                     continue;
                 }
                 win.fill()?;
@@ -157,7 +167,6 @@ impl<'a, S: FnMut(RecordBatch) -> Result<(), SinkError>> FileParse<'a, S> {
                             // Invalid UTF-8 in a complete stretch of records, or quoting to
                             // check record by record.
                             Ok(Some(_)) | Err(_) => {
-                                decoder = self.decoder();
                                 let (end, end_line) =
                                     self.slow_path_range(win, range.clone(), batch_line)?;
                                 debug_assert_eq!(end, range.end);
@@ -166,6 +175,7 @@ impl<'a, S: FnMut(RecordBatch) -> Result<(), SinkError>> FileParse<'a, S> {
                                 if at_eof {
                                     return Ok(());
                                 }
+                                decoder = self.decoder(win, end);
                                 continue;
                             }
                         }
@@ -182,7 +192,7 @@ impl<'a, S: FnMut(RecordBatch) -> Result<(), SinkError>> FileParse<'a, S> {
                     batch_start = end;
                     batch_line = end_line;
                     pos = end;
-                    decoder = self.decoder();
+                    decoder = self.decoder(win, pos);
                     if win.eof && pos >= win.buf.len() {
                         return Ok(());
                     }
