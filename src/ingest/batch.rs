@@ -1,5 +1,5 @@
-//! The batch loop of one file: arrow-csv splits the text on the fast path; a stretch it refuses
-//! is re-read with csv-core ([`super::split`]) to set the bad records apart; each text batch is
+//! The batch loop of one file: a plain stretch (no quotes, see [`super::plain`]) is split into
+//! text columns directly; arrow-csv splits the rest; a stretch it refuses is re-read with csv-core ([`super::split`]) to set the bad records apart; each text batch is
 //! converted to the table's types ([`super::value`]), checked ([`super::expect`]), lineage
 //! added, and its good rows handed to the sink.
 
@@ -21,6 +21,7 @@ use crate::schema::TableSchema;
 
 use super::expect;
 use super::header::ColumnPlan;
+use super::plain::{self, Plain};
 use super::quoting::{self, Lint};
 use super::split::{self, Dialect, RawRecord, Splitter};
 use super::value::{self, CellError};
@@ -52,6 +53,8 @@ pub(crate) struct FileParse<'a, S> {
     feed: &'a FeedConfig,
     schema: &'a TableSchema,
     out_schema: SchemaRef,
+    /// The file's columns as text, as the decoders give them.
+    text_schema: SchemaRef,
     plan: ColumnPlan,
     dialect: Dialect,
     ingested_at: i64,
@@ -63,6 +66,14 @@ impl<'a, S: FnMut(RecordBatch) -> Result<(), SinkError>> FileParse<'a, S> {
     pub(crate) fn new(setup: Setup<'a>, summary: FileSummary, sink: S) -> Self {
         FileParse {
             out_schema: setup.schema.arrow(),
+            text_schema: Arc::new(Schema::new(
+                setup
+                    .plan
+                    .file_columns
+                    .iter()
+                    .map(|n| Field::new(n, DataType::Utf8, true))
+                    .collect::<Vec<_>>(),
+            )),
             name: setup.name,
             feed: setup.feed,
             schema: setup.schema,
@@ -90,14 +101,7 @@ impl<'a, S: FnMut(RecordBatch) -> Result<(), SinkError>> FileParse<'a, S> {
         } else {
             usize::MAX
         };
-        let text_schema = Arc::new(Schema::new(
-            self.plan
-                .file_columns
-                .iter()
-                .map(|n| Field::new(n, DataType::Utf8, true))
-                .collect::<Vec<_>>(),
-        ));
-        let mut b = ReaderBuilder::new(text_schema)
+        let mut b = ReaderBuilder::new(self.text_schema.clone())
             .with_header(false)
             .with_delimiter(self.dialect.delimiter)
             .with_quote(self.dialect.quote)
@@ -123,6 +127,20 @@ impl<'a, S: FnMut(RecordBatch) -> Result<(), SinkError>> FileParse<'a, S> {
         let mut batch_line = line;
         let mut pos = start;
         loop {
+            // At a batch start arrow-csv's decoder holds nothing: a plain stretch can go around it.
+            if pos == batch_start {
+                let plain = self.plain_batch(win, &mut batch_start, batch_line)?;
+                pos = batch_start;
+                if let Some((end, lines)) = plain {
+                    batch_start = end;
+                    batch_line += lines;
+                    pos = end;
+                    if win.eof && pos >= win.buf.len() {
+                        return Ok(());
+                    }
+                    continue;
+                }
+            }
             if pos >= win.buf.len() && !win.eof {
                 // Keep the current batch's bytes for a possible slow-path re-read; drop what is
                 // before them once it is most of the buffer (so each byte moves about once).
@@ -198,6 +216,44 @@ impl<'a, S: FnMut(RecordBatch) -> Result<(), SinkError>> FileParse<'a, S> {
                     }
                 }
             }
+        }
+    }
+
+    /// The next batch from `*start` if its stretch is plain ([`plain`]): read in, converted and
+    /// handed on; returns where it ends and its line count. None: the general path reads it.
+    /// `*start` moves when the window drops the bytes before it.
+    fn plain_batch(
+        &mut self,
+        win: &mut Window,
+        start: &mut usize,
+        line: u64,
+    ) -> Result<Option<(usize, u64)>, IngestError> {
+        // A batch of lines longer than this is left to the general path (and its guards).
+        const MOST: usize = 32 << 20;
+        let rows = self.feed.csv.batch_rows;
+        while !win.eof && !plain::has_lines(&win.buf, *start, rows) {
+            if win.buf.len() - *start > MOST {
+                return Ok(None);
+            }
+            if *start > 0 && *start >= win.buf.len() / 2 {
+                *start -= win.compact(*start);
+            }
+            win.fill()?;
+        }
+        match plain::split(
+            &win.buf,
+            *start,
+            rows,
+            &self.dialect,
+            &self.text_schema,
+            win.eof,
+        ) {
+            Plain::Batch { text, end, lines } => {
+                let bytes = &win.buf[*start..end];
+                self.process(&text, Rows::Range { bytes, line })?;
+                Ok(Some((end, lines)))
+            }
+            Plain::No => Ok(None),
         }
     }
 

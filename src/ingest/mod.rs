@@ -18,6 +18,7 @@ mod guess;
 pub(crate) mod header;
 pub(crate) mod infer;
 pub(crate) mod lease;
+mod plain;
 pub(crate) mod quoting;
 pub(crate) mod source;
 pub(crate) mod split;
