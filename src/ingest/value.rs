@@ -73,11 +73,12 @@ fn strings(
     // Fast path (the common case): arrow-csv already made empty fields null, and no
     // other null token appears: the text column is the column, no copy.
     let longest = opts.longest_null_value;
+    let nulls = NullStarts::new(opts);
     let has_token = longest > 0
         && text
             .iter()
             .flatten()
-            .any(|v| v.len() <= longest + 2 && is_null_token(v, opts));
+            .any(|v| v.len() <= longest + 2 && nulls.may_start(trim(v)) && is_null_token(v, opts));
     let keep_nulls = spec.nullable || text.null_count() == 0;
     if !has_token && keep_nulls {
         return Arc::new(text.clone());
@@ -111,8 +112,9 @@ fn booleans(
     err: &mut impl FnMut(usize, String),
 ) -> BooleanArray {
     let mut b = BooleanBuilder::with_capacity(text.len());
+    let nulls = NullStarts::new(opts);
     for i in 0..text.len() {
-        match cell(text, i, opts) {
+        match cell(text, i, opts, &nulls) {
             None => null_or_required(&mut b, spec, i, err),
             Some(s) => match parse_bool(s, opts) {
                 Some(v) => b.append_value(v),
@@ -230,8 +232,9 @@ fn primitive<T: ArrowPrimitiveType>(
     parse: impl Fn(&str) -> Result<T::Native, String>,
 ) -> PrimitiveArray<T> {
     let mut b = PrimitiveBuilder::<T>::with_capacity(text.len());
+    let nulls = NullStarts::new(opts);
     for i in 0..text.len() {
-        match cell(text, i, opts) {
+        match cell(text, i, opts, &nulls) {
             None => {
                 b.append_null();
                 if !spec.nullable {
@@ -250,6 +253,35 @@ fn primitive<T: ArrowPrimitiveType>(
     b.finish()
 }
 
+/// The bytes a null token or null word can start with (either case for the words, which are
+/// compared ignoring it). Most values start with another byte (a digit, a letter no token
+/// starts with) and skip the comparisons with every token (perf: memcmp was 9 % of a large
+/// file's CPU, part of it here).
+struct NullStarts([bool; 256]);
+
+impl NullStarts {
+    fn new(opts: &ValueOptions) -> NullStarts {
+        let mut first = [false; 256];
+        for t in &opts.null_values {
+            if let Some(&b) = t.as_bytes().first() {
+                first[usize::from(b)] = true;
+            }
+        }
+        for t in &opts.typed_null_values {
+            if let Some(&b) = t.as_bytes().first() {
+                first[usize::from(b.to_ascii_lowercase())] = true;
+                first[usize::from(b.to_ascii_uppercase())] = true;
+            }
+        }
+        NullStarts(first)
+    }
+
+    /// Whether the (trimmed, non-empty) value `s` may be a token; false rules it out.
+    fn may_start(&self, s: &str) -> bool {
+        s.as_bytes().first().is_none_or(|&b| self.0[usize::from(b)])
+    }
+}
+
 fn is_null_token(raw: &str, opts: &ValueOptions) -> bool {
     let t = trim(raw);
     opts.null_values.iter().any(|n| n == t)
@@ -266,7 +298,12 @@ fn trim(s: &str) -> &str {
 
 /// The trimmed value of a typed column, or None for a null token (empty, NULL, ...) or a
 /// null word (`typed_null_values`: nil, NA, -...).
-fn cell<'a>(text: &'a StringArray, i: usize, opts: &ValueOptions) -> Option<&'a str> {
+fn cell<'a>(
+    text: &'a StringArray,
+    i: usize,
+    opts: &ValueOptions,
+    nulls: &NullStarts,
+) -> Option<&'a str> {
     if text.is_null(i) {
         return None;
     }
@@ -274,6 +311,7 @@ fn cell<'a>(text: &'a StringArray, i: usize, opts: &ValueOptions) -> Option<&'a 
     // Null tokens are short: skip the comparisons for ordinary values.
     if s.is_empty()
         || (s.len() <= opts.longest_null_value
+            && nulls.may_start(s)
             && (opts.null_values.iter().any(|n| n == s)
                 || opts
                     .typed_null_values
@@ -416,38 +454,52 @@ pub fn parse_decimal_locale(
 /// Exact decimal parsing: `[+-]digits[.digits]`. Extra fractional digits are accepted only
 /// when they are zeros: a value is never rounded silently.
 pub fn parse_decimal(s: &str, precision: u8, scale: i8) -> Result<i128, String> {
+    // One pass over the bytes (perf: the former split, three digit checks and a trim were 2–3 %
+    // of a large sales file's CPU); the checks and their order are the same.
     let scale = scale.max(0) as usize;
     let (neg, body) = match s.as_bytes().first() {
-        Some(b'-') => (true, &s[1..]),
-        Some(b'+') => (false, &s[1..]),
-        _ => (false, s),
+        Some(b'-') => (true, &s.as_bytes()[1..]),
+        Some(b'+') => (false, &s.as_bytes()[1..]),
+        _ => (false, s.as_bytes()),
     };
-    let (int_part, frac_part) = match body.split_once('.') {
-        Some((i, f)) => (i, f),
-        None => (body, ""),
-    };
-    if (int_part.is_empty() && frac_part.is_empty())
-        || !int_part.bytes().all(|b| b.is_ascii_digit())
-        || !frac_part.bytes().all(|b| b.is_ascii_digit())
-    {
+    let mut v: i128 = 0;
+    // Digits before the point without leading zeros; fractional digits kept (up to `scale`).
+    let (mut int_digits, mut kept) = (0usize, 0usize);
+    let (mut dot, mut dropped_nonzero) = (false, false);
+    for &c in body {
+        match c {
+            b'0'..=b'9' => {
+                let d = i128::from(c - b'0');
+                if !dot {
+                    if int_digits > 0 || d != 0 {
+                        int_digits += 1;
+                        // Wraps only for values refused below as too large.
+                        v = v.wrapping_mul(10).wrapping_add(d);
+                    }
+                } else if kept < scale {
+                    kept += 1;
+                    v = v.wrapping_mul(10).wrapping_add(d);
+                } else if d != 0 {
+                    dropped_nonzero = true;
+                }
+            }
+            b'.' if !dot => dot = true,
+            _ => return Err("not a number".into()),
+        }
+    }
+    if body.len() == usize::from(dot) {
         return Err("not a number".into());
     }
-    let (kept, dropped) = frac_part.split_at(frac_part.len().min(scale));
-    if dropped.bytes().any(|b| b != b'0') {
+    if dropped_nonzero {
         return Err(format!("more than {scale} decimal places"));
     }
-    let int_digits = int_part.trim_start_matches('0');
     let max_int_digits = (precision as usize).saturating_sub(scale);
-    if int_digits.len() > max_int_digits {
+    if int_digits > max_int_digits {
         return Err(format!(
             "too large (at most {max_int_digits} digits before the decimal point)"
         ));
     }
-    let mut v: i128 = 0;
-    for b in int_digits.bytes().chain(kept.bytes()) {
-        v = v * 10 + i128::from(b - b'0');
-    }
-    for _ in kept.len()..scale {
+    for _ in kept..scale {
         v *= 10;
     }
     Ok(if neg { -v } else { v })
@@ -661,6 +713,21 @@ mod tests {
     }
 
     #[test]
+    fn null_tokens_are_found_by_their_first_byte_in_either_case() {
+        let o = opts("en-US");
+        let text = StringArray::from(vec![" na ", "n/A", "NULL", "-", "7", "Nx", " #N/A"]);
+        let nulls = NullStarts::new(&o);
+        let got: Vec<Option<&str>> = (0..text.len())
+            .map(|i| cell(&text, i, &o, &nulls))
+            .collect();
+        assert_eq!(
+            got,
+            vec![None, None, None, None, Some("7"), Some("Nx"), None]
+        );
+        assert!(!nulls.may_start("7") && nulls.may_start("n") && nulls.may_start(""));
+    }
+
+    #[test]
     fn decimals_are_exact() {
         assert_eq!(parse_decimal("12.34", 12, 2), Ok(1234));
         assert_eq!(parse_decimal("-0.5", 12, 2), Ok(-50));
@@ -671,7 +738,15 @@ mod tests {
         assert!(parse_decimal("1.234", 12, 2)
             .unwrap_err()
             .contains("2 decimal places"));
-        for bad in ["", ".", "1e5", "abc", "1.2.3", "--1", "1 2"] {
+        assert_eq!(parse_decimal("+007.10", 12, 2), Ok(710));
+        assert_eq!(parse_decimal("0", 12, 2), Ok(0));
+        assert!(parse_decimal("1.234x", 12, 2)
+            .unwrap_err()
+            .contains("not a number"));
+        assert!(parse_decimal(&"9".repeat(60), 12, 2)
+            .unwrap_err()
+            .contains("too large"));
+        for bad in ["", ".", "-", "+.", "1e5", "abc", "1.2.3", "--1", "1 2"] {
             assert!(parse_decimal(bad, 12, 2).is_err(), "{bad}");
         }
     }
