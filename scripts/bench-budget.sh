@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # The hot path's cost budget, held in CI (.ci/run): the CPU time the running daemon spends loading
 # a ~100 MB generated sales file (ms per MB) and a burst of 5,000 × 100-row files (ms per file),
-# each the median of 3 runs, against bench/budget.toml. More than its tolerance (15 %) over a
+# each the median of 5 runs, against bench/budget.toml. More than its tolerance (15 %) over a
 # figure fails, with both figures and what to do; well under says to lower the budget.
 #
 #   scripts/bench-budget.sh [--runs N] [--bin PATH] [--write] [--keep]
 #
-#   --runs N    runs of each measure (default 3); the median is compared
+#   --runs N    runs of each measure (default 5); the median is compared
 #   --bin PATH  measure this binary instead of building the `budget` profile
 #   --write     set bench/budget.toml to the medians measured (commit it with the reason)
 #   --keep      leave the sites (bench-out/budget/run/) for profiling
@@ -38,7 +38,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
-runs=3 bin= write=0 keep=0
+runs=5 bin= write=0 keep=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --runs) runs=${2:?--runs needs a number}; shift 2 ;;
