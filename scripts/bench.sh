@@ -15,7 +15,8 @@
 # Environment: DELTADROP_CACHE (default ~/.cache/deltadrop: the venv, generated data, the prebuilt
 # growth tables), DELTADROP_BENCH_OUT (work folder, default bench-out/bench),
 # DELTADROP_BENCH_SKIP_100K=1 (growth without the 100,000-file point),
-# DELTADROP_BENCH_REBUILD=1 (rebuild the cached growth tables).
+# DELTADROP_BENCH_REBUILD=1 (rebuild the cached growth tables), DELTADROP_BENCH_BIN (measure this
+# deltadrop binary instead of target/release/deltadrop: a before/after pair of builds).
 # The full run takes 25–35 minutes on 2 cores, the first time ~10 more (data, growth tables, Spark
 # jars); --quick about 4.
 # Uses the release binary as it is (built only if missing; CARGO_TARGET_DIR is honoured): rebuild
@@ -107,8 +108,8 @@ export PYTHONPATH="$here/bench${PYTHONPATH:+:$PYTHONPATH}"
 
 # shellcheck source=lib/cargo-target.sh
 source "$here/lib/cargo-target.sh"
-release_bin="$(cargo_target_dir "$repo")/release/deltadrop"
-if [[ ! -x "$release_bin" ]]; then
+release_bin=${DELTADROP_BENCH_BIN:-"$(cargo_target_dir "$repo")/release/deltadrop"}
+if [[ -z "${DELTADROP_BENCH_BIN:-}" && ! -x "$release_bin" ]]; then
   # Minutes; cargo waits by itself if another build holds the lock.
   log "building the release binary"
   (cd "$repo" && cargo build --release --quiet)
@@ -460,7 +461,7 @@ PY
   noise="load average ${load_start} at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end;"
   noise+=" at most ${busy_max} rustc/cargo process(es) running beside it at a step start"
   noise+=" (another engineer's builds share the 2 cores: figures are noisier than on an idle machine)."
-  noise+=" Binary: target/release/deltadrop as built at ${bin_time} (newest commit before it: ${commit:-unknown})."
+  noise+=" Binary: ${DELTADROP_BENCH_BIN:-target/release/deltadrop} as built at ${bin_time} (newest commit before it: ${commit:-unknown})."
   growth_note=""
   [[ $quick -eq 0 && ${#file_points[@]} -lt 3 ]] && growth_note="The 100,000-file point was skipped (DELTADROP_BENCH_SKIP_100K)."
   big_bytes=$(stat -c %s "$data_root/big-1x${big_rows}-s31/sales-31-00001.csv" 2>/dev/null || echo 0)
