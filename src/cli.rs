@@ -431,9 +431,9 @@ fn readiness(cfg: &Config) -> String {
 fn sniff(file: &Path, config: &ConfigArg, feed: Option<&str>, rows: usize) -> Result<i32, Error> {
     let cfg = match &config.config {
         Some(p) => Config::load(p)?,
-        // Detect everything: no fixed delimiter.
+        // Detect everything: the format by the extension, no fixed delimiter.
         None => Config::from_toml(
-            "[[feed]]\nname = \"sniff\"\n[feed.csv]\ndelimiter = \"auto\"\n",
+            "[[feed]]\nname = \"sniff\"\nformat = \"auto\"\n[feed.csv]\ndelimiter = \"auto\"\n",
             Path::new("/"),
             None,
         )?,

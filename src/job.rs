@@ -60,6 +60,10 @@ impl BadRow {
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FileDialect {
+    /// A file that is not CSV: its format (`ndjson`). Absent for CSV, and in records written
+    /// before other formats were read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
     pub encoding: String,
     pub compression: String,
     pub delimiter: String,

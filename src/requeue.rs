@@ -23,7 +23,7 @@ use deltalake::{DeltaTable, DeltaTableError};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::config::{Config, Encoding, FeedConfig, MaxBadRows, OnBadRow};
+use crate::config::{Config, Encoding, FeedConfig, FileFormat, MaxBadRows, OnBadRow};
 use crate::delta::log::Commit;
 use crate::delta::table::{read_data_file, remove, txn_version};
 use crate::delta::write::{self, TableWrite};
@@ -457,18 +457,10 @@ fn quarantined(
     Ok((files, rows))
 }
 
-/// Reads the rows `members` (of the file `name`, content `hash`) again under the feed's config:
-/// their outcomes are set, and the rows that pass are added to `good`. Err: why they could not
-/// be read again (their outcomes stay `Same`).
-fn reparse(
-    feed: &FeedConfig,
-    tables: &FeedTables,
-    name: &str,
-    hash: &str,
-    members: &[usize],
-    rows: &mut [Row],
-    good: &mut Vec<RecordBatch>,
-) -> Result<(), String> {
+/// The start of a CSV text holding a file's rows again: the delimiter named on a `sep=` line,
+/// then the header of the original (found in processed/ by its content), and the line the
+/// first row will be on.
+fn csv_head(feed: &FeedConfig, name: &str, hash: &str) -> Result<(Vec<u8>, u64), String> {
     let original = find_original(&feed.processed, name, hash).ok_or_else(|| {
         format!(
             "its file is not in {} (on_success = \"delete\", or it was moved): the header it was read with is unknown",
@@ -484,10 +476,6 @@ fn reparse(
         Some((h, d)) => (Some(h), d),
         None => (None, feed.csv.delimiter.unwrap_or(b',')),
     };
-    // A file of the same name as the original, so that `_source_file` stays what it was: the
-    // delimiter named on a `sep=` line, the header, then each row on the line numbers noted.
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let path = dir.path().join(name);
     let mut text = format!("sep={}\n", delimiter as char).into_bytes();
     let mut line = 2u64;
     if let Some(h) = &header {
@@ -497,6 +485,31 @@ fn reparse(
         }
         line += ingest::split::count_newlines(h) as u64 + u64::from(!h.ends_with(b"\n"));
     }
+    Ok((text, line))
+}
+
+/// Reads the rows `members` (of the file `name`, content `hash`) again under the feed's config:
+/// their outcomes are set, and the rows that pass are added to `good`. Err: why they could not
+/// be read again (their outcomes stay `Same`).
+fn reparse(
+    feed: &FeedConfig,
+    tables: &FeedTables,
+    name: &str,
+    hash: &str,
+    members: &[usize],
+    rows: &mut [Row],
+    good: &mut Vec<RecordBatch>,
+) -> Result<(), String> {
+    // A file of the same name as the original, so that `_source_file` stays what it was (and
+    // `format = "auto"` reads it as the original was read), then each row on the line noted.
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let path = dir.path().join(name);
+    let (mut text, mut line) = if feed.format_of(&path) == FileFormat::Ndjson {
+        // A JSON line carries its own names: no header to find.
+        (Vec::new(), 1u64)
+    } else {
+        csv_head(feed, name, hash)?
+    };
     let mut start_of_row: HashMap<u64, usize> = HashMap::new();
     let mut read: Vec<usize> = Vec::new();
     for &i in members {

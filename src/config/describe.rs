@@ -103,6 +103,9 @@ fn describe_loading(f: &FeedConfig) -> String {
     s.push_str(&format!("  processed:  {}\n", f.processed.display()));
     s.push_str(&format!("  rejected:   {}\n", f.rejected.display()));
     s.push_str(&format!("  on_success: {:?}\n", f.on_success));
+    if f.format != super::Format::Csv {
+        s.push_str(&format!("  format:     {:?}\n", f.format).to_lowercase());
+    }
     s.push_str(&format!("  extensions: {}\n", f.extensions.join(", ")));
     s.push_str(&format!("  dedupe:     {}\n", f.dedupe));
     s.push_str(&format!("  on_resend:  {:?}\n", f.on_resend));

@@ -195,7 +195,7 @@ fn resolve_places(f: &RawFeed, base_dir: &Path, seen: &mut Seen) -> Result<Place
 
 /// Which files are taken and how many go into one commit.
 fn check_commit_limits(f: &RawFeed) -> Result<(), String> {
-    if f.extensions.is_empty() {
+    if f.extensions.as_ref().is_some_and(Vec::is_empty) {
         return Err("extensions is empty: no file would ever be ingested".into());
     }
     if f.max_files_per_commit == 0 || f.max_rows_per_commit == 0 {
@@ -330,8 +330,10 @@ impl Resolved {
             processed,
             rejected,
             on_success: f.on_success,
+            format: f.format,
             extensions: f
                 .extensions
+                .unwrap_or_else(|| super::raw::default_extensions(f.format))
                 .iter()
                 .map(|e| e.trim_start_matches('.').to_ascii_lowercase())
                 .collect(),

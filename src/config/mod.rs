@@ -110,6 +110,28 @@ pub enum ExpectAction {
     Fail,
 }
 
+/// What the files of a feed hold. `auto` decides per file by its extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    #[default]
+    Csv,
+    /// JSON lines: one object per line (`.ndjson`, `.jsonl`, `.json`).
+    Ndjson,
+    /// `.ndjson`, `.jsonl` and `.json` files as JSON lines, the rest as CSV.
+    Auto,
+}
+
+/// How one file is read, once `auto` is decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileFormat {
+    Csv,
+    Ndjson,
+}
+
+/// Extensions read as JSON lines by `format = "auto"` (compressed or not).
+pub const NDJSON_EXTENSIONS: [&str; 3] = ["ndjson", "jsonl", "json"];
+
 /// What happens to a file once its rows are committed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -163,6 +185,7 @@ pub struct FeedConfig {
     pub processed: PathBuf,
     pub rejected: PathBuf,
     pub on_success: OnSuccess,
+    pub format: Format,
     /// Lower-case extensions without the dot.
     pub extensions: Vec<String>,
     pub dedupe: bool,
@@ -339,6 +362,33 @@ impl Config {
 impl FeedConfig {
     /// `x.csv` + `ready_marker` (`.done`) → `x.csv.done`: the producer's "this file is
     /// complete" marker, if the feed uses one.
+    /// How `path` is read: the feed's format, or with `auto` its extension (after a `.gz` or
+    /// `.zst`).
+    pub fn format_of(&self, path: &Path) -> FileFormat {
+        match self.format {
+            Format::Csv => FileFormat::Csv,
+            Format::Ndjson => FileFormat::Ndjson,
+            Format::Auto => {
+                let name = path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().to_ascii_lowercase())
+                    .unwrap_or_default();
+                let name = name
+                    .strip_suffix(".gz")
+                    .or_else(|| name.strip_suffix(".zst"))
+                    .unwrap_or(&name);
+                let json = NDJSON_EXTENSIONS
+                    .iter()
+                    .any(|e| name.len() > e.len() + 1 && name.ends_with(&format!(".{e}")));
+                if json {
+                    FileFormat::Ndjson
+                } else {
+                    FileFormat::Csv
+                }
+            }
+        }
+    }
+
     pub fn marker_for(&self, path: &Path) -> Option<PathBuf> {
         let m = self.ready_marker.as_deref()?;
         let mut name = path.file_name()?.to_os_string();

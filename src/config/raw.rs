@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{ExpectAction, HeaderMatch, OnBadRow, OnNewColumn, OnResend, OnSuccess, SchemaName};
+use super::{
+    ExpectAction, Format, HeaderMatch, OnBadRow, OnNewColumn, OnResend, OnSuccess, SchemaName,
+    NDJSON_EXTENSIONS,
+};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -69,8 +72,11 @@ pub(super) struct RawFeed {
     pub(super) rejected: PathBuf,
     #[serde(default)]
     pub(super) on_success: OnSuccess,
-    #[serde(default = "default_extensions")]
-    pub(super) extensions: Vec<String>,
+    #[serde(default)]
+    pub(super) format: Format,
+    /// Default: the format's (`default_extensions`).
+    #[serde(default)]
+    pub(super) extensions: Option<Vec<String>>,
     #[serde(default = "default_true")]
     pub(super) dedupe: bool,
     #[serde(default)]
@@ -268,8 +274,17 @@ pub(super) fn default_processed() -> PathBuf {
 pub(super) fn default_rejected() -> PathBuf {
     PathBuf::from("rejected")
 }
-pub(super) fn default_extensions() -> Vec<String> {
-    vec!["csv".into(), "csv.gz".into(), "csv.zst".into()]
+/// The extensions a feed of `format` takes when it names none: each plain, `.gz` and `.zst`.
+pub(super) fn default_extensions(format: Format) -> Vec<String> {
+    let bases: &[&str] = match format {
+        Format::Csv => &["csv"],
+        Format::Ndjson => &NDJSON_EXTENSIONS,
+        Format::Auto => &["csv", "ndjson", "jsonl", "json"],
+    };
+    bases
+        .iter()
+        .flat_map(|b| [b.to_string(), format!("{b}.gz"), format!("{b}.zst")])
+        .collect()
 }
 pub(super) fn default_max_files() -> usize {
     5000

@@ -66,14 +66,7 @@ impl<'a, S: FnMut(RecordBatch) -> Result<(), SinkError>> FileParse<'a, S> {
     pub(crate) fn new(setup: Setup<'a>, summary: FileSummary, sink: S) -> Self {
         FileParse {
             out_schema: setup.schema.arrow(),
-            text_schema: Arc::new(Schema::new(
-                setup
-                    .plan
-                    .file_columns
-                    .iter()
-                    .map(|n| Field::new(n, DataType::Utf8, true))
-                    .collect::<Vec<_>>(),
-            )),
+            text_schema: text_schema_of(&setup.plan),
             name: setup.name,
             feed: setup.feed,
             schema: setup.schema,
@@ -83,6 +76,40 @@ impl<'a, S: FnMut(RecordBatch) -> Result<(), SinkError>> FileParse<'a, S> {
             summary,
             sink,
         }
+    }
+
+    /// Replaces the column plan: a JSON lines file names its columns as they appear.
+    pub(crate) fn set_plan(&mut self, plan: ColumnPlan) {
+        self.text_schema = text_schema_of(&plan);
+        self.plan = plan;
+    }
+
+    /// The file's columns, as the plan reads them.
+    pub(crate) fn file_columns(&self) -> &[String] {
+        &self.plan.file_columns
+    }
+
+    /// The table columns the file's columns are read as, and those it lacks (its record).
+    pub(crate) fn read_as(&self) -> (Vec<String>, Vec<String>) {
+        (
+            self.plan.read_as(self.schema),
+            self.plan.missing(self.schema),
+        )
+    }
+
+    /// Converts a text batch whose rows' lines and raw text are known (read by another
+    /// format's reader) and hands its good rows to the sink.
+    pub(crate) fn process_known(
+        &mut self,
+        text: &RecordBatch,
+        rows: Vec<(u64, String)>,
+    ) -> Result<(), IngestError> {
+        self.process(text, Rows::Known(rows))
+    }
+
+    /// A record another format's reader could not read at all, under the feed's policy.
+    pub(crate) fn bad_record(&mut self, b: BadRow) -> Result<(), IngestError> {
+        self.bad_row(b)
     }
 
     /// What the loop found (rows, bad rows, warned rows).
@@ -522,6 +549,16 @@ impl<'a, S: FnMut(RecordBatch) -> Result<(), SinkError>> FileParse<'a, S> {
         }
         Arc::new(b.finish())
     }
+}
+
+/// The file's columns as text, as the decoders give them.
+fn text_schema_of(plan: &ColumnPlan) -> SchemaRef {
+    Arc::new(Schema::new(
+        plan.file_columns
+            .iter()
+            .map(|n| Field::new(n, DataType::Utf8, true))
+            .collect::<Vec<_>>(),
+    ))
 }
 
 /// (line, raw text) of the given rows (sorted) of a batch.

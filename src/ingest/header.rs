@@ -125,8 +125,19 @@ impl HeaderRead<'_> {
     ) -> Result<(ColumnPlan, usize, u64), IngestError> {
         let (rec, end, end_line) = self.first_record(win, skip, first_line)?;
         let file_columns: Vec<String> = rec.fields.iter().map(|f| f.trim().to_string()).collect();
+        Ok((self.plan_for(file_columns, rec.line)?, end, end_line))
+    }
+
+    /// The plan for a file whose columns are `file_columns` (a header read on `line`): each
+    /// matched to a table column, a required column missing or (under `on_new_column`) an
+    /// unknown one refusing the file.
+    pub(crate) fn plan_for(
+        &self,
+        file_columns: Vec<String>,
+        line: u64,
+    ) -> Result<ColumnPlan, IngestError> {
         let keys = header_names(&file_columns);
-        let m = self.match_columns(&file_columns, &keys, rec.line)?;
+        let m = self.match_columns(&file_columns, &keys, line)?;
         let missing: Vec<&ColumnSpec> = self
             .schema
             .columns
@@ -151,9 +162,7 @@ impl HeaderRead<'_> {
             } else {
                 Vec::new()
             };
-            return Err(IngestError::Reject(
-                self.mismatch(rec.line, &missing, &unknown),
-            ));
+            return Err(IngestError::Reject(self.mismatch(line, &missing, &unknown)));
         }
         let rescued = if self.schema.rescued {
             m.unknown
@@ -165,7 +174,24 @@ impl HeaderRead<'_> {
             source: m.source,
             rescued,
         };
-        Ok((plan, end, end_line))
+        Ok(plan)
+    }
+
+    /// The names of the table's columns that none of `file_columns` matches.
+    pub(crate) fn unmatched(
+        &self,
+        file_columns: &[String],
+        line: u64,
+    ) -> Result<Vec<String>, IngestError> {
+        let m = self.match_columns(file_columns, &header_names(file_columns), line)?;
+        Ok(self
+            .schema
+            .columns
+            .iter()
+            .zip(&m.source)
+            .filter(|(_, s)| s.is_none())
+            .map(|(c, _)| c.name.clone())
+            .collect())
     }
 
     /// The first record of the file, reading as much as it takes.

@@ -13,7 +13,7 @@ use std::path::Path;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake::kernel::StructType;
 
-use crate::config::{Config, FeedConfig, ValueOptions};
+use crate::config::{Config, FeedConfig, FileFormat, ValueOptions};
 use crate::job::file_name;
 use crate::schema::{ColType, ColumnSpec, TableSchema, TimeFormat};
 
@@ -54,6 +54,8 @@ pub struct Sniffed {
     pub sample: String,
     /// Columns that look typed but are loaded as text, and why.
     pub warnings: Vec<String>,
+    /// Read as JSON lines (no delimiter, header or edges apply).
+    pub json: bool,
 }
 
 /// Reads `path` as the feed would (its encoding, dialect and `skip_rows`/`skip_footer`) and
@@ -61,6 +63,9 @@ pub struct Sniffed {
 /// ones too).
 pub fn sniff(path: &Path, feed: &FeedConfig, try_locales: bool) -> Result<Sniffed, IngestError> {
     let name = file_name(path);
+    if feed.format_of(path) == FileFormat::Ndjson {
+        return sniff_ndjson(path, feed, try_locales);
+    }
     let file = std::fs::File::open(path)?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
     let (text, _hash, info) = source::open_text(file, feed.encoding)?;
@@ -69,19 +74,67 @@ pub fn sniff(path: &Path, feed: &FeedConfig, try_locales: bool) -> Result<Sniffe
     win.fill_to(HEAD_BYTES)?;
     let st = start_of(&mut win, &name, &feed.csv)?;
     let (d, start, line) = (st.dialect, st.offset, st.line);
-    let mut options = vec![(feed.values.clone(), None)];
-    if try_locales {
-        if let Some(br) = pt_br_values() {
-            options.push((br, Some("pt-BR")));
-        }
-    }
-    let mut reader = Reader::new(feed, d, options);
+    let mut reader = Reader::new(feed, d, value_options(feed, try_locales));
     let mut sample = reader.read_stream(&mut win, start, line)?;
     let more_wanted = feed.infer_rows == 0;
     let utf16 = info.encoding == encoding_rs::UTF_16LE || info.encoding == encoding_rs::UTF_16BE;
     if !win.eof && more_wanted && info.compression == Compression::None && !utf16 {
         sample = reader.read_stretches(path, size, &info)?;
     }
+    reader.finish(&name, feed, info, sample)
+}
+
+/// The feed's value options, and with `try_locales` the pt-BR ones too.
+fn value_options(
+    feed: &FeedConfig,
+    try_locales: bool,
+) -> Vec<(ValueOptions, Option<&'static str>)> {
+    let mut options = vec![(feed.values.clone(), None)];
+    if try_locales {
+        if let Some(br) = pt_br_values() {
+            options.push((br, Some("pt-BR")));
+        }
+    }
+    options
+}
+
+/// [`sniff`] for a JSON lines file: its keys (in first-seen order) are the header, certain;
+/// its objects' values the rows, up to `infer_rows` of them or the first [`INFER_BYTES`].
+fn sniff_ndjson(path: &Path, feed: &FeedConfig, try_locales: bool) -> Result<Sniffed, IngestError> {
+    let name = file_name(path);
+    let file = std::fs::File::open(path)?;
+    let (text, _hash, info) = source::open_text(file, feed.encoding)?;
+    let max_rows = match feed.infer_rows {
+        0 => usize::MAX,
+        n => n,
+    };
+    let super::ndjson::Sample { names, rows, whole } =
+        super::ndjson::sample(text, max_rows, INFER_BYTES as u64, feed.csv.max_line_bytes)?;
+    let dialect = Dialect {
+        delimiter: b',',
+        quote: b'"',
+        escape: None,
+        comment: None,
+    };
+    let mut reader = Reader::new(feed, dialect, value_options(feed, try_locales));
+    reader.json = true;
+    let record = |line: u64, fields: Vec<String>| RawRecord {
+        start: 0,
+        end: 0,
+        line,
+        fields,
+        error: None,
+    };
+    let n = rows.len();
+    reader.record(record(1, names));
+    for (line, fields) in rows {
+        reader.record(record(line, fields));
+    }
+    let sample = if whole {
+        "the whole file".to_string()
+    } else {
+        format!("its first {n} objects")
+    };
     reader.finish(&name, feed, info, sample)
 }
 
@@ -105,6 +158,8 @@ struct Reader<'f> {
     rows: usize,
     /// Records read (the header among them).
     records: usize,
+    /// JSON lines: the first record is the keys, certainly a header; no title or footer lines.
+    json: bool,
 }
 
 impl<'f> Reader<'f> {
@@ -125,6 +180,7 @@ impl<'f> Reader<'f> {
             has_value: Vec::new(),
             rows: 0,
             records: 0,
+            json: false,
         }
     }
 
@@ -317,6 +373,7 @@ impl<'f> Reader<'f> {
             footer_lines: edges.footers,
             sample,
             warnings,
+            json: self.json,
         })
     }
 
@@ -336,10 +393,11 @@ impl<'f> Reader<'f> {
         // are not rows.
         let mut tail: Vec<Vec<String>> = rest.collect();
         tail.extend(self.tail.drain(..));
+        let json = self.json;
         let footers = tail
             .iter()
             .rev()
-            .take_while(|r| r.len() != width || looks_like_total(r))
+            .take_while(|r| !json && (r.len() != width || looks_like_total(r)))
             .count();
         for r in &tail[..tail.len() - footers] {
             self.feed_row(r);
@@ -384,7 +442,7 @@ impl<'f> Reader<'f> {
                 rows,
             };
         };
-        if !reads_as_data(&h, &chosen, &self.options[best].0) {
+        if self.json || !reads_as_data(&h, &chosen, &self.options[best].0) {
             return Header {
                 is_header: true,
                 names: h.iter().map(|f| f.trim().to_string()).collect(),
@@ -584,12 +642,16 @@ pub fn feed_toml(path: &Path, s: &Sniffed) -> String {
         })
         .collect();
     let mut out = String::new();
+    let how = if s.json {
+        "JSON lines".to_string()
+    } else {
+        format!("delimiter {:?}", s.delimiter as char)
+    };
     out.push_str(&format!(
-        "# {}: encoding {}, compression {}, delimiter {:?}, {} row(s) read ({})\n",
+        "# {}: encoding {}, compression {}, {how}, {} row(s) read ({})\n",
         path.display(),
         s.encoding,
         s.compression,
-        s.delimiter as char,
         s.rows_sampled,
         s.sample
     ));
@@ -615,6 +677,9 @@ pub fn feed_toml(path: &Path, s: &Sniffed) -> String {
     out.push_str(&format!("name = \"{feed_name}\"\n"));
     out.push_str("inbox = \"inbox\"\n");
     out.push_str(&format!("table = \"lake/{feed_name}\"\n"));
+    if s.json {
+        out.push_str("format = \"ndjson\"\n");
+    }
     if let Some(l) = s.locale {
         out.push_str(&format!("locale = \"{l}\"\n"));
     }
@@ -635,6 +700,10 @@ pub fn feed_toml(path: &Path, s: &Sniffed) -> String {
             toml_string(&c.name),
             c.ty
         ));
+    }
+    if s.json {
+        out.push_str("]\n");
+        return out;
     }
     out.push_str("]\n\n[feed.csv]\n");
     let delim = match s.delimiter {

@@ -18,6 +18,7 @@ mod guess;
 pub(crate) mod header;
 pub(crate) mod infer;
 pub(crate) mod lease;
+mod ndjson;
 mod plain;
 pub(crate) mod quoting;
 pub(crate) mod source;
@@ -31,7 +32,7 @@ use std::time::SystemTime;
 
 use deltalake::arrow::record_batch::RecordBatch;
 
-use crate::config::{FeedConfig, MaxBadRows};
+use crate::config::{FeedConfig, FileFormat, MaxBadRows};
 use crate::job::{file_name, BadRow, FileDialect, SkippedLines, WriterCheck};
 use crate::schema::TableSchema;
 use window::Window;
@@ -162,10 +163,56 @@ fn read_leased(
 ) -> Result<FileSummary, IngestError> {
     let name = file_name(path);
     let (text, hash, info) = source::open_text(lease.reader()?, feed.encoding)?;
+    let mut summary = match feed.format_of(path) {
+        FileFormat::Csv => read_csv(
+            text,
+            &name,
+            &info,
+            lease,
+            feed,
+            schema,
+            ingested_at_micros,
+            sink,
+        )?,
+        FileFormat::Ndjson => {
+            let summary = FileSummary {
+                dialect: ndjson::dialect(&info, writer_check(lease)),
+                ..FileSummary::default()
+            };
+            let reader = ndjson::JsonLines {
+                name: name.clone(),
+                feed,
+                schema,
+                ingested_at: ingested_at_micros,
+            };
+            reader.run(text, summary, sink)?
+        }
+    };
+    check_bad_ratio(&summary, feed, &name)?;
+    let (hash_hex, bytes_read) = read_unchanged(path, before, &hash)?;
+    summary.hash = hash_hex;
+    summary.size = bytes_read;
+    summary.stamp = (before.len(), modified(before));
+    Ok(summary)
+}
+
+/// The CSV text of a file through the batch loop.
+#[allow(clippy::too_many_arguments)]
+fn read_csv(
+    text: Box<dyn std::io::Read + Send>,
+    name: &str,
+    info: &source::SourceInfo,
+    lease: &lease::Lease,
+    feed: &FeedConfig,
+    schema: &TableSchema,
+    ingested_at_micros: i64,
+    sink: impl FnMut(RecordBatch) -> Result<(), SinkError>,
+) -> Result<FileSummary, IngestError> {
+    let name = name.to_string();
     let mut win = text_window(text, &name, feed)?;
     let st = dialect::start_of(&mut win, &name, &feed.csv)?;
     let (plan, start, line) = column_plan(&mut win, &st, &name, feed, schema)?;
-    let record = file_dialect(&st, &info, &plan, lease, feed, schema);
+    let record = file_dialect(&st, info, &plan, lease, feed, schema);
     let mut p = batch::FileParse::new(
         batch::Setup {
             name: name.clone(),
@@ -184,11 +231,6 @@ fn read_leased(
     p.run(&mut win, start, line)?;
     let mut summary = p.finish();
     summary.dialect.skipped_lines.footer = win.footer_dropped();
-    check_bad_ratio(&summary, feed, &name)?;
-    let (hash_hex, bytes_read) = read_unchanged(path, before, &hash)?;
-    summary.hash = hash_hex;
-    summary.size = bytes_read;
-    summary.stamp = (before.len(), modified(before));
     Ok(summary)
 }
 
@@ -258,10 +300,16 @@ fn file_dialect(
         locale: feed.locale.clone(),
         columns: plan.read_as(schema),
         missing: plan.missing(schema),
-        writer_check: match lease.check() {
-            lease::Check::Held => WriterCheck::Lease,
-            lease::Check::Unavailable => WriterCheck::Settle,
-        },
+        writer_check: writer_check(lease),
+        ..FileDialect::default()
+    }
+}
+
+/// How the file was known complete.
+fn writer_check(lease: &lease::Lease) -> WriterCheck {
+    match lease.check() {
+        lease::Check::Held => WriterCheck::Lease,
+        lease::Check::Unavailable => WriterCheck::Settle,
     }
 }
 

@@ -18,6 +18,7 @@ mod corrections;
 mod daemon;
 mod faults;
 mod fidelity;
+mod formats;
 mod fuzz_corpus;
 mod hostile;
 mod maintain;

@@ -130,3 +130,32 @@ fn requeue_refuses_to_run_beside_the_daemon() {
     let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
     assert!(err.contains("stop it first"), "{err}");
 }
+
+#[test]
+fn requeue_reads_quarantined_json_lines_again_by_their_own_names() {
+    let d = Dir::with_feed(
+        "",
+        "format = \"auto\"\ncolumns = [{name = \"id\", type = \"int64\"}, {name = \"amount\", type = \"decimal(12,2)\"}]",
+    );
+    d.write_in_place(
+        "m.jsonl",
+        b"{\"amount\": \"1,50\", \"id\": 1}\n{\"id\": 2, \"amount\": 3}\n{\"id\": 4, \"amount\": \"oops\"}\n",
+    );
+    d.run_once();
+    let qdir = d.path("lake/_quarantine/sales");
+    assert_eq!(read_quarantine(&qdir).len(), 2);
+    fix_decimal_comma(&d);
+    let r = d.json(&["requeue", "--config", "config.toml", "--json"]);
+    assert_eq!(
+        (r[0]["passed"].as_u64(), r[0]["still_failing"].as_u64()),
+        (Some(1), Some(1)),
+        "{r:#}"
+    );
+    assert_eq!(
+        amounts(&d),
+        [("1".to_string(), v("1.50")), ("2".into(), v("3.00"))]
+    );
+    let q = read_quarantine(&qdir);
+    assert_eq!(q.len(), 1);
+    assert_eq!(q[0].line_number, 3, "its line in the original file: {q:?}");
+}
