@@ -230,7 +230,10 @@ fig_latency() { # WHO REP
     --table "$site/lake/sales" > "$site/drops.json"
   stop "$site"
   check "$site" $(((n + 1) * 1000))
-  record fig=latency who="$who" rep="$rep" --json drops="$site/drops.json" --json proc="$site/proc.json"
+  # The disk's own fsync tail in the same run, on the same filesystem (the p99 target is relative).
+  "$PY" "$here/bench/fsync_probe.py" --dir "$site" > "$site/disk.json"
+  record fig=latency who="$who" rep="$rep" --json drops="$site/drops.json" --json proc="$site/proc.json" \
+    --json disk="$site/disk.json"
   log "latency $who: $(cut -c1-120 "$site/drops.json")"
   rm -rf "$site"
 }
