@@ -64,6 +64,9 @@ pub struct FileDialect {
     /// before other formats were read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<String>,
+    /// A workbook's sheet that was read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sheet: Option<String>,
     pub encoding: String,
     pub compression: String,
     pub delimiter: String,

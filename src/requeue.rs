@@ -23,7 +23,7 @@ use deltalake::{DeltaTable, DeltaTableError};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::config::{Config, Encoding, FeedConfig, FileFormat, MaxBadRows, OnBadRow};
+use crate::config::{Config, Encoding, FeedConfig, FileFormat, Format, MaxBadRows, OnBadRow};
 use crate::delta::log::Commit;
 use crate::delta::table::{read_data_file, remove, txn_version};
 use crate::delta::write::{self, TableWrite};
@@ -488,6 +488,30 @@ fn csv_head(feed: &FeedConfig, name: &str, hash: &str) -> Result<(Vec<u8>, u64),
     Ok((text, line))
 }
 
+/// [`csv_head`] for a workbook: the header line of its sheet as the daemon laid it out.
+fn sheet_head(
+    feed: &FeedConfig,
+    tables: &FeedTables,
+    name: &str,
+    hash: &str,
+) -> Result<(Vec<u8>, u64), String> {
+    let original = find_original(&feed.processed, name, hash).ok_or_else(|| {
+        format!(
+            "its workbook is not in {} (on_success = \"delete\", or it was moved): the header it was read with is unknown",
+            feed.processed.display()
+        )
+    })?;
+    let bytes = std::fs::read(&original).map_err(|e| e.to_string())?;
+    let sheet =
+        ingest::workbook_sheet(bytes, name, feed, &tables.schema).map_err(|e| e.to_string())?;
+    let end = memchr::memchr(b'\n', &sheet.csv).map_or(sheet.csv.len(), |i| i + 1);
+    let mut text = b"sep=,\n".to_vec();
+    text.extend_from_slice(&sheet.csv[..end]);
+    // The sep= line is line 1; the header's line ends (a header cell may hold one) end it.
+    let line = 2 + memchr::memchr_iter(b'\n', &sheet.csv[..end]).count() as u64;
+    Ok((text, line))
+}
+
 /// Reads the rows `members` (of the file `name`, content `hash`) again under the feed's config:
 /// their outcomes are set, and the rows that pass are added to `good`. Err: why they could not
 /// be read again (their outcomes stay `Same`).
@@ -504,11 +528,13 @@ fn reparse(
     // `format = "auto"` reads it as the original was read), then each row on the line noted.
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let path = dir.path().join(name);
-    let (mut text, mut line) = if feed.format_of(&path) == FileFormat::Ndjson {
-        // A JSON line carries its own names: no header to find.
-        (Vec::new(), 1u64)
-    } else {
-        csv_head(feed, name, hash)?
+    let format = feed.format_of(&path);
+    let (mut text, mut line) = match format {
+        // A JSON line carries its own names: no header to find. A Parquet row was kept as a
+        // JSON object of its values' text (`ingest::columnar`): read as a JSON line too.
+        FileFormat::Ndjson | FileFormat::Parquet => (Vec::new(), 1u64),
+        FileFormat::Excel => sheet_head(feed, tables, name, hash)?,
+        FileFormat::Csv => csv_head(feed, name, hash)?,
     };
     let mut start_of_row: HashMap<u64, usize> = HashMap::new();
     let mut read: Vec<usize> = Vec::new();
@@ -521,7 +547,20 @@ fn reparse(
         line += 1 + ingest::split::count_newlines(raw.as_bytes()) as u64;
     }
     std::fs::write(&path, &text).map_err(|e| e.to_string())?;
-    let mut again = feed.clone();
+    // A workbook's rows were kept as the CSV text of its sheet (`ingest::excel`): read as that.
+    let mut again = match format {
+        FileFormat::Excel => {
+            let mut f = ingest::sheet_feed(feed);
+            f.format = Format::Csv;
+            f
+        }
+        FileFormat::Parquet => {
+            let mut f = feed.clone();
+            f.format = Format::Ndjson;
+            f
+        }
+        FileFormat::Csv | FileFormat::Ndjson => feed.clone(),
+    };
     again.encoding = Encoding::Fixed(encoding_rs::UTF_8);
     again.csv.skip_rows = 0;
     again.csv.skip_footer = 0;

@@ -331,6 +331,7 @@ impl Resolved {
             rejected,
             on_success: f.on_success,
             format: f.format,
+            sheet: f.sheet,
             extensions: f
                 .extensions
                 .unwrap_or_else(|| super::raw::default_extensions(f.format))

@@ -138,6 +138,7 @@ pub(super) fn resolve_values(f: &RawFeed, preset: &Preset) -> Result<ValueOption
         timestamp_formats: formats(&f.timestamp_format, &preset.timestamp_formats),
         timezone,
         empty_string_is_null: f.empty_string_is_null,
+        iso_too: false,
     })
 }
 

@@ -118,7 +118,11 @@ pub enum Format {
     Csv,
     /// JSON lines: one object per line (`.ndjson`, `.jsonl`, `.json`).
     Ndjson,
-    /// `.ndjson`, `.jsonl` and `.json` files as JSON lines, the rest as CSV.
+    /// Workbooks: `.xlsx`, `.xlsm`, `.xlsb`, `.xls`, `.ods`.
+    Xlsx,
+    /// Parquet files.
+    Parquet,
+    /// By extension: workbooks, Parquet, JSON lines, and the rest as CSV.
     Auto,
 }
 
@@ -127,10 +131,15 @@ pub enum Format {
 pub enum FileFormat {
     Csv,
     Ndjson,
+    Excel,
+    Parquet,
 }
 
 /// Extensions read as JSON lines by `format = "auto"` (compressed or not).
 pub const NDJSON_EXTENSIONS: [&str; 3] = ["ndjson", "jsonl", "json"];
+
+/// Extensions read as workbooks by `format = "auto"`.
+pub const WORKBOOK_EXTENSIONS: [&str; 5] = ["xlsx", "xlsm", "xlsb", "xls", "ods"];
 
 /// What happens to a file once its rows are committed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
@@ -186,6 +195,8 @@ pub struct FeedConfig {
     pub rejected: PathBuf,
     pub on_success: OnSuccess,
     pub format: Format,
+    /// The sheet of a workbook to read (`sheet = "..."`); None: the first that fits.
+    pub sheet: Option<String>,
     /// Lower-case extensions without the dot.
     pub extensions: Vec<String>,
     pub dedupe: bool,
@@ -301,6 +312,9 @@ pub struct ValueOptions {
     pub timestamp_formats: Vec<TimeFormat>,
     pub timezone: chrono_tz::Tz,
     pub empty_string_is_null: bool,
+    /// ISO 8601 dates and timestamps are read besides the formats set (a workbook's date
+    /// cells are rendered so: `ingest::sheet_feed`).
+    pub iso_too: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -368,19 +382,28 @@ impl FeedConfig {
         match self.format {
             Format::Csv => FileFormat::Csv,
             Format::Ndjson => FileFormat::Ndjson,
+            Format::Xlsx => FileFormat::Excel,
+            Format::Parquet => FileFormat::Parquet,
             Format::Auto => {
                 let name = path
                     .file_name()
                     .map(|n| n.to_string_lossy().to_ascii_lowercase())
                     .unwrap_or_default();
+                let ends = |name: &str, exts: &[&str]| {
+                    exts.iter()
+                        .any(|e| name.len() > e.len() + 1 && name.ends_with(&format!(".{e}")))
+                };
+                if ends(&name, &WORKBOOK_EXTENSIONS) {
+                    return FileFormat::Excel;
+                }
+                if ends(&name, &["parquet"]) {
+                    return FileFormat::Parquet;
+                }
                 let name = name
                     .strip_suffix(".gz")
                     .or_else(|| name.strip_suffix(".zst"))
                     .unwrap_or(&name);
-                let json = NDJSON_EXTENSIONS
-                    .iter()
-                    .any(|e| name.len() > e.len() + 1 && name.ends_with(&format!(".{e}")));
-                if json {
+                if ends(name, &NDJSON_EXTENSIONS) {
                     FileFormat::Ndjson
                 } else {
                     FileFormat::Csv

@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::{
     ExpectAction, Format, HeaderMatch, OnBadRow, OnNewColumn, OnResend, OnSuccess, SchemaName,
-    NDJSON_EXTENSIONS,
+    NDJSON_EXTENSIONS, WORKBOOK_EXTENSIONS,
 };
 
 #[derive(Debug, Deserialize)]
@@ -74,6 +74,9 @@ pub(super) struct RawFeed {
     pub(super) on_success: OnSuccess,
     #[serde(default)]
     pub(super) format: Format,
+    /// A workbook's sheet to read.
+    #[serde(default)]
+    pub(super) sheet: Option<String>,
     /// Default: the format's (`default_extensions`).
     #[serde(default)]
     pub(super) extensions: Option<Vec<String>>,
@@ -276,14 +279,23 @@ pub(super) fn default_rejected() -> PathBuf {
 }
 /// The extensions a feed of `format` takes when it names none: each plain, `.gz` and `.zst`.
 pub(super) fn default_extensions(format: Format) -> Vec<String> {
-    let bases: &[&str] = match format {
+    let text: &[&str] = match format {
         Format::Csv => &["csv"],
         Format::Ndjson => &NDJSON_EXTENSIONS,
+        Format::Xlsx | Format::Parquet => &[],
         Format::Auto => &["csv", "ndjson", "jsonl", "json"],
     };
-    bases
-        .iter()
+    // Text compresses: each text extension also with .gz and .zst. A workbook is a zip
+    // already, a Parquet file compresses its pages itself.
+    let workbooks: &[&str] = match format {
+        Format::Xlsx => &WORKBOOK_EXTENSIONS,
+        Format::Parquet => &["parquet"],
+        Format::Auto => &["xlsx", "xlsm", "xlsb", "xls", "ods", "parquet"],
+        Format::Csv | Format::Ndjson => &[],
+    };
+    text.iter()
         .flat_map(|b| [b.to_string(), format!("{b}.gz"), format!("{b}.zst")])
+        .chain(workbooks.iter().map(|w| w.to_string()))
         .collect()
 }
 pub(super) fn default_max_files() -> usize {

@@ -34,6 +34,9 @@ enum Rows<'a> {
     Known(Vec<(u64, String)>),
     /// A stretch of the window holding exactly the batch's records, starting at `line`.
     Range { bytes: &'a [u8], line: u64 },
+    /// Rows told by their index in the batch, their text made only for the bad ones (a
+    /// columnar file's rows have no text until one is needed).
+    Indexed(&'a dyn Fn(usize) -> (u64, String)),
 }
 
 /// What a file's batch loop works with, decided before it starts.
@@ -105,6 +108,16 @@ impl<'a, S: FnMut(RecordBatch) -> Result<(), SinkError>> FileParse<'a, S> {
         rows: Vec<(u64, String)>,
     ) -> Result<(), IngestError> {
         self.process(text, Rows::Known(rows))
+    }
+
+    /// Converts a text batch whose rows are located by `row` (index in the batch → locator
+    /// and text, asked only for bad rows) and hands its good rows to the sink.
+    pub(crate) fn process_indexed(
+        &mut self,
+        text: &RecordBatch,
+        row: &dyn Fn(usize) -> (u64, String),
+    ) -> Result<(), IngestError> {
+        self.process(text, Rows::Indexed(row))
     }
 
     /// A record another format's reader could not read at all, under the feed's policy.
@@ -580,6 +593,7 @@ fn locate(rows: &Rows<'_>, d: &Dialect, wanted: Vec<usize>) -> Vec<(u64, String)
                 })
                 .collect()
         }
+        Rows::Indexed(f) => wanted.iter().map(|&r| f(r)).collect(),
     }
 }
 

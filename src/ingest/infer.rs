@@ -56,6 +56,10 @@ pub struct Sniffed {
     pub warnings: Vec<String>,
     /// Read as JSON lines (no delimiter, header or edges apply).
     pub json: bool,
+    /// Read from this sheet of a workbook.
+    pub sheet: Option<String>,
+    /// A Parquet file: the columns are its schema's.
+    pub parquet: bool,
 }
 
 /// Reads `path` as the feed would (its encoding, dialect and `skip_rows`/`skip_footer`) and
@@ -63,25 +67,108 @@ pub struct Sniffed {
 /// ones too).
 pub fn sniff(path: &Path, feed: &FeedConfig, try_locales: bool) -> Result<Sniffed, IngestError> {
     let name = file_name(path);
-    if feed.format_of(path) == FileFormat::Ndjson {
-        return sniff_ndjson(path, feed, try_locales);
+    match feed.format_of(path) {
+        FileFormat::Ndjson => return sniff_ndjson(path, feed, try_locales),
+        FileFormat::Excel => return sniff_workbook(path, feed, try_locales),
+        FileFormat::Parquet => return sniff_parquet(path),
+        FileFormat::Csv => {}
     }
     let file = std::fs::File::open(path)?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    sniff_csv(&name, file, Some((path, size)), feed, try_locales)
+}
+
+/// [`sniff`] of CSV text; `stretches` (the file and its size) lets a large plain file be
+/// sampled from its middle and its end too.
+fn sniff_csv(
+    name: &str,
+    file: impl Read + Send + 'static,
+    stretches: Option<(&Path, u64)>,
+    feed: &FeedConfig,
+    try_locales: bool,
+) -> Result<Sniffed, IngestError> {
     let (text, _hash, info) = source::open_text(file, feed.encoding)?;
     let mut win = Window::new(text, feed.csv.skip_footer);
     win.set_comment(feed.csv.comment);
     win.fill_to(HEAD_BYTES)?;
-    let st = start_of(&mut win, &name, &feed.csv)?;
+    let st = start_of(&mut win, name, &feed.csv)?;
     let (d, start, line) = (st.dialect, st.offset, st.line);
     let mut reader = Reader::new(feed, d, value_options(feed, try_locales));
     let mut sample = reader.read_stream(&mut win, start, line)?;
     let more_wanted = feed.infer_rows == 0;
     let utf16 = info.encoding == encoding_rs::UTF_16LE || info.encoding == encoding_rs::UTF_16BE;
-    if !win.eof && more_wanted && info.compression == Compression::None && !utf16 {
-        sample = reader.read_stretches(path, size, &info)?;
+    if let Some((path, size)) = stretches {
+        if !win.eof && more_wanted && info.compression == Compression::None && !utf16 {
+            sample = reader.read_stretches(path, size, &info)?;
+        }
     }
-    reader.finish(&name, feed, info, sample)
+    reader.finish(name, feed, info, sample)
+}
+
+/// [`sniff`] of a Parquet file: its columns and types from its own schema.
+fn sniff_parquet(path: &Path) -> Result<Sniffed, IngestError> {
+    let name = file_name(path);
+    let (cols, rows) = super::columnar::columns_of(std::fs::File::open(path)?).map_err(|e| {
+        IngestError::Reject(format!(
+            "{name}: not a Parquet file deltadrop can read: {e}"
+        ))
+    })?;
+    if cols.is_empty() {
+        return Err(IngestError::Reject(format!(
+            "{name}: a Parquet file without columns"
+        )));
+    }
+    let columns = cols
+        .into_iter()
+        .map(|(name, ty)| ColumnSpec {
+            name,
+            ty,
+            nullable: true,
+            format: None,
+        })
+        .collect();
+    Ok(Sniffed {
+        encoding: "-".into(),
+        compression: Compression::None,
+        delimiter: b',',
+        locale: None,
+        schema: TableSchema {
+            columns,
+            ..TableSchema::default()
+        },
+        rows_sampled: usize::try_from(rows).unwrap_or(usize::MAX),
+        header: true,
+        title_lines: 0,
+        footer_lines: 0,
+        sample: "its schema".into(),
+        warnings: Vec::new(),
+        json: false,
+        sheet: None,
+        parquet: true,
+    })
+}
+
+/// [`sniff`] of a workbook: its sheet (`sheet`, or the first with rows) laid out as the daemon
+/// reads it, then sniffed as that CSV text.
+fn sniff_workbook(
+    path: &Path,
+    feed: &FeedConfig,
+    try_locales: bool,
+) -> Result<Sniffed, IngestError> {
+    let name = file_name(path);
+    let bytes = std::fs::read(path)?;
+    let sheet = super::workbook_sheet(bytes, &name, feed, &TableSchema::default())?;
+    let text_feed = super::sheet_feed(feed);
+    let mut s = sniff_csv(
+        &name,
+        std::io::Cursor::new(sheet.csv),
+        None,
+        &text_feed,
+        try_locales,
+    )?;
+    s.sheet = Some(sheet.name);
+    s.title_lines = 0;
+    Ok(s)
 }
 
 /// The feed's value options, and with `try_locales` the pt-BR ones too.
@@ -374,6 +461,8 @@ impl<'f> Reader<'f> {
             sample,
             warnings,
             json: self.json,
+            sheet: None,
+            parquet: false,
         })
     }
 
@@ -642,8 +731,12 @@ pub fn feed_toml(path: &Path, s: &Sniffed) -> String {
         })
         .collect();
     let mut out = String::new();
-    let how = if s.json {
+    let how = if s.parquet {
+        "Parquet".to_string()
+    } else if s.json {
         "JSON lines".to_string()
+    } else if let Some(sheet) = &s.sheet {
+        format!("sheet {sheet:?}")
     } else {
         format!("delimiter {:?}", s.delimiter as char)
     };
@@ -680,6 +773,12 @@ pub fn feed_toml(path: &Path, s: &Sniffed) -> String {
     if s.json {
         out.push_str("format = \"ndjson\"\n");
     }
+    if let Some(sheet) = &s.sheet {
+        out.push_str(&format!(
+            "format = \"xlsx\"\nsheet = {}\n",
+            toml_string(sheet)
+        ));
+    }
     if let Some(l) = s.locale {
         out.push_str(&format!("locale = \"{l}\"\n"));
     }
@@ -701,7 +800,7 @@ pub fn feed_toml(path: &Path, s: &Sniffed) -> String {
             c.ty
         ));
     }
-    if s.json {
+    if s.json || s.sheet.is_some() || s.parquet {
         out.push_str("]\n");
         return out;
     }

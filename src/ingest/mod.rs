@@ -11,7 +11,9 @@
 //! [`infer`] guesses a schema from a file (`schema = "infer"`, `deltadrop sniff`).
 
 mod batch;
+mod columnar;
 pub(crate) mod dialect;
+pub(crate) mod excel;
 mod expect;
 pub mod fuzz;
 mod guess;
@@ -162,9 +164,19 @@ fn read_leased(
     sink: impl FnMut(RecordBatch) -> Result<(), SinkError>,
 ) -> Result<FileSummary, IngestError> {
     let name = file_name(path);
+    match feed.format_of(path) {
+        FileFormat::Excel => {
+            return read_workbook(lease, path, before, feed, schema, ingested_at_micros, sink)
+        }
+        FileFormat::Parquet => {
+            return read_parquet(lease, path, before, feed, schema, ingested_at_micros, sink)
+        }
+        FileFormat::Csv | FileFormat::Ndjson => {}
+    }
     let (text, hash, info) = source::open_text(lease.reader()?, feed.encoding)?;
     let mut summary = match feed.format_of(path) {
-        FileFormat::Csv => read_csv(
+        // (Workbooks and Parquet returned above.)
+        FileFormat::Csv | FileFormat::Excel | FileFormat::Parquet => read_csv(
             text,
             &name,
             &info,
@@ -194,6 +206,166 @@ fn read_leased(
     summary.size = bytes_read;
     summary.stamp = (before.len(), modified(before));
     Ok(summary)
+}
+
+/// A workbook: its sheet as CSV text ([`excel::read_sheet`]) through [`read_csv`], with the
+/// feed's CSV dialect set to that text's; bad rows named by their sheet row.
+fn read_workbook(
+    lease: &lease::Lease,
+    path: &Path,
+    before: &std::fs::Metadata,
+    feed: &FeedConfig,
+    schema: &TableSchema,
+    ingested_at_micros: i64,
+    sink: impl FnMut(RecordBatch) -> Result<(), SinkError>,
+) -> Result<FileSummary, IngestError> {
+    let name = file_name(path);
+    let Some((bytes, hash)) = source::read_all_hashed(lease.reader()?, excel::MAX_WORKBOOK_BYTES)?
+    else {
+        return Err(IngestError::Reject(format!(
+            "{name}: a workbook larger than {} MiB: save its sheet as CSV and drop that",
+            excel::MAX_WORKBOOK_BYTES >> 20
+        )));
+    };
+    let sheet = workbook_sheet(bytes, &name, feed, schema)?;
+    let text_feed = sheet_feed(feed);
+    let info = source::SourceInfo {
+        compression: source::Compression::None,
+        encoding: encoding_rs::UTF_8,
+        utf8_bom: false,
+    };
+    let text: Box<dyn std::io::Read + Send> = Box::new(std::io::Cursor::new(sheet.csv.clone()));
+    let mut summary = read_csv(
+        text,
+        &name,
+        &info,
+        lease,
+        &text_feed,
+        schema,
+        ingested_at_micros,
+        sink,
+    )
+    .map_err(|e| match e {
+        IngestError::Reject(m) => IngestError::Reject(format!("{m} (sheet '{}')", sheet.name)),
+        other => other,
+    })?;
+    for b in &mut summary.bad {
+        b.line = sheet.row_of(b.line);
+        b.error = format!("sheet '{}': {}", sheet.name, b.error);
+    }
+    let d = &mut summary.dialect;
+    d.format = Some("xlsx".into());
+    d.sheet = Some(sheet.name.clone());
+    d.encoding = String::new();
+    d.compression = String::new();
+    d.skipped_lines.title = sheet.title_rows;
+    d.skipped_lines.footer = sheet.footer_rows;
+    check_bad_ratio(&summary, feed, &name)?;
+    let (hash_hex, bytes_read) = read_unchanged(path, before, &hash)?;
+    summary.hash = hash_hex;
+    summary.size = bytes_read;
+    summary.stamp = (before.len(), modified(before));
+    Ok(summary)
+}
+
+/// A Parquet file: hashed in one pass under the lease, then read batch by batch
+/// ([`columnar::ParquetRead`]) from its own handle (the reader seeks: footer first).
+fn read_parquet(
+    lease: &lease::Lease,
+    path: &Path,
+    before: &std::fs::Metadata,
+    feed: &FeedConfig,
+    schema: &TableSchema,
+    ingested_at_micros: i64,
+    sink: impl FnMut(RecordBatch) -> Result<(), SinkError>,
+) -> Result<FileSummary, IngestError> {
+    let name = file_name(path);
+    let hash = source::hash_stream(lease.reader()?)?;
+    let file = fs::File::open(path)?;
+    let summary = FileSummary {
+        dialect: FileDialect {
+            format: Some("parquet".into()),
+            writer_check: writer_check(lease),
+            ..FileDialect::default()
+        },
+        ..FileSummary::default()
+    };
+    let reader = columnar::ParquetRead {
+        name: name.clone(),
+        feed,
+        schema,
+        ingested_at: ingested_at_micros,
+    };
+    let mut summary = reader.run(file, summary, sink)?;
+    check_bad_ratio(&summary, feed, &name)?;
+    let (hash_hex, bytes_read) = read_unchanged(path, before, &hash)?;
+    summary.hash = hash_hex;
+    summary.size = bytes_read;
+    summary.stamp = (before.len(), modified(before));
+    Ok(summary)
+}
+
+/// The sheet of a workbook's bytes the feed reads: `sheet`, or the first whose header fits the
+/// table.
+pub(crate) fn workbook_sheet(
+    bytes: Vec<u8>,
+    name: &str,
+    feed: &FeedConfig,
+    schema: &TableSchema,
+) -> Result<excel::Sheet, IngestError> {
+    let csv = &feed.csv;
+    let fits = |names: &[String]| {
+        schema.columns.is_empty()
+            || header::HeaderRead {
+                name,
+                feed,
+                schema,
+                dialect: &split::Dialect {
+                    delimiter: b',',
+                    quote: b'"',
+                    escape: None,
+                    comment: None,
+                },
+            }
+            .plan_for(names.to_vec(), 1)
+            .is_ok()
+    };
+    let wanted = excel::Wanted {
+        sheet: feed.sheet.as_deref(),
+        fits: &fits,
+        skip_rows: csv.skip_rows,
+        skip_footer: csv.skip_footer,
+        header: csv.header,
+        decimal: feed.values.decimal_separator,
+    };
+    excel::read_sheet(bytes, name, &wanted)
+}
+
+/// The feed as it reads a workbook's sheet rendered as CSV text: `,` and `"`, UTF-8, no
+/// comments; the rows before the header already left out (`skip_rows` is the layout's), total
+/// rows too unless `skip_footer` says how many.
+pub(crate) fn sheet_feed(feed: &FeedConfig) -> FeedConfig {
+    let mut f = feed.clone();
+    f.encoding = crate::config::Encoding::Fixed(encoding_rs::UTF_8);
+    f.csv.delimiter = Some(b',');
+    f.csv.delimiter_is_default = false;
+    f.csv.skip_rows = 0;
+    f.csv.quote = b'"';
+    f.csv.escape = None;
+    f.csv.comment = None;
+    // Cells that store a date, a number or a boolean are rendered as ISO dates, numbers with
+    // the feed's decimal separator (`excel::Wanted::decimal`) and true/false: read those
+    // whatever text formats the feed sets for the cells that are typed as text.
+    f.values.iso_too = true;
+    for (list, word) in [
+        (&mut f.values.true_values, "true"),
+        (&mut f.values.false_values, "false"),
+    ] {
+        if !list.iter().any(|v| v.eq_ignore_ascii_case(word)) {
+            list.push(word.to_string());
+        }
+    }
+    f
 }
 
 /// The CSV text of a file through the batch loop.

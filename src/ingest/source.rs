@@ -41,6 +41,35 @@ impl<R: Read> Read for Hashing<R> {
     }
 }
 
+/// Every byte of `file` (at most `max`), hashed as [`open_text`] hashes: for formats read whole
+/// (a workbook is a zip archive, read by seeking). None when the file is larger than `max`.
+pub fn read_all_hashed(file: impl Read, max: u64) -> io::Result<Option<(Vec<u8>, HashHandle)>> {
+    let handle = HashHandle::default();
+    let mut hashing = Hashing {
+        inner: file,
+        handle: handle.clone(),
+    };
+    let mut bytes = Vec::new();
+    (&mut hashing).take(max + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Ok(None);
+    }
+    Ok(Some((bytes, handle)))
+}
+
+/// Every byte of `file` read once and hashed as [`open_text`] hashes, nothing kept: for formats
+/// whose reader seeks (Parquet: footer first).
+pub fn hash_stream(file: impl Read) -> io::Result<HashHandle> {
+    let handle = HashHandle::default();
+    let mut hashing = Hashing {
+        inner: file,
+        handle: handle.clone(),
+    };
+    let mut buf = vec![0u8; 256 * 1024];
+    while hashing.read(&mut buf)? > 0 {}
+    Ok(handle)
+}
+
 /// What was found about the file while opening it.
 #[derive(Debug, Clone)]
 pub struct SourceInfo {

@@ -163,7 +163,7 @@ fn dates(
     opts: &ValueOptions,
     err: &mut impl FnMut(usize, String),
 ) -> PrimitiveArray<Date32Type> {
-    let formats = column_formats(spec, &opts.date_formats);
+    let formats = column_formats(spec, &opts.date_formats, opts.iso_too);
     primitive::<Date32Type>(text, spec, opts, err, |s| {
         parse_date(s, &formats).ok_or_else(|| {
             format!(
@@ -183,7 +183,7 @@ fn timestamps(
     opts: &ValueOptions,
     err: &mut impl FnMut(usize, String),
 ) -> PrimitiveArray<TimestampMicrosecondType> {
-    let formats = column_formats(spec, &opts.timestamp_formats);
+    let formats = column_formats(spec, &opts.timestamp_formats, opts.iso_too);
     primitive::<TimestampMicrosecondType>(text, spec, opts, err, |s| {
         parse_timestamp(s, &formats, &opts.timezone).ok_or_else(|| {
             format!(
@@ -196,11 +196,16 @@ fn timestamps(
     .with_timezone("UTC")
 }
 
-fn column_formats(spec: &ColumnSpec, feed: &[TimeFormat]) -> Vec<TimeFormat> {
-    match &spec.format {
+fn column_formats(spec: &ColumnSpec, feed: &[TimeFormat], iso_too: bool) -> Vec<TimeFormat> {
+    let mut formats = match &spec.format {
         Some(f) => vec![f.clone()],
         None => feed.to_vec(),
+    };
+    // Empty already means ISO 8601.
+    if iso_too && !formats.is_empty() && !formats.contains(&TimeFormat::Iso) {
+        formats.push(TimeFormat::Iso);
     }
+    formats
 }
 
 fn describe(formats: &[TimeFormat], iso: &str) -> String {

@@ -200,7 +200,10 @@ fn never_taken(feed: &FeedConfig, path: &Path) -> Option<String> {
         .iter()
         .any(|e| lower.ends_with(e))
     {
-        return Some("a spreadsheet, not CSV: save it as CSV (UTF-8) and drop that".into());
+        return Some(
+            "a workbook, and this feed does not read workbooks: set format = \"xlsx\" (or \"auto\") to load it"
+                .into(),
+        );
     }
     Some(format!(
         "not a .{} file (the feed's `extensions`)",
@@ -397,7 +400,7 @@ mod tests {
         let tmp = tempfile::tempdir().expect("tempdir");
         let f = feed_in(tmp.path(), "", "ready_marker = \".done\"");
         let why = |name: &str| never_taken(&f, &f.inbox.join(name));
-        assert!(why("sales.XLSX").is_some_and(|w| w.contains("save it as CSV")));
+        assert!(why("sales.XLSX").is_some_and(|w| w.contains("set format = \"xlsx\"")));
         assert!(why("README.txt").is_some_and(|w| w.contains("not a .csv/.csv.gz/.csv.zst file")));
         for expected in ["a.csv", ".a.csv.swp", "a.csv.part", "a.csv.done"] {
             assert_eq!(why(expected), None, "{expected}");

@@ -205,7 +205,394 @@ fn sniff_prints_a_json_lines_feed_block() {
         .success();
     let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
     assert!(text.contains("format = \"ndjson\""), "{text}");
-    assert!(text.contains("{ name = \"sale_id\", type = \"int64\" }"), "{text}");
-    assert!(text.contains("{ name = \"nested\", type = \"string\" }"), "{text}");
+    assert!(
+        text.contains("{ name = \"sale_id\", type = \"int64\" }"),
+        "{text}"
+    );
+    assert!(
+        text.contains("{ name = \"nested\", type = \"string\" }"),
+        "{text}"
+    );
     assert!(!text.contains("[feed.csv]"), "{text}");
+}
+
+const VENDAS: &str = r#"header_match = "insensitive"
+columns = [
+  { name = "codigo", type = "string", nullable = false },
+  { name = "data", type = "date" },
+  { name = "hora_da_venda", type = "timestamp" },
+  { name = "valores_unitario", type = "decimal(12,2)" },
+  { name = "valores_total", type = "decimal(12,2)" },
+  { name = "loja", type = "string" },
+]"#;
+
+/// The rows of tests/data/vendas.xlsx's "Vendas" sheet (scripts/fixtures/make-xlsx.py) that load.
+fn assert_vendas(d: &Dir) {
+    let rows = rows_by(&d.table(), "codigo");
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert_eq!(rows["0001"]["data"], v("2026-12-01"));
+    assert_eq!(rows["0003"]["data"], v("2026-12-31"));
+    assert!(
+        rows["0001"]["hora_da_venda"]
+            .as_deref()
+            .is_some_and(|t| t.starts_with("2026-12-01T09:30:15")),
+        "{:?}",
+        rows["0001"]["hora_da_venda"]
+    );
+    assert_eq!(rows["0001"]["valores_unitario"], v("10.50"));
+    assert_eq!(rows["0001"]["valores_total"], v("21.00"));
+    assert_eq!(
+        rows["0002"]["valores_unitario"],
+        v("0.10"),
+        "0.1 as stored, not 0.1000…"
+    );
+    assert_eq!(rows["0003"]["valores_total"], v("1234567.89"));
+    assert_eq!(rows["0002"]["loja"], v("RJ-02"));
+    assert!(!rows.contains_key("Total"), "the totals row is not a row");
+}
+
+#[test]
+fn a_workbook_loads_the_sheet_that_fits_with_its_dates_decimals_and_merged_header() {
+    let d = Dir::with_feed("", &format!("format = \"auto\"\n{VENDAS}"));
+    drop_fixture(&d, "vendas.xlsx");
+    d.run_once();
+    assert_vendas(&d);
+    let q = read_quarantine(&d.path("lake/_quarantine/sales"));
+    assert_eq!(q.len(), 2, "{q:?}");
+    assert_eq!(q[0].line_number, 8, "the sheet row of 0004: {q:?}");
+    assert_eq!(q[1].line_number, 9, "the sheet row of 0005: {q:?}");
+    assert_eq!(q[1].column.as_deref(), Some("valores_unitario"), "{q:?}");
+    assert!(q[0].error.contains("sheet 'Vendas'"), "{}", q[0].error);
+    assert!(q[0].error.contains("31/02/2026"), "{}", q[0].error);
+    let f = d.inspect_file("vendas.xlsx");
+    let dialect = &f["file"]["loaded"][0]["dialect"];
+    assert_eq!(dialect["format"], "xlsx", "{f}");
+    assert_eq!(dialect["sheet"], "Vendas", "{f}");
+    assert_eq!(dialect["skippedLines"]["title"], 2, "{f}");
+    assert_eq!(dialect["skippedLines"]["footer"], 1, "{f}");
+    assert_eq!(list_names(&d.path("processed")), ["vendas.xlsx"]);
+}
+
+#[test]
+fn the_1904_date_system_gives_the_same_dates() {
+    let d = Dir::with_feed(
+        "",
+        &format!("format = \"xlsx\"\nsheet = \"vendas\"\n{VENDAS}"),
+    );
+    drop_fixture(&d, "vendas-1904.xlsx");
+    d.run_once();
+    assert_vendas(&d);
+}
+
+#[test]
+fn a_file_that_is_not_a_workbook_or_lacks_the_sheet_is_rejected_with_the_reason() {
+    let d = Dir::with_feed("", &format!("format = \"auto\"\n{VENDAS}"));
+    d.drop_file("fake.xlsx", "id,name\n1,not a workbook\n");
+    d.run_once();
+    let why = std::fs::read_to_string(d.path("rejected/fake.xlsx.error.txt")).unwrap();
+    assert!(why.contains("not a workbook"), "{why}");
+
+    let d = Dir::with_feed(
+        "",
+        &format!("format = \"xlsx\"\nsheet = \"Sales\"\n{VENDAS}"),
+    );
+    drop_fixture(&d, "vendas.xlsx");
+    d.run_once();
+    let why = std::fs::read_to_string(d.path("rejected/vendas.xlsx.error.txt")).unwrap();
+    assert!(
+        why.contains("no sheet named 'Sales'") && why.contains("Resumo, Vendas"),
+        "{why}"
+    );
+}
+
+#[test]
+fn a_crash_at_each_point_of_the_commit_path_loses_and_doubles_no_sheet_row() {
+    for point in CRASH_POINTS {
+        let d = Dir::with_feed(
+            "",
+            &format!(
+                "format = \"xlsx\"\nmerge_key = [\"codigo\"]\nmax_files_per_commit = 1\n{VENDAS}"
+            ),
+        );
+        drop_fixture(&d, "vendas.xlsx");
+        // The same content again: a duplicate once the first is committed, crash or not.
+        std::fs::copy(
+            d.inbox().join("vendas.xlsx"),
+            d.inbox().join("vendas-copy.xlsx"),
+        )
+        .unwrap();
+        d.run_once_crashing_at(point, 1);
+        d.run_once();
+        assert_vendas(&d);
+        assert_eq!(
+            crate::util::table_rows(&d.table()).len(),
+            3,
+            "after a crash at {point}"
+        );
+        assert!(d.inbox_files().is_empty(), "after a crash at {point}");
+    }
+}
+
+#[test]
+fn sniff_reads_a_workbook_s_sheet() {
+    let d = Dir::empty();
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/vendas.xlsx");
+    let out = d
+        .assert_cmd()
+        .args(["sniff", src.to_str().unwrap()])
+        .assert()
+        .success();
+    let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(
+        text.contains("format = \"xlsx\"\nsheet = \"Resumo\""),
+        "{text}"
+    );
+}
+
+/// A Parquet file of `batch` in row groups of `group_rows` rows.
+fn write_parquet(
+    path: &std::path::Path,
+    batch: &deltalake::arrow::record_batch::RecordBatch,
+    group_rows: usize,
+) {
+    use deltalake::parquet::arrow::ArrowWriter;
+    use deltalake::parquet::file::properties::WriterProperties;
+    let props = WriterProperties::builder()
+        .set_max_row_group_row_count(Some(group_rows))
+        .build();
+    let mut w = ArrowWriter::try_new(
+        std::fs::File::create(path).unwrap(),
+        batch.schema(),
+        Some(props),
+    )
+    .unwrap();
+    w.write(batch).unwrap();
+    w.close().unwrap();
+}
+
+fn parquet_sales() -> deltalake::arrow::record_batch::RecordBatch {
+    use deltalake::arrow::array::{Date32Array, Float64Array, Int32Array, StringArray};
+    use deltalake::arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
+    let schema = Schema::new(vec![
+        Field::new("id", DataType::Int32, false),
+        Field::new("name", DataType::Utf8, true),
+        Field::new("amount", DataType::Float64, true),
+        Field::new("sold_on", DataType::Date32, true),
+        Field::new("qty", DataType::Utf8, true),
+    ]);
+    deltalake::arrow::record_batch::RecordBatch::try_new(
+        Arc::new(schema),
+        vec![
+            Arc::new(Int32Array::from(vec![1, 2, 3, 4, 5])),
+            Arc::new(StringArray::from(vec![
+                Some("a"),
+                None,
+                Some("c, d"),
+                Some("e"),
+                Some("f"),
+            ])),
+            Arc::new(Float64Array::from(vec![
+                Some(1.5),
+                Some(0.1),
+                None,
+                Some(2.25),
+                Some(3.0),
+            ])),
+            Arc::new(Date32Array::from(vec![
+                Some(20_788),
+                Some(20_789),
+                Some(20_790),
+                None,
+                Some(20_791),
+            ])),
+            Arc::new(StringArray::from(vec![
+                Some("1"),
+                Some("2"),
+                Some("3"),
+                Some("x"),
+                Some("5"),
+            ])),
+        ],
+    )
+    .unwrap()
+}
+
+#[test]
+fn parquet_rows_are_widened_to_the_table_and_a_bad_value_is_located_by_row_group() {
+    let d = Dir::with_feed(
+        "",
+        r#"format = "auto"
+columns = [
+  { name = "id", type = "int64", nullable = false },
+  { name = "name", type = "string" },
+  { name = "amount", type = "decimal(12,2)" },
+  { name = "sold_on", type = "date" },
+  { name = "qty", type = "int64" },
+]"#,
+    );
+    std::fs::create_dir_all(d.path("staging")).unwrap();
+    std::fs::create_dir_all(d.inbox()).unwrap();
+    write_parquet(&d.path("staging/sales.parquet"), &parquet_sales(), 3);
+    std::fs::rename(
+        d.path("staging/sales.parquet"),
+        d.inbox().join("sales.parquet"),
+    )
+    .unwrap();
+    d.run_once();
+    let rows = rows_by(&d.table(), "id");
+    assert_eq!(rows.len(), 4, "{rows:?}");
+    assert_eq!(rows["1"]["amount"], v("1.50"));
+    assert_eq!(rows["2"]["amount"], v("0.10"));
+    assert_eq!(rows["2"]["name"], None);
+    assert_eq!(rows["3"]["name"], v("c, d"));
+    assert_eq!(rows["1"]["sold_on"], v("2026-12-01"));
+    assert_eq!(rows["5"]["qty"], v("5"));
+    let q = read_quarantine(&d.path("lake/_quarantine/sales"));
+    assert_eq!(q.len(), 1, "{q:?}");
+    assert_eq!(q[0].line_number, 4);
+    assert!(
+        q[0].error.starts_with("row group 1, row 0: "),
+        "{}",
+        q[0].error
+    );
+    assert_eq!(q[0].column.as_deref(), Some("qty"));
+    let raw: serde_json::Value = serde_json::from_str(q[0].raw_line.as_deref().unwrap()).unwrap();
+    assert_eq!(raw["qty"], "x", "{raw}");
+    let f = d.inspect_file("sales.parquet");
+    assert_eq!(
+        f["file"]["loaded"][0]["dialect"]["format"], "parquet",
+        "{f}"
+    );
+
+    // requeue reads the row again from its raw text: with "x" a null word it passes.
+    let cfg = std::fs::read_to_string(d.path("config.toml")).unwrap();
+    d.write_config(&cfg.replace(
+        "format = \"auto\"",
+        "format = \"auto\"\nnull_values = [\"\", \"x\"]",
+    ));
+    let r = d.json(&["requeue", "--config", "config.toml", "--json"]);
+    assert_eq!(r[0]["passed"].as_u64(), Some(1), "{r:#}");
+    let rows = rows_by(&d.table(), "id");
+    assert_eq!(rows["4"]["qty"], None);
+    assert_eq!(rows["4"]["amount"], v("2.25"));
+    assert_eq!(rows["4"]["_source_file"], v("sales.parquet"));
+    assert!(read_quarantine(&d.path("lake/_quarantine/sales")).is_empty());
+}
+
+#[test]
+fn a_parquet_column_that_cannot_be_conformed_rejects_the_file_naming_both_types() {
+    use deltalake::arrow::array::{Array, Int32Array, ListArray};
+    use deltalake::arrow::datatypes::{DataType, Field, Int32Type, Schema};
+    use std::sync::Arc;
+    let d = Dir::with_feed(
+        "",
+        "format = \"parquet\"\ncolumns = [{ name = \"id\", type = \"int64\" }, { name = \"tags\", type = \"int64\" }]",
+    );
+    let tags = ListArray::from_iter_primitive::<Int32Type, _, _>(vec![Some(vec![Some(1)])]);
+    let schema = Schema::new(vec![
+        Field::new("id", DataType::Int32, false),
+        Field::new("tags", tags.data_type().clone(), true),
+    ]);
+    let batch = deltalake::arrow::record_batch::RecordBatch::try_new(
+        Arc::new(schema),
+        vec![Arc::new(Int32Array::from(vec![1])), Arc::new(tags)],
+    )
+    .unwrap();
+    std::fs::create_dir_all(d.inbox()).unwrap();
+    write_parquet(&d.inbox().join("t.parquet"), &batch, 10);
+    d.drop_file("not.parquet", "id\n1\n");
+    d.run_once();
+    let why = std::fs::read_to_string(d.path("rejected/t.parquet.error.txt")).unwrap();
+    assert!(
+        why.contains("column 'tags' is List") && why.contains("int64"),
+        "{why}"
+    );
+    let why = std::fs::read_to_string(d.path("rejected/not.parquet.error.txt")).unwrap();
+    assert!(why.contains("not a Parquet file"), "{why}");
+}
+
+#[test]
+fn a_parquet_table_is_inferred_from_the_file_s_schema_with_integers_widened() {
+    let d = Dir::with_feed("", "format = \"parquet\"\nschema = \"infer\"");
+    std::fs::create_dir_all(d.path("staging")).unwrap();
+    std::fs::create_dir_all(d.inbox()).unwrap();
+    write_parquet(&d.path("staging/s.parquet"), &parquet_sales(), 100);
+    std::fs::rename(d.path("staging/s.parquet"), d.inbox().join("s.parquet")).unwrap();
+    d.run_once();
+    let schema = table_schema(&d.table());
+    let ty = |n: &str| schema.iter().find(|(c, _)| c == n).unwrap().1.clone();
+    assert_eq!(ty("id"), "Int64", "{schema:?}");
+    assert_eq!(ty("amount"), "Float64", "{schema:?}");
+    assert_eq!(ty("sold_on"), "Date32", "{schema:?}");
+    assert_eq!(rows_by(&d.table(), "id").len(), 5);
+}
+
+#[test]
+fn one_inbox_of_a_workbook_json_lines_and_parquet_survives_a_crash_at_each_point() {
+    let columns = r#"format = "auto"
+header_match = "insensitive"
+max_files_per_commit = 1
+columns = [
+  { name = "codigo", type = "string" },
+  { name = "data", type = "date" },
+  { name = "hora_da_venda", type = "timestamp" },
+  { name = "valores_unitario", type = "decimal(12,2)" },
+  { name = "valores_total", type = "decimal(12,2)" },
+  { name = "loja", type = "string" },
+  { name = "id", type = "int64" },
+  { name = "name", type = "string" },
+  { name = "amount", type = "decimal(12,2)" },
+  { name = "sold_on", type = "date" },
+  { name = "qty", type = "int64" },
+]"#;
+    for point in CRASH_POINTS.iter().filter(|p| !p.contains("change")) {
+        let d = Dir::with_feed("", columns);
+        std::fs::create_dir_all(d.inbox()).unwrap();
+        drop_fixture(&d, "vendas.xlsx");
+        write_parquet(&d.inbox().join("sales.parquet"), &parquet_sales(), 3);
+        d.drop_file(
+            "orders.ndjson",
+            concat!(
+                "{\"id\": 10, \"name\": {\"first\": \"Ana\"}, \"amount\": 1.25}\n",
+                "{\"id\": 11, \"amount\": 2}\n",
+                "{\"id\": 12 oops\n",
+                "{\"id\": 13, \"qty\": 7}\n",
+            ),
+        );
+        d.run_once_crashing_at(point, 2);
+        d.run_once();
+        let rows = crate::util::table_rows(&d.table());
+        let mut keys: Vec<String> = rows
+            .iter()
+            .map(|r| r["codigo"].clone().or(r["id"].clone()).unwrap())
+            .collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            ["0001", "0002", "0003", "1", "10", "11", "13", "2", "3", "5"],
+            "after a crash at {point}"
+        );
+        let ana = rows.iter().find(|r| r["id"] == v("10")).unwrap();
+        let name: serde_json::Value =
+            serde_json::from_str(ana["name"].as_deref().unwrap()).unwrap();
+        assert_eq!(name["first"], "Ana");
+        let q = read_quarantine(&d.path("lake/_quarantine/sales"));
+        let mut located: Vec<(String, i64)> = q
+            .iter()
+            .map(|r| (r.source_file.clone(), r.line_number))
+            .collect();
+        located.sort();
+        assert_eq!(
+            located,
+            [
+                ("orders.ndjson".to_string(), 3),
+                ("sales.parquet".into(), 4),
+                ("vendas.xlsx".into(), 8),
+                ("vendas.xlsx".into(), 9)
+            ],
+            "after a crash at {point}"
+        );
+        assert!(d.inbox_files().is_empty(), "after a crash at {point}");
+    }
 }

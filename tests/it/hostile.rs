@@ -536,7 +536,10 @@ fn files_never_taken_are_named_once() {
     );
     let log = daemon.log();
     for (name, why) in [
-        ("report.xlsx", "a spreadsheet, not CSV: save it as CSV"),
+        (
+            "report.xlsx",
+            "a workbook, and this feed does not read workbooks",
+        ),
         ("notes.txt", "not a .csv/.csv.gz/.csv.zst file"),
         ("link.csv", "a symbolic link: links are never followed"),
     ] {

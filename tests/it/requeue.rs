@@ -159,3 +159,39 @@ fn requeue_reads_quarantined_json_lines_again_by_their_own_names() {
     assert_eq!(q.len(), 1);
     assert_eq!(q[0].line_number, 3, "its line in the original file: {q:?}");
 }
+
+#[test]
+fn requeue_reads_quarantined_sheet_rows_again_with_the_workbook_s_header() {
+    let d = Dir::with_feed(
+        "",
+        r#"format = "auto"
+header_match = "insensitive"
+columns = [
+  { name = "codigo", type = "string", nullable = false },
+  { name = "data", type = "date" },
+  { name = "hora_da_venda", type = "timestamp" },
+  { name = "valores_unitario", type = "decimal(12,2)" },
+  { name = "valores_total", type = "decimal(12,2)" },
+  { name = "loja", type = "string" },
+]"#,
+    );
+    drop_fixture(&d, "vendas.xlsx");
+    d.run_once();
+    let qdir = d.path("lake/_quarantine/sales");
+    assert_eq!(read_quarantine(&qdir).len(), 2);
+    fix_decimal_comma(&d);
+    let r = d.json(&["requeue", "--config", "config.toml", "--json"]);
+    assert_eq!(
+        (r[0]["passed"].as_u64(), r[0]["still_failing"].as_u64()),
+        (Some(1), Some(1)),
+        "{r:#}"
+    );
+    let rows = rows_by(&d.table(), "codigo");
+    assert_eq!(rows["0005"]["valores_unitario"], v("12.50"));
+    assert_eq!(rows["0005"]["valores_total"], v("25.00"));
+    assert_eq!(rows["0005"]["data"], v("2026-12-04"));
+    assert_eq!(rows["0005"]["_source_file"], v("vendas.xlsx"));
+    let q = read_quarantine(&qdir);
+    assert_eq!(q.len(), 1);
+    assert_eq!(q[0].line_number, 8, "its sheet row: {q:?}");
+}
