@@ -445,7 +445,7 @@ fn sniff(file: &Path, config: &ConfigArg, feed: Option<&str>, rows: usize) -> Re
     f.infer_rows = rows;
     let s = crate::ingest::infer::sniff(file, &f, config.config.is_none())
         .map_err(|e| Error::Usage(format!("{}: {e}", file.display())))?;
-    out!("{}", crate::ingest::infer::feed_toml(file, &s));
+    out!("{}", crate::ingest::sniffed::feed_toml(file, &s));
     Ok(0)
 }
 

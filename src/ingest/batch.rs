@@ -207,40 +207,15 @@ impl<'a, S: FnMut(RecordBatch) -> Result<(), SinkError>> FileParse<'a, S> {
                 Ok(n) => {
                     pos += n;
                     if decoder.capacity() == 0 || at_eof {
-                        let range = batch_start..pos;
-                        let flushed = decoder.flush();
-                        // csv-core reads text after a closing quote into the field; our rules
-                        // differ (see `quoting`): such a stretch is read record by record.
-                        let plain = flushed.is_ok()
-                            && !quoting::needs_attention(&win.buf[range.clone()], &self.dialect);
-                        match flushed {
-                            Ok(Some(text)) if plain => {
-                                let rows = Rows::Range {
-                                    bytes: &win.buf[range.clone()],
-                                    line: batch_line,
-                                };
-                                self.process(&text, rows)?;
-                            }
-                            Ok(None) => {}
-                            // Invalid UTF-8 in a complete stretch of records, or quoting to
-                            // check record by record.
-                            Ok(Some(_)) | Err(_) => {
-                                let (end, end_line) =
-                                    self.slow_path_range(win, range.clone(), batch_line)?;
-                                debug_assert_eq!(end, range.end);
-                                batch_start = end;
-                                batch_line = end_line;
-                                if at_eof {
-                                    return Ok(());
-                                }
-                                decoder = self.decoder(win, end);
-                                continue;
-                            }
-                        }
-                        batch_line += split::count_newlines(&win.buf[range]) as u64;
+                        let (end_line, reread) =
+                            self.flush_batch(win, &mut decoder, batch_start..pos, batch_line)?;
+                        batch_line = end_line;
                         batch_start = pos;
                         if at_eof {
                             return Ok(());
+                        }
+                        if reread {
+                            decoder = self.decoder(win, pos);
                         }
                     }
                 }
@@ -257,6 +232,38 @@ impl<'a, S: FnMut(RecordBatch) -> Result<(), SinkError>> FileParse<'a, S> {
                 }
             }
         }
+    }
+
+    /// A batch arrow-csv has finished (`range` of the window, from physical line `line`): its
+    /// text batch converted and handed on, or — invalid UTF-8, or quoting our rules read
+    /// otherwise than csv-core (see `quoting`) — its stretch re-read record by record. Returns
+    /// the line after it, and whether it was re-read (the decoder must then be built anew).
+    fn flush_batch(
+        &mut self,
+        win: &mut Window,
+        decoder: &mut Decoder,
+        range: std::ops::Range<usize>,
+        line: u64,
+    ) -> Result<(u64, bool), IngestError> {
+        let flushed = decoder.flush();
+        let plain =
+            flushed.is_ok() && !quoting::needs_attention(&win.buf[range.clone()], &self.dialect);
+        match flushed {
+            Ok(Some(text)) if plain => {
+                let rows = Rows::Range {
+                    bytes: &win.buf[range.clone()],
+                    line,
+                };
+                self.process(&text, rows)?;
+            }
+            Ok(None) => {}
+            Ok(Some(_)) | Err(_) => {
+                let (end, end_line) = self.slow_path_range(win, range.clone(), line)?;
+                debug_assert_eq!(end, range.end);
+                return Ok((end_line, true));
+            }
+        }
+        Ok((line + split::count_newlines(&win.buf[range]) as u64, false))
     }
 
     /// The next batch from `*start` if its stretch is plain ([`plain`]): read in, converted and

@@ -23,10 +23,13 @@ use deltalake::arrow::util::display::{ArrayFormatter, FormatOptions};
 use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::config::FeedConfig;
-use crate::schema::{ColType, TableSchema};
+use crate::job::file_name;
+use crate::schema::{ColType, ColumnSpec, TableSchema};
 
 use super::batch::{FileParse, Setup};
 use super::header::{ColumnPlan, HeaderRead};
+use super::sniffed::Sniffed;
+use super::source::Compression;
 use super::split::Dialect;
 use super::{internal, FileSummary, IngestError, SinkError};
 
@@ -244,6 +247,49 @@ pub(super) fn columns_of(file: File) -> Result<(Vec<(String, ColType)>, u64), St
         })
         .collect();
     Ok((cols, rows))
+}
+
+/// `infer::sniff` of a Parquet file: its columns and types from its own schema.
+pub(super) fn sniff(path: &std::path::Path) -> Result<Sniffed, IngestError> {
+    let name = file_name(path);
+    let (cols, rows) = columns_of(std::fs::File::open(path)?).map_err(|e| {
+        IngestError::Reject(format!(
+            "{name}: not a Parquet file deltadrop can read: {e}"
+        ))
+    })?;
+    if cols.is_empty() {
+        return Err(IngestError::Reject(format!(
+            "{name}: a Parquet file without columns"
+        )));
+    }
+    let columns = cols
+        .into_iter()
+        .map(|(name, ty)| ColumnSpec {
+            name,
+            ty,
+            nullable: true,
+            format: None,
+        })
+        .collect();
+    Ok(Sniffed {
+        encoding: "-".into(),
+        compression: Compression::None,
+        delimiter: b',',
+        locale: None,
+        schema: TableSchema {
+            columns,
+            ..TableSchema::default()
+        },
+        rows_sampled: usize::try_from(rows).unwrap_or(usize::MAX),
+        header: true,
+        title_lines: 0,
+        footer_lines: 0,
+        sample: "its schema".into(),
+        warnings: Vec::new(),
+        json: false,
+        sheet: None,
+        parquet: true,
+    })
 }
 
 #[cfg(test)]

@@ -15,10 +15,11 @@ use deltalake::kernel::StructType;
 
 use crate::config::{Config, FeedConfig, FileFormat, ValueOptions};
 use crate::job::file_name;
-use crate::schema::{ColType, ColumnSpec, TableSchema, TimeFormat};
+use crate::schema::{ColType, ColumnSpec, TableSchema};
 
 use super::dialect::start_of;
-use super::guess::{java_style, ColumnGuess, Decision};
+use super::guess::{ColumnGuess, Decision};
+use super::sniffed::Sniffed;
 use super::source::Compression;
 use super::split::{Dialect, RawRecord, Splitter};
 use super::window::{Window, HEAD_BYTES};
@@ -33,35 +34,6 @@ const HEAD_RECORDS: usize = 20;
 /// How many last records are looked at for footer lines.
 const TAIL_RECORDS: usize = 5;
 
-/// What sniffing a file found.
-#[derive(Debug, Clone)]
-pub struct Sniffed {
-    pub encoding: String,
-    pub compression: Compression,
-    pub delimiter: u8,
-    /// `Some("pt-BR")` when Brazilian number/date formats fit the data better.
-    pub locale: Option<&'static str>,
-    pub schema: TableSchema,
-    pub rows_sampled: usize,
-    /// The first record (after title lines) is a header; false when it reads as data.
-    pub header: bool,
-    /// Lines before the header (report titles, blank lines) not configured as `skip_rows`.
-    pub title_lines: usize,
-    /// Lines at the end that are not rows (totals, record counts) not configured as
-    /// `skip_footer`.
-    pub footer_lines: usize,
-    /// What of the file was read: "the whole file", or which stretches.
-    pub sample: String,
-    /// Columns that look typed but are loaded as text, and why.
-    pub warnings: Vec<String>,
-    /// Read as JSON lines (no delimiter, header or edges apply).
-    pub json: bool,
-    /// Read from this sheet of a workbook.
-    pub sheet: Option<String>,
-    /// A Parquet file: the columns are its schema's.
-    pub parquet: bool,
-}
-
 /// Reads `path` as the feed would (its encoding, dialect and `skip_rows`/`skip_footer`) and
 /// guesses its columns with the feed's value options (and, with `try_locales`, with the pt-BR
 /// ones too).
@@ -70,7 +42,7 @@ pub fn sniff(path: &Path, feed: &FeedConfig, try_locales: bool) -> Result<Sniffe
     match feed.format_of(path) {
         FileFormat::Ndjson => return sniff_ndjson(path, feed, try_locales),
         FileFormat::Excel => return sniff_workbook(path, feed, try_locales),
-        FileFormat::Parquet => return sniff_parquet(path),
+        FileFormat::Parquet => return super::columnar::sniff(path),
         FileFormat::Csv => {}
     }
     let file = std::fs::File::open(path)?;
@@ -103,49 +75,6 @@ fn sniff_csv(
         }
     }
     reader.finish(name, feed, info, sample)
-}
-
-/// [`sniff`] of a Parquet file: its columns and types from its own schema.
-fn sniff_parquet(path: &Path) -> Result<Sniffed, IngestError> {
-    let name = file_name(path);
-    let (cols, rows) = super::columnar::columns_of(std::fs::File::open(path)?).map_err(|e| {
-        IngestError::Reject(format!(
-            "{name}: not a Parquet file deltadrop can read: {e}"
-        ))
-    })?;
-    if cols.is_empty() {
-        return Err(IngestError::Reject(format!(
-            "{name}: a Parquet file without columns"
-        )));
-    }
-    let columns = cols
-        .into_iter()
-        .map(|(name, ty)| ColumnSpec {
-            name,
-            ty,
-            nullable: true,
-            format: None,
-        })
-        .collect();
-    Ok(Sniffed {
-        encoding: "-".into(),
-        compression: Compression::None,
-        delimiter: b',',
-        locale: None,
-        schema: TableSchema {
-            columns,
-            ..TableSchema::default()
-        },
-        rows_sampled: usize::try_from(rows).unwrap_or(usize::MAX),
-        header: true,
-        title_lines: 0,
-        footer_lines: 0,
-        sample: "its schema".into(),
-        warnings: Vec::new(),
-        json: false,
-        sheet: None,
-        parquet: true,
-    })
 }
 
 /// [`sniff`] of a workbook: its sheet (`sheet`, or the first with rows) laid out as the daemon
@@ -716,121 +645,12 @@ fn pt_br_values() -> Option<ValueOptions> {
     cfg.feeds.into_iter().next().map(|f| f.values)
 }
 
-/// A ready-to-paste `[[feed]]` block for a sniffed file.
-pub fn feed_toml(path: &Path, s: &Sniffed) -> String {
-    let stem = file_name(path);
-    let stem = stem.split('.').next().unwrap_or("feed");
-    let feed_name: String = stem
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let mut out = String::new();
-    let how = if s.parquet {
-        "Parquet".to_string()
-    } else if s.json {
-        "JSON lines".to_string()
-    } else if let Some(sheet) = &s.sheet {
-        format!("sheet {sheet:?}")
-    } else {
-        format!("delimiter {:?}", s.delimiter as char)
-    };
-    out.push_str(&format!(
-        "# {}: encoding {}, compression {}, {how}, {} row(s) read ({})\n",
-        path.display(),
-        s.encoding,
-        s.compression,
-        s.rows_sampled,
-        s.sample
-    ));
-    if !s.header {
-        out.push_str("# no header row: the columns are named by position\n");
-    }
-    if s.title_lines > 0 {
-        out.push_str(&format!(
-            "# {} line(s) before the header (a title?)\n",
-            s.title_lines
-        ));
-    }
-    if s.footer_lines > 0 {
-        out.push_str(&format!(
-            "# {} line(s) at the end that are not rows (totals?)\n",
-            s.footer_lines
-        ));
-    }
-    for w in &s.warnings {
-        out.push_str(&format!("# {w}\n"));
-    }
-    out.push_str("[[feed]]\n");
-    out.push_str(&format!("name = \"{feed_name}\"\n"));
-    out.push_str("inbox = \"inbox\"\n");
-    out.push_str(&format!("table = \"lake/{feed_name}\"\n"));
-    if s.json {
-        out.push_str("format = \"ndjson\"\n");
-    }
-    if let Some(sheet) = &s.sheet {
-        out.push_str(&format!(
-            "format = \"xlsx\"\nsheet = {}\n",
-            toml_string(sheet)
-        ));
-    }
-    if let Some(l) = s.locale {
-        out.push_str(&format!("locale = \"{l}\"\n"));
-    }
-    let enc = s.encoding.to_ascii_lowercase();
-    if !enc.starts_with("utf-8") {
-        out.push_str(&format!("encoding = \"{enc}\"\n"));
-    }
-    out.push_str("columns = [\n");
-    for c in &s.schema.columns {
-        let format = match &c.format {
-            Some(f) if *f != TimeFormat::Iso => {
-                format!(", format = {}", toml_string(&java_style(f)))
-            }
-            _ => String::new(),
-        };
-        out.push_str(&format!(
-            "  {{ name = {}, type = \"{}\"{format} }},\n",
-            toml_string(&c.name),
-            c.ty
-        ));
-    }
-    if s.json || s.sheet.is_some() || s.parquet {
-        out.push_str("]\n");
-        return out;
-    }
-    out.push_str("]\n\n[feed.csv]\n");
-    let delim = match s.delimiter {
-        b'\t' => "\\t".to_string(),
-        d => (d as char).to_string(),
-    };
-    out.push_str(&format!("delimiter = \"{delim}\"\n"));
-    if !s.header {
-        out.push_str("header = false\n");
-    }
-    if s.title_lines > 0 {
-        out.push_str(&format!("skip_rows = {}\n", s.title_lines));
-    }
-    if s.footer_lines > 0 {
-        out.push_str(&format!("skip_footer = {}\n", s.footer_lines));
-    }
-    out
-}
-
-fn toml_string(s: &str) -> String {
-    serde_json::Value::String(s.to_string()).to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use std::io::Write;
 
     use super::*;
+    use crate::ingest::sniffed::feed_toml;
 
     fn feed(extra: &str) -> FeedConfig {
         Config::from_toml(

@@ -23,6 +23,7 @@ pub(crate) mod lease;
 mod ndjson;
 mod plain;
 pub(crate) mod quoting;
+pub(crate) mod sniffed;
 pub(crate) mod source;
 pub(crate) mod split;
 pub(crate) mod value;

@@ -4,7 +4,7 @@
 //! csv-core splits it — at each delimiter and line end. Such a stretch is split here with one
 //! SIMD scan (`memchr`) straight into text columns, instead of csv-core's byte-by-byte state
 //! machine and arrow-csv's copies (perf: the two were ~17 % of a large file's CPU). Anything
-//! else is left to the general path ([`super::batch`]), which keeps every quoting rule.
+//! else is left to the general path (the batch loop), which keeps every quoting rule.
 
 use std::sync::Arc;
 
