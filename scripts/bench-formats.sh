@@ -47,7 +47,7 @@ F="$here/bench/formats.py"
 xlsx="$data_root/formats-100000.xlsx"
 if [[ ! -f "$xlsx" ]]; then
   log "writing a 100,000-row workbook"
-  "$PY" "$F" make-xlsx "$(data formats-src 1 100000 51)/sales-51-00001.csv" "$xlsx.tmp"
+  "$PY" "$F" make-xlsx "$(data formats-src 1 100000 51)/sales-51-00001.csv" "$xlsx.tmp" 100000
   mv "$xlsx.tmp" "$xlsx"
 fi
 ndjson="$data_root/formats-500MB.ndjson"

@@ -33,14 +33,6 @@ use super::source::Compression;
 use super::split::Dialect;
 use super::{internal, FileSummary, IngestError, SinkError};
 
-/// What the header matching needs of a dialect; Parquet has none.
-const NO_DIALECT: Dialect = Dialect {
-    delimiter: b',',
-    quote: b'"',
-    escape: None,
-    comment: None,
-};
-
 /// Reads one Parquet file into the table's batches.
 pub(super) struct ParquetRead<'a> {
     pub(super) name: String,
@@ -86,7 +78,7 @@ impl ParquetRead<'_> {
                 feed: self.feed,
                 schema: self.schema,
                 plan,
-                dialect: NO_DIALECT,
+                dialect: Dialect::RFC4180,
                 ingested_at: self.ingested_at,
             },
             summary,
@@ -131,7 +123,7 @@ impl ParquetRead<'_> {
             name: &self.name,
             feed: self.feed,
             schema: self.schema,
-            dialect: &NO_DIALECT,
+            dialect: &Dialect::RFC4180,
         };
         let plan = header.plan_for(names, 1)?;
         for (spec, src) in self.schema.columns.iter().zip(&plan.source) {

@@ -126,13 +126,7 @@ fn sniff_ndjson(path: &Path, feed: &FeedConfig, try_locales: bool) -> Result<Sni
     };
     let super::ndjson::Sample { names, rows, whole } =
         super::ndjson::sample(text, max_rows, INFER_BYTES as u64, feed.csv.max_line_bytes)?;
-    let dialect = Dialect {
-        delimiter: b',',
-        quote: b'"',
-        escape: None,
-        comment: None,
-    };
-    let mut reader = Reader::new(feed, dialect, value_options(feed, try_locales));
+    let mut reader = Reader::new(feed, Dialect::RFC4180, value_options(feed, try_locales));
     reader.json = true;
     let record = |line: u64, fields: Vec<String>| RawRecord {
         start: 0,

@@ -137,15 +137,20 @@ pub(crate) fn parse_file(
         return Err(IngestError::Reject(format!("{name}: not a regular file")));
     }
     let lease = open_leased(path)?;
-    let read = read_leased(
-        &lease,
+    let r = Reading {
+        lease: &lease,
         path,
-        &before,
+        name,
+        before: &before,
         feed,
         schema,
-        ingested_at_micros,
-        sink,
-    );
+        ingested_at: ingested_at_micros,
+    };
+    let read = match feed.format_of(path) {
+        FileFormat::Excel => r.workbook(sink),
+        FileFormat::Parquet => r.parquet(sink),
+        format @ (FileFormat::Csv | FileFormat::Ndjson) => r.text(format, sink),
+    };
     // A writer that opened the file while it was read broke the lease, and the read stopped
     // (whatever error that gave, even one that would reject the file): read it again later.
     if lease.broken() {
@@ -154,156 +159,126 @@ pub(crate) fn parse_file(
     read
 }
 
-/// [`parse_file`] once the file is open under its lease.
-fn read_leased(
-    lease: &lease::Lease,
-    path: &Path,
-    before: &std::fs::Metadata,
-    feed: &FeedConfig,
-    schema: &TableSchema,
-    ingested_at_micros: i64,
-    sink: impl FnMut(RecordBatch) -> Result<(), SinkError>,
-) -> Result<FileSummary, IngestError> {
-    let name = file_name(path);
-    match feed.format_of(path) {
-        FileFormat::Excel => {
-            return read_workbook(lease, path, before, feed, schema, ingested_at_micros, sink)
-        }
-        FileFormat::Parquet => {
-            return read_parquet(lease, path, before, feed, schema, ingested_at_micros, sink)
-        }
-        FileFormat::Csv | FileFormat::Ndjson => {}
+/// One file being read under its lease: what every format's reader needs.
+struct Reading<'a> {
+    lease: &'a lease::Lease,
+    path: &'a Path,
+    name: String,
+    before: &'a fs::Metadata,
+    feed: &'a FeedConfig,
+    schema: &'a TableSchema,
+    ingested_at: i64,
+}
+
+impl Reading<'_> {
+    /// The checks after any format's read: the `max_bad_rows` ratio, then the file as it was
+    /// before the read (size, mtime, every byte hashed); the summary gets its hash, size and
+    /// stamp.
+    fn finish(
+        &self,
+        mut summary: FileSummary,
+        hash: &source::HashHandle,
+    ) -> Result<FileSummary, IngestError> {
+        check_bad_ratio(&summary, self.feed, &self.name)?;
+        let (hash_hex, bytes_read) = read_unchanged(self.path, self.before, hash)?;
+        summary.hash = hash_hex;
+        summary.size = bytes_read;
+        summary.stamp = (self.before.len(), modified(self.before));
+        Ok(summary)
     }
-    let (text, hash, info) = source::open_text(lease.reader()?, feed.encoding)?;
-    let mut summary = match feed.format_of(path) {
-        // (Workbooks and Parquet returned above.)
-        FileFormat::Csv | FileFormat::Excel | FileFormat::Parquet => read_csv(
-            text,
-            &name,
-            &info,
-            lease,
-            feed,
-            schema,
-            ingested_at_micros,
-            sink,
-        )?,
-        FileFormat::Ndjson => {
+
+    /// Text (CSV or JSON lines): decompressed, transcoded and hashed as it streams.
+    fn text(
+        &self,
+        format: FileFormat,
+        sink: impl FnMut(RecordBatch) -> Result<(), SinkError>,
+    ) -> Result<FileSummary, IngestError> {
+        let (text, hash, info) = source::open_text(self.lease.reader()?, self.feed.encoding)?;
+        let summary = if format == FileFormat::Ndjson {
             let summary = FileSummary {
-                dialect: ndjson::dialect(&info, writer_check(lease)),
+                dialect: ndjson::dialect(&info, writer_check(self.lease)),
                 ..FileSummary::default()
             };
             let reader = ndjson::JsonLines {
-                name: name.clone(),
-                feed,
-                schema,
-                ingested_at: ingested_at_micros,
+                name: self.name.clone(),
+                feed: self.feed,
+                schema: self.schema,
+                ingested_at: self.ingested_at,
             };
             reader.run(text, summary, sink)?
-        }
-    };
-    check_bad_ratio(&summary, feed, &name)?;
-    let (hash_hex, bytes_read) = read_unchanged(path, before, &hash)?;
-    summary.hash = hash_hex;
-    summary.size = bytes_read;
-    summary.stamp = (before.len(), modified(before));
-    Ok(summary)
-}
-
-/// A workbook: its sheet as CSV text ([`excel::read_sheet`]) through [`read_csv`], with the
-/// feed's CSV dialect set to that text's; bad rows named by their sheet row.
-fn read_workbook(
-    lease: &lease::Lease,
-    path: &Path,
-    before: &std::fs::Metadata,
-    feed: &FeedConfig,
-    schema: &TableSchema,
-    ingested_at_micros: i64,
-    sink: impl FnMut(RecordBatch) -> Result<(), SinkError>,
-) -> Result<FileSummary, IngestError> {
-    let name = file_name(path);
-    let Some((bytes, hash)) = source::read_all_hashed(lease.reader()?, excel::MAX_WORKBOOK_BYTES)?
-    else {
-        return Err(IngestError::Reject(format!(
-            "{name}: a workbook larger than {} MiB: save its sheet as CSV and drop that",
-            excel::MAX_WORKBOOK_BYTES >> 20
-        )));
-    };
-    let sheet = workbook_sheet(bytes, &name, feed, schema)?;
-    let text_feed = sheet_feed(feed);
-    let info = source::SourceInfo {
-        compression: source::Compression::None,
-        encoding: encoding_rs::UTF_8,
-        utf8_bom: false,
-    };
-    let text: Box<dyn std::io::Read + Send> = Box::new(std::io::Cursor::new(sheet.csv.clone()));
-    let mut summary = read_csv(
-        text,
-        &name,
-        &info,
-        lease,
-        &text_feed,
-        schema,
-        ingested_at_micros,
-        sink,
-    )
-    .map_err(|e| match e {
-        IngestError::Reject(m) => IngestError::Reject(format!("{m} (sheet '{}')", sheet.name)),
-        other => other,
-    })?;
-    for b in &mut summary.bad {
-        b.line = sheet.row_of(b.line);
-        b.error = format!("sheet '{}': {}", sheet.name, b.error);
+        } else {
+            read_csv(text, &info, self, self.feed, sink)?
+        };
+        self.finish(summary, &hash)
     }
-    let d = &mut summary.dialect;
-    d.format = Some("xlsx".into());
-    d.sheet = Some(sheet.name.clone());
-    d.encoding = String::new();
-    d.compression = String::new();
-    d.skipped_lines.title = sheet.title_rows;
-    d.skipped_lines.footer = sheet.footer_rows;
-    check_bad_ratio(&summary, feed, &name)?;
-    let (hash_hex, bytes_read) = read_unchanged(path, before, &hash)?;
-    summary.hash = hash_hex;
-    summary.size = bytes_read;
-    summary.stamp = (before.len(), modified(before));
-    Ok(summary)
-}
 
-/// A Parquet file: hashed in one pass under the lease, then read batch by batch
-/// ([`columnar::ParquetRead`]) from its own handle (the reader seeks: footer first).
-fn read_parquet(
-    lease: &lease::Lease,
-    path: &Path,
-    before: &std::fs::Metadata,
-    feed: &FeedConfig,
-    schema: &TableSchema,
-    ingested_at_micros: i64,
-    sink: impl FnMut(RecordBatch) -> Result<(), SinkError>,
-) -> Result<FileSummary, IngestError> {
-    let name = file_name(path);
-    let hash = source::hash_stream(lease.reader()?)?;
-    let file = fs::File::open(path)?;
-    let summary = FileSummary {
-        dialect: FileDialect {
-            format: Some("parquet".into()),
-            writer_check: writer_check(lease),
-            ..FileDialect::default()
-        },
-        ..FileSummary::default()
-    };
-    let reader = columnar::ParquetRead {
-        name: name.clone(),
-        feed,
-        schema,
-        ingested_at: ingested_at_micros,
-    };
-    let mut summary = reader.run(file, summary, sink)?;
-    check_bad_ratio(&summary, feed, &name)?;
-    let (hash_hex, bytes_read) = read_unchanged(path, before, &hash)?;
-    summary.hash = hash_hex;
-    summary.size = bytes_read;
-    summary.stamp = (before.len(), modified(before));
-    Ok(summary)
+    /// A workbook: its sheet as CSV text ([`excel::read_sheet`]) through [`read_csv`], with the
+    /// feed's CSV dialect set to that text's; bad rows named by their sheet row.
+    fn workbook(
+        &self,
+        sink: impl FnMut(RecordBatch) -> Result<(), SinkError>,
+    ) -> Result<FileSummary, IngestError> {
+        let name = &self.name;
+        let max = excel::MAX_WORKBOOK_BYTES;
+        let Some((bytes, hash)) = source::read_all_hashed(self.lease.reader()?, max)? else {
+            return Err(IngestError::Reject(format!(
+                "{name}: a workbook larger than {} MiB: save its sheet as CSV and drop that",
+                max >> 20
+            )));
+        };
+        let sheet = workbook_sheet(bytes, name, self.feed, self.schema)?;
+        let info = source::SourceInfo {
+            compression: source::Compression::None,
+            encoding: encoding_rs::UTF_8,
+            utf8_bom: false,
+        };
+        let text: Box<dyn std::io::Read + Send> = Box::new(std::io::Cursor::new(sheet.csv.clone()));
+        let mut summary =
+            read_csv(text, &info, self, &sheet_feed(self.feed), sink).map_err(|e| match e {
+                IngestError::Reject(m) => {
+                    IngestError::Reject(format!("{m} (sheet '{}')", sheet.name))
+                }
+                other => other,
+            })?;
+        for b in &mut summary.bad {
+            b.line = sheet.row_of(b.line);
+            b.error = format!("sheet '{}': {}", sheet.name, b.error);
+        }
+        let d = &mut summary.dialect;
+        d.format = Some("xlsx".into());
+        d.sheet = Some(sheet.name.clone());
+        d.encoding = String::new();
+        d.compression = String::new();
+        d.skipped_lines.title = sheet.title_rows;
+        d.skipped_lines.footer = sheet.footer_rows;
+        self.finish(summary, &hash)
+    }
+
+    /// A Parquet file: hashed in one pass under the lease, then read batch by batch
+    /// ([`columnar::ParquetRead`]) from its own handle (the reader seeks: footer first).
+    fn parquet(
+        &self,
+        sink: impl FnMut(RecordBatch) -> Result<(), SinkError>,
+    ) -> Result<FileSummary, IngestError> {
+        let hash = source::hash_stream(self.lease.reader()?)?;
+        let file = fs::File::open(self.path)?;
+        let summary = FileSummary {
+            dialect: FileDialect {
+                format: Some("parquet".into()),
+                writer_check: writer_check(self.lease),
+                ..FileDialect::default()
+            },
+            ..FileSummary::default()
+        };
+        let reader = columnar::ParquetRead {
+            name: self.name.clone(),
+            feed: self.feed,
+            schema: self.schema,
+            ingested_at: self.ingested_at,
+        };
+        let summary = reader.run(file, summary, sink)?;
+        self.finish(summary, &hash)
+    }
 }
 
 /// The sheet of a workbook's bytes the feed reads: `sheet`, or the first whose header fits the
@@ -321,12 +296,7 @@ pub(crate) fn workbook_sheet(
                 name,
                 feed,
                 schema,
-                dialect: &split::Dialect {
-                    delimiter: b',',
-                    quote: b'"',
-                    escape: None,
-                    comment: None,
-                },
+                dialect: &split::Dialect::RFC4180,
             }
             .plan_for(names.to_vec(), 1)
             .is_ok()
@@ -369,19 +339,17 @@ pub(crate) fn sheet_feed(feed: &FeedConfig) -> FeedConfig {
     f
 }
 
-/// The CSV text of a file through the batch loop.
-#[allow(clippy::too_many_arguments)]
+/// The CSV text of a file through the batch loop, read as `feed` says (a workbook's sheet is
+/// read under [`sheet_feed`], not the feed's own dialect).
 fn read_csv(
     text: Box<dyn std::io::Read + Send>,
-    name: &str,
     info: &source::SourceInfo,
-    lease: &lease::Lease,
+    r: &Reading,
     feed: &FeedConfig,
-    schema: &TableSchema,
-    ingested_at_micros: i64,
     sink: impl FnMut(RecordBatch) -> Result<(), SinkError>,
 ) -> Result<FileSummary, IngestError> {
-    let name = name.to_string();
+    let (name, schema, lease) = (r.name.clone(), r.schema, r.lease);
+    let ingested_at_micros = r.ingested_at;
     let mut win = text_window(text, &name, feed)?;
     let st = dialect::start_of(&mut win, &name, &feed.csv)?;
     let (plan, start, line) = column_plan(&mut win, &st, &name, feed, schema)?;

@@ -30,14 +30,6 @@ use super::header::{ColumnPlan, HeaderRead};
 use super::split::Dialect;
 use super::{internal, FileSummary, IngestError, SinkError};
 
-/// What the header matching needs of a dialect; JSON has no delimiter or quotes.
-const NO_DIALECT: Dialect = Dialect {
-    delimiter: b',',
-    quote: b'"',
-    escape: None,
-    comment: None,
-};
-
 /// One JSON object's members, in the order written, each value as its raw JSON text.
 struct Object(Vec<(String, Box<RawValue>)>);
 
@@ -188,7 +180,7 @@ impl JsonLines<'_> {
                 feed: self.feed,
                 schema: self.schema,
                 plan: ColumnPlan::positional(self.schema),
-                dialect: NO_DIALECT,
+                dialect: Dialect::RFC4180,
                 ingested_at: self.ingested_at,
             },
             summary,
@@ -310,7 +302,7 @@ impl JsonLines<'_> {
             name: &self.name,
             feed: self.feed,
             schema: self.schema,
-            dialect: &NO_DIALECT,
+            dialect: &Dialect::RFC4180,
         };
         let mut names = cols.names.clone();
         names.extend(header.unmatched(&cols.names, line)?);
