@@ -69,7 +69,7 @@ deltadrop_run() { # KIND FILE
     >/dev/null 2>"$site/log"
   read -r wall user sys rss < "$site/time"
   rows=$("$PY" -c 'import sys; from deltalake import DeltaTable; print(DeltaTable(sys.argv[1]).to_pyarrow_table().num_rows); import os; os._exit(0)' "$site/lake/sales")
-  echo "{\"kind\": \"$1\", \"who\": \"deltadrop\", \"seconds\": $wall, \"cpu\": $(echo "$user + $sys" | bc), \"rss_kib\": $rss, \"rows\": $rows, \"bytes\": $(stat -c %s "$2")}" >> "$results"
+  echo "{\"kind\": \"$1\", \"who\": \"deltadrop\", \"seconds\": $wall, \"cpu\": $(awk -v u="$user" -v s="$sys" 'BEGIN {printf "%.2f", u + s}'), \"rss_kib\": $rss, \"rows\": $rows, \"bytes\": $(stat -c %s "$2")}" >> "$results"
   log "$1 deltadrop: $(tail -n 1 "$results")"
 }
 python_run() { # KIND ROUTE FILE

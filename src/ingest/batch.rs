@@ -100,16 +100,6 @@ impl<'a, S: FnMut(RecordBatch) -> Result<(), SinkError>> FileParse<'a, S> {
         )
     }
 
-    /// Converts a text batch whose rows' lines and raw text are known (read by another
-    /// format's reader) and hands its good rows to the sink.
-    pub(crate) fn process_known(
-        &mut self,
-        text: &RecordBatch,
-        rows: Vec<(u64, String)>,
-    ) -> Result<(), IngestError> {
-        self.process(text, Rows::Known(rows))
-    }
-
     /// Converts a text batch whose rows are located by `row` (index in the batch → locator
     /// and text, asked only for bad rows) and hands its good rows to the sink.
     pub(crate) fn process_indexed(

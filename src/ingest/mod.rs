@@ -226,13 +226,14 @@ impl Reading<'_> {
                 max >> 20
             )));
         };
-        let sheet = workbook_sheet(bytes, name, self.feed, self.schema)?;
+        let mut sheet = workbook_sheet(bytes, name, self.feed, self.schema)?;
         let info = source::SourceInfo {
             compression: source::Compression::None,
             encoding: encoding_rs::UTF_8,
             utf8_bom: false,
         };
-        let text: Box<dyn std::io::Read + Send> = Box::new(std::io::Cursor::new(sheet.csv.clone()));
+        let csv = std::mem::take(&mut sheet.csv);
+        let text: Box<dyn std::io::Read + Send> = Box::new(std::io::Cursor::new(csv));
         let mut summary =
             read_csv(text, &info, self, &sheet_feed(self.feed), sink).map_err(|e| match e {
                 IngestError::Reject(m) => {

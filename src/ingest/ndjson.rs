@@ -11,6 +11,7 @@
 //! batch is never held back to wait for the rest of the file, and memory stays bounded by
 //! `csv.batch_rows` lines whatever the file's size.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::io::{BufRead, BufReader, Read};
@@ -30,21 +31,44 @@ use super::header::{ColumnPlan, HeaderRead};
 use super::split::Dialect;
 use super::{internal, FileSummary, IngestError, SinkError};
 
-/// One JSON object's members, in the order written, each value as its raw JSON text.
-struct Object(Vec<(String, Box<RawValue>)>);
+/// One JSON object's members, in the order written, each value as its raw JSON text, borrowed
+/// from the line (only a key holding an escape is copied).
+struct Object<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
 
-impl<'de> serde::Deserialize<'de> for Object {
+/// A key, borrowed from the line unless it holds an escape.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> serde::Deserialize<'de> for Key<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
         impl<'de> Visitor<'de> for V {
-            type Value = Object;
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v.to_string())))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Object<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Object<'de>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a JSON object")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Object, A::Error> {
-                let mut members = Vec::with_capacity(m.size_hint().unwrap_or(8));
-                while let Some((k, v)) = m.next_entry::<String, Box<RawValue>>()? {
-                    members.push((k, v));
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Object<'de>, A::Error> {
+                let mut members = Vec::with_capacity(m.size_hint().unwrap_or(16));
+                while let Some((k, v)) = m.next_entry::<Key<'de>, &'de RawValue>()? {
+                    members.push((k.0, v));
                 }
                 Ok(Object(members))
             }
@@ -53,33 +77,32 @@ impl<'de> serde::Deserialize<'de> for Object {
     }
 }
 
-/// A value as the text the CSV path would have read; None for JSON null.
-fn text_of(v: &RawValue) -> Option<String> {
+/// A value as the text the CSV path would have read, borrowed where it can be; None for JSON
+/// null.
+fn text_of(v: &RawValue) -> Option<Cow<'_, str>> {
     let raw = v.get();
     match raw.as_bytes().first() {
-        Some(b'"') => serde_json::from_str::<String>(raw).ok(),
+        // A string without an escape is the text between its quotes.
+        Some(b'"') if !raw.contains('\\') => Some(Cow::Borrowed(&raw[1..raw.len() - 1])),
+        Some(b'"') => serde_json::from_str::<String>(raw).ok().map(Cow::Owned),
         Some(b'n') if raw == "null" => None,
-        _ => Some(raw.to_string()),
+        _ => Some(Cow::Borrowed(raw)),
     }
 }
 
-/// Physical lines of a text, each without its line end, at most `max` bytes kept (the rest of a
-/// longer line is skipped, not held in memory).
+/// Physical lines of a text, each without its line end, appended to a caller's buffer; at most
+/// `max` bytes of a line are kept (the rest of a longer one is skipped, not held in memory).
 struct Lines<R> {
     inner: BufReader<R>,
     max: usize,
     line: u64,
 }
 
-enum Line {
-    Text(Vec<u8>),
-    TooLong(Vec<u8>),
-}
-
 impl<R: Read> Lines<R> {
-    /// The next line and its number, None at the end.
-    fn next(&mut self) -> std::io::Result<Option<(u64, Line)>> {
-        let mut buf = Vec::new();
+    /// Appends the next line to `buf`; its number and whether it was cut at `max`, None at
+    /// the end.
+    fn next_into(&mut self, buf: &mut Vec<u8>) -> std::io::Result<Option<(u64, bool)>> {
+        let start = buf.len();
         let mut too_long = false;
         let mut any = false;
         loop {
@@ -93,9 +116,10 @@ impl<R: Read> Lines<R> {
                 None => (chunk.len(), false),
             };
             if !too_long {
-                if buf.len() + take > self.max {
+                let kept = buf.len() - start;
+                if kept + take > self.max {
                     too_long = true;
-                    let keep = self.max.saturating_sub(buf.len()).min(take);
+                    let keep = self.max.saturating_sub(kept).min(take);
                     buf.extend_from_slice(&chunk[..keep]);
                 } else {
                     buf.extend_from_slice(&chunk[..take]);
@@ -110,25 +134,35 @@ impl<R: Read> Lines<R> {
             return Ok(None);
         }
         self.line += 1;
-        if buf.last() == Some(&b'\r') {
+        if buf.len() > start && buf.last() == Some(&b'\r') {
             buf.pop();
         }
-        let l = if too_long {
-            Line::TooLong(buf)
-        } else {
-            Line::Text(buf)
-        };
-        Ok(Some((self.line, l)))
+        Ok(Some((self.line, too_long)))
     }
 }
 
-/// The rows of one batch of lines, as text cells by column of the file.
+/// The rows of one batch of lines: their text (for the bad ones' raw text, made only when one
+/// is bad) and a text column per key, filled as the objects are read.
 #[derive(Default)]
 struct Pending {
-    /// (line, raw text) per row.
-    rows: Vec<(u64, String)>,
-    /// Per row, (file column, text) of its non-null values.
-    cells: Vec<Vec<(usize, String)>>,
+    /// Every row's line, back to back.
+    text: Vec<u8>,
+    /// (physical line, start, end in `text`) per row.
+    rows: Vec<(u64, usize, usize)>,
+    /// One builder per key seen in the file so far (a key first seen mid-batch starts with
+    /// nulls for the rows before it).
+    columns: Vec<StringBuilder>,
+    /// Per key, the line of the last row that gave it a value.
+    seen: Vec<u64>,
+    /// The current object's members' columns, in the order written.
+    idx: Vec<usize>,
+}
+
+impl Pending {
+    fn row_text(&self, i: usize) -> (u64, String) {
+        let (line, a, b) = self.rows[i];
+        (line, String::from_utf8_lossy(&self.text[a..b]).into_owned())
+    }
 }
 
 /// The keys a file named so far, in first-seen order.
@@ -141,7 +175,11 @@ struct Columns {
 }
 
 impl Columns {
-    fn of(&mut self, key: &str) -> usize {
+    /// The column of `key`; `guess` first (objects usually repeat their keys' order).
+    fn of(&mut self, key: &str, guess: usize) -> usize {
+        if self.names.get(guess).is_some_and(|n| n == key) {
+            return guess;
+        }
         if let Some(i) = self.index.get(key) {
             return *i;
         }
@@ -187,62 +225,78 @@ impl JsonLines<'_> {
             sink,
         );
         let batch_rows = self.feed.csv.batch_rows.max(1);
-        let mut pending = Pending::default();
-        let mut first_line = 1;
-        while let Some((line, l)) = lines.next()? {
-            let bytes = match l {
-                Line::TooLong(b) => {
+        let mut p = Pending::default();
+        loop {
+            let start = p.text.len();
+            let Some((line, too_long)) = lines.next_into(&mut p.text)? else {
+                break;
+            };
+            let bytes = &p.text[start..];
+            if too_long || bytes.iter().all(u8::is_ascii_whitespace) {
+                if too_long {
                     parse.bad_record(BadRow {
                         line,
-                        raw: String::from_utf8_lossy(&b).into_owned(),
+                        raw: String::from_utf8_lossy(bytes).into_owned(),
                         column: None,
                         error: format!(
                             "longer than max_line_bytes ({} bytes)",
                             self.feed.csv.max_line_bytes
                         ),
                     })?;
-                    continue;
                 }
-                Line::Text(b) => b,
-            };
-            if bytes.iter().all(u8::is_ascii_whitespace) {
+                p.text.truncate(start);
                 continue;
             }
-            let raw = String::from_utf8_lossy(&bytes).into_owned();
-            match serde_json::from_slice::<Object>(&bytes) {
+            match serde_json::from_slice::<Object>(bytes) {
                 Ok(Object(members)) => {
-                    let mut row = Vec::with_capacity(members.len());
-                    for (k, v) in members {
-                        let c = cols.of(&k);
-                        if let Some(t) = text_of(&v) {
-                            // A key written twice: the last value counts, as in JavaScript.
-                            row.retain(|(i, _): &(usize, String)| *i != c);
-                            row.push((c, t));
+                    p.idx.clear();
+                    let mut twice = false;
+                    for (pos, (k, _)) in members.iter().enumerate() {
+                        let c = cols.of(k, pos);
+                        if c >= p.seen.len() {
+                            p.seen.resize(c + 1, 0);
+                        }
+                        twice |= p.seen[c] == line;
+                        p.seen[c] = line;
+                        p.idx.push(c);
+                    }
+                    let rows = p.rows.len();
+                    while p.columns.len() < cols.names.len() {
+                        let mut b = StringBuilder::new();
+                        b.append_nulls(rows);
+                        p.columns.push(b);
+                    }
+                    for (j, (c, (_, v))) in p.idx.iter().zip(&members).enumerate() {
+                        // A key written twice: the last value counts, as in JavaScript.
+                        if twice && p.idx[j + 1..].contains(c) {
+                            continue;
+                        }
+                        p.columns[*c].append_option(text_of(v).as_deref());
+                    }
+                    for (b, seen) in p.columns.iter_mut().zip(&p.seen) {
+                        if *seen != line {
+                            b.append_null();
                         }
                     }
-                    if pending.rows.is_empty() {
-                        first_line = line;
-                    }
-                    pending.rows.push((line, raw));
-                    pending.cells.push(row);
+                    let end = p.text.len();
+                    p.rows.push((line, start, end));
                 }
-                Err(e) => parse.bad_record(BadRow {
-                    line,
-                    raw,
-                    column: None,
-                    error: format!("not a JSON object: {e}"),
-                })?,
+                Err(e) => {
+                    let raw = String::from_utf8_lossy(bytes).into_owned();
+                    p.text.truncate(start);
+                    parse.bad_record(BadRow {
+                        line,
+                        raw,
+                        column: None,
+                        error: format!("not a JSON object: {e}"),
+                    })?;
+                }
             }
-            if pending.rows.len() >= batch_rows {
-                self.flush(
-                    &mut parse,
-                    &mut cols,
-                    std::mem::take(&mut pending),
-                    first_line,
-                )?;
+            if p.rows.len() >= batch_rows {
+                self.flush(&mut parse, &mut cols, &mut p)?;
             }
         }
-        self.flush(&mut parse, &mut cols, pending, first_line)?;
+        self.flush(&mut parse, &mut cols, &mut p)?;
         let (columns, missing) = parse.read_as();
         let mut summary = parse.finish();
         if cols.planned > 0 {
@@ -253,44 +307,46 @@ impl JsonLines<'_> {
     }
 
     /// Hands one batch of rows to the batch loop, with a new column plan first when the batch
-    /// brought new keys.
+    /// brought new keys; leaves `p` empty for the next batch.
     fn flush<S: FnMut(RecordBatch) -> Result<(), SinkError>>(
         &self,
         parse: &mut FileParse<'_, S>,
         cols: &mut Columns,
-        pending: Pending,
-        line: u64,
+        p: &mut Pending,
     ) -> Result<(), IngestError> {
-        if pending.rows.is_empty() {
+        if p.rows.is_empty() {
             return Ok(());
         }
+        let line = p.rows[0].0;
         if cols.planned != cols.names.len() || cols.planned == 0 {
             parse.set_plan(self.plan(cols, line)?);
             cols.planned = cols.names.len();
         }
+        let n = p.rows.len();
         let width = parse.file_columns().len();
-        let mut builders: Vec<StringBuilder> = (0..width).map(|_| StringBuilder::new()).collect();
-        for row in &pending.cells {
-            let mut values: Vec<Option<&str>> = vec![None; width];
-            for (c, t) in row {
-                values[*c] = Some(t.as_str());
-            }
-            for (b, v) in builders.iter_mut().zip(values) {
-                b.append_option(v);
-            }
+        let mut columns: Vec<ArrayRef> = p
+            .columns
+            .iter_mut()
+            .map(|b| Arc::new(b.finish()) as ArrayRef)
+            .collect();
+        // Table columns no key named (the plan appends them after the keys): all null.
+        while columns.len() < width {
+            let mut b = StringBuilder::new();
+            b.append_nulls(n);
+            columns.push(Arc::new(b.finish()));
         }
         let fields: Vec<Field> = parse
             .file_columns()
             .iter()
             .map(|c| Field::new(c, DataType::Utf8, true))
             .collect();
-        let columns: Vec<ArrayRef> = builders
-            .into_iter()
-            .map(|mut b| Arc::new(b.finish()) as ArrayRef)
-            .collect();
         let text =
             RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(internal)?;
-        parse.process_known(&text, pending.rows)
+        let row = |i: usize| p.row_text(i);
+        parse.process_indexed(&text, &row)?;
+        p.rows.clear();
+        p.text.clear();
+        Ok(())
     }
 
     /// The plan for the keys seen so far: each key matched to a table column as a CSV header
@@ -351,13 +407,21 @@ pub(super) fn sample(
     let mut rows: Vec<(u64, Vec<(usize, String)>)> = Vec::new();
     let mut read = 0u64;
     let mut whole = true;
-    while let Some((line, l)) = lines.next()? {
-        let Line::Text(bytes) = l else { continue };
-        read += bytes.len() as u64 + 1;
-        if let Ok(Object(members)) = serde_json::from_slice::<Object>(&bytes) {
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        let Some((line, too_long)) = lines.next_into(&mut buf)? else {
+            break;
+        };
+        read += buf.len() as u64 + 1;
+        if too_long {
+            continue;
+        }
+        if let Ok(Object(members)) = serde_json::from_slice::<Object>(&buf) {
             let row = members
                 .iter()
-                .filter_map(|(k, v)| text_of(v).map(|t| (cols.of(k), t)))
+                .enumerate()
+                .filter_map(|(pos, (k, v))| text_of(v).map(|t| (cols.of(k, pos), t.into_owned())))
                 .collect();
             rows.push((line, row));
         }
