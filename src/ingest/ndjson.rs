@@ -149,6 +149,13 @@ struct Pending {
     text: Vec<u8>,
     /// (physical line, start, end in `text`) per row.
     rows: Vec<(u64, usize, usize)>,
+    /// The text columns.
+    columns: Builders,
+}
+
+/// A text column per key, filled as the objects are read.
+#[derive(Default)]
+struct Builders {
     /// One builder per key seen in the file so far (a key first seen mid-batch starts with
     /// nulls for the rows before it).
     columns: Vec<StringBuilder>,
@@ -156,6 +163,47 @@ struct Pending {
     seen: Vec<u64>,
     /// The current object's members' columns, in the order written.
     idx: Vec<usize>,
+}
+
+impl Builders {
+    /// One object as the next row (`rows` rows before it in the batch): each member's text in
+    /// its key's column, null in the columns of keys it lacks.
+    fn add(
+        &mut self,
+        cols: &mut Columns,
+        members: &[(Cow<'_, str>, &RawValue)],
+        line: u64,
+        rows: usize,
+    ) {
+        self.idx.clear();
+        let mut twice = false;
+        for (pos, (k, _)) in members.iter().enumerate() {
+            let c = cols.of(k, pos);
+            if c >= self.seen.len() {
+                self.seen.resize(c + 1, 0);
+            }
+            twice |= self.seen[c] == line;
+            self.seen[c] = line;
+            self.idx.push(c);
+        }
+        while self.columns.len() < cols.names.len() {
+            let mut b = StringBuilder::new();
+            b.append_nulls(rows);
+            self.columns.push(b);
+        }
+        for (j, (c, (_, v))) in self.idx.iter().zip(members).enumerate() {
+            // A key written twice: the last value counts, as in JavaScript.
+            if twice && self.idx[j + 1..].contains(c) {
+                continue;
+            }
+            self.columns[*c].append_option(text_of(v).as_deref());
+        }
+        for (b, seen) in self.columns.iter_mut().zip(&self.seen) {
+            if *seen != line {
+                b.append_null();
+            }
+        }
+    }
 }
 
 impl Pending {
@@ -249,35 +297,7 @@ impl JsonLines<'_> {
             }
             match serde_json::from_slice::<Object>(bytes) {
                 Ok(Object(members)) => {
-                    p.idx.clear();
-                    let mut twice = false;
-                    for (pos, (k, _)) in members.iter().enumerate() {
-                        let c = cols.of(k, pos);
-                        if c >= p.seen.len() {
-                            p.seen.resize(c + 1, 0);
-                        }
-                        twice |= p.seen[c] == line;
-                        p.seen[c] = line;
-                        p.idx.push(c);
-                    }
-                    let rows = p.rows.len();
-                    while p.columns.len() < cols.names.len() {
-                        let mut b = StringBuilder::new();
-                        b.append_nulls(rows);
-                        p.columns.push(b);
-                    }
-                    for (j, (c, (_, v))) in p.idx.iter().zip(&members).enumerate() {
-                        // A key written twice: the last value counts, as in JavaScript.
-                        if twice && p.idx[j + 1..].contains(c) {
-                            continue;
-                        }
-                        p.columns[*c].append_option(text_of(v).as_deref());
-                    }
-                    for (b, seen) in p.columns.iter_mut().zip(&p.seen) {
-                        if *seen != line {
-                            b.append_null();
-                        }
-                    }
+                    p.columns.add(&mut cols, &members, line, p.rows.len());
                     let end = p.text.len();
                     p.rows.push((line, start, end));
                 }
@@ -325,6 +345,7 @@ impl JsonLines<'_> {
         let n = p.rows.len();
         let width = parse.file_columns().len();
         let mut columns: Vec<ArrayRef> = p
+            .columns
             .columns
             .iter_mut()
             .map(|b| Arc::new(b.finish()) as ArrayRef)
