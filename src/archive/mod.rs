@@ -52,9 +52,28 @@ impl Archive {
     }
 
     /// The file's rows are committed: it leaves the inbox (errors are logged: the loaded index
-    /// already makes the file a duplicate).
-    pub fn committed(&self, rec: &FileRecord) {
-        if let Some(to) = self.move_out(&rec.path) {
+    /// already makes the file a duplicate) — if the inbox still holds the file that was read
+    /// (`stamp`: its size and modification time then). A producer that renamed a new version
+    /// over the name after the commit's last look (a re-sent export) left a file that was never
+    /// read: it stays for its own load.
+    pub fn committed(&self, rec: &FileRecord, stamp: (u64, Option<std::time::SystemTime>)) {
+        let still = match std::fs::symlink_metadata(&rec.path) {
+            Ok(m) => m.len() == stamp.0 && m.modified().ok() == stamp.1,
+            Err(_) => false,
+        };
+        if !still && rec.path.exists() {
+            log::info!(
+                "feed {}: {} was replaced after its rows were committed: the new file stays in the inbox to be loaded",
+                self.feed.name,
+                rec.name
+            );
+        }
+        let moved = if still {
+            self.move_out(&rec.path)
+        } else {
+            None
+        };
+        if let Some(to) = moved {
             self.recent_lock().push(grown::Archived {
                 processed: to,
                 name: rec.name.clone(),

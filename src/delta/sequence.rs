@@ -132,8 +132,9 @@ impl Committer {
     /// recorded: it is a duplicate from now on.
     fn archive(&mut self, p: &Pending) {
         crash_point("before_archive");
-        for rec in &p.records {
-            self.ctx.archive.committed(rec);
+        // (records and files are in the same order: `Pending::count`)
+        for (rec, f) in p.records.iter().zip(&p.files) {
+            self.ctx.archive.committed(rec, f.stamp);
             crash_point("during_archive");
         }
         self.ledger.intent_done = !self.ledger.unresolved;
@@ -228,6 +229,40 @@ mod tests {
         assert!(in_processed(&s, "b.csv"));
         let n = c.ctx.archive.counters().snapshot();
         assert_eq!((n.files_committed, n.rows_committed), (2, 3));
+    }
+
+    #[test]
+    fn a_file_renamed_over_the_name_after_its_commit_stays_in_the_inbox() {
+        let s = site();
+        let c = start(&s).unwrap();
+        let a = parsed(&s, &c, "a.csv", &sales(&["a-1"], "1.00"));
+        let rec = FileRecord {
+            name: "a.csv".into(),
+            path: a.job.path.clone(),
+            size: a.size,
+            hash: a.hash.clone(),
+            rows: a.rows,
+            bad_rows: 0,
+            warned_rows: 0,
+            dialect: None,
+        };
+        // A producer re-sends the name after the commit's last look (a new file renamed in).
+        let new = sales(&["a-1", "a-2"], "2.00");
+        let staged = a.job.path.with_extension("tmp");
+        std::fs::write(&staged, &new).unwrap();
+        std::fs::rename(&staged, &a.job.path).unwrap();
+        c.ctx.archive.committed(&rec, a.stamp);
+        assert!(in_inbox(&s, "a.csv") && !in_processed(&s, "a.csv"));
+        assert_eq!(std::fs::read_to_string(&a.job.path).unwrap(), new);
+        // The file that was read moves when it is still there.
+        let b = parsed(&s, &c, "b.csv", &sales(&["b-1"], "1.00"));
+        let rec = FileRecord {
+            name: "b.csv".into(),
+            path: b.job.path.clone(),
+            ..rec
+        };
+        c.ctx.archive.committed(&rec, b.stamp);
+        assert!(!in_inbox(&s, "b.csv") && in_processed(&s, "b.csv"));
     }
 
     #[test]
