@@ -4,12 +4,14 @@
 # each the median of 5 runs, against bench/budget.toml. More than its tolerance (15 %) over a
 # figure fails, with both figures and what to do; well under says to lower the budget.
 #
-#   scripts/bench-budget.sh [--runs N] [--bin PATH] [--write] [--keep]
+#   scripts/bench-budget.sh [--runs N] [--bin PATH] [--write] [--keep] [--no-confirm]
 #
 #   --runs N    runs of each measure (default 5); the median is compared
 #   --bin PATH  measure this binary instead of building the `budget` profile
 #   --write     set bench/budget.toml to the medians measured (commit it with the reason)
 #   --keep      leave the sites (bench-out/budget/run/) for profiling
+#   --no-confirm  fail at once when over (by default a failing set is measured again, and
+#               only a second failure fails: the host's noise swings CPU time, see below)
 #
 # Why CPU time, and why the running daemon:
 # - Wall time on a shared 2-core machine is noise; CPU time (user + sys) is the work done, and moves
@@ -38,14 +40,15 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
-runs=5 bin= write=0 keep=0
+runs=5 bin= write=0 keep=0 confirm=1
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --runs) runs=${2:?--runs needs a number}; shift 2 ;;
     --bin) bin=${2:?--bin needs a path}; shift 2 ;;
     --write) write=1; shift ;;
     --keep) keep=1; shift ;;
-    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --no-confirm) confirm=0; shift ;;
+    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench-budget: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -123,12 +126,23 @@ others=$(busy_share)
 top=$(ps -eo pid=,pcpu=,etimes=,comm= --sort=-pcpu 2>/dev/null | awk '$2 > 5 {printf "%s%s (pid %s, %s %% over %s s)", sep, $4, $1, $2, $3; sep = ", "}' | head -c 400 || true)
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 busy=$(pgrep -c -x 'rustc|cargo' 2>/dev/null || true) # pgrep exits 1 when it finds none
+# One round first that is not counted: right after the build (CI builds just before) the first
+# runs here read up to 25 % higher (10.15 and 9.74 ms per MB, then 8.0-8.2).
+measured=$results
+results="$out/warm-up.jsonl"
+measure large 0
+measure burst 0
+results=$measured
 # Runs outermost: a burst of noise (a compile next door) then hits one run of each measure.
-for rep in $(seq 1 "$runs"); do
-  measure large "$rep"
-  measure burst "$rep"
-done
-log "noise: load average $load_start at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end; ${busy:-0} rustc/cargo process(es) beside it at the start; the CPUs $others busy in the second before the runs${top:+; processes over 5 % of a CPU over their lifetime: $top}"
+measure_all() {
+  local rep
+  for rep in $(seq 1 "$runs"); do
+    measure large "$rep"
+    measure burst "$rep"
+  done
+  log "noise: load average $load_start at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end; ${busy:-0} rustc/cargo process(es) beside it at the start; the CPUs $others busy in the second before the runs${top:+; processes over 5 % of a CPU over their lifetime: $top}"
+}
+measure_all
 
 machine=$(M_CPU=$(sed -n 's/^model name[[:space:]]*: *//p' /proc/cpuinfo | head -n1) M_CORES=$(nproc) \
   M_KERNEL=$(uname -sr) M_RUSTC=$(rustc --version 2>/dev/null || echo unknown) \
@@ -142,5 +156,20 @@ if [[ $write -eq 1 ]]; then
   mkdir -p "$(dirname "$budget")"
   python3 "$here/bench/budget.py" write --budget "$budget" --results "$results" --machine "$machine"
 fi
-python3 "$here/bench/budget.py" check --budget "$budget" --results "$results" --machine "$machine" \
-  --sites "$out/run"
+check() {
+  python3 "$here/bench/budget.py" check --budget "$budget" --results "$results" --machine "$machine" \
+    --sites "$out/run"
+}
+check && exit 0
+[[ $write -eq 0 && $confirm -eq 1 ]] || exit 1
+# Over: measured again before failing. This VM's host makes CPU time swing with its other
+# guests (the same binary read 8.1 and then 11.6 ms per MB within minutes, gzip's calibration
+# 12.3 and 15.5): a regression is over in both sets, a noisy minute in one.
+log "over the budget: measuring again in 20 s to confirm (a regression is over twice; a noisy host once)"
+sleep 20
+results="$out/results-confirm.jsonl"
+: > "$results"
+others=$(busy_share)
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+measure_all
+check
