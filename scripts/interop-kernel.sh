@@ -6,6 +6,8 @@
 #   - append: 20 generated sales files and the edge cases, with its quarantine table;
 #   - corrections: on_resend = "replace" + merge_key, two waves (removes, the change data feed);
 #   - partitioned: partition_by = "date(sold_at)";
+#   - names: column_names = "original" (Delta column mapping, name mode) with upserts by a
+#     key named as written (so the change data feed too), headers such as `Valor Total (R$)`;
 #   - formats: one inbox of a workbook (tests/data/vendas.xlsx), JSON lines with a nested object
 #     and a bad line, and a Parquet file with int32 columns widened (format = "auto").
 # Why Delta Kernel Java and not DuckDB or polars: polars reads Delta through delta-rs itself, and
@@ -123,7 +125,45 @@ columns = [
 EOF
 once "$work/formats"
 
+# The names people wrote: column mapping, upserted by a key named as written.
+mkdir -p "$work/names/inbox"
+cat > "$work/names/config.toml" <<'EOF'
+[http]
+enabled = false
+[[feed]]
+name = "vendas"
+table = "lake/vendas"
+column_names = "original"
+locale = "pt-BR"
+merge_key = ["Código do Produto"]
+columns = [
+  { name = "Código do Produto", type = "string", nullable = false },
+  { name = "Valor Total (R$)", type = "decimal(12,2)" },
+  { name = "Data da Venda", type = "date" },
+  { name = "Observação", type = "string" },
+]
+EOF
+printf 'Código do Produto;Valor Total (R$);Data da Venda;Observação\nP1;1.234,50;01/03/2024;"primeira; com ponto e vírgula"\nP2;20,00;02/03/2024;\n' \
+  > "$work/names/inbox/vendas-1.csv"
+once "$work/names"
+printf 'Código do Produto;Valor Total (R$);Data da Venda;Observação\nP2;25,00;02/03/2024;corrigida\nP3;0,99;03/03/2024;nova\n' \
+  > "$work/names/inbox/vendas-2.csv"
+once "$work/names"
+
 "$venv/bin/python" "$here/interop/kernel_check.py" "$jars" \
+  "$work/names/lake/vendas" \
   "$work/append/lake/sales" "$work/append/lake/_quarantine/sales" \
   "$work/fix/lake/sales" "$work/part/lake/sales" \
   "$work/formats/lake/mixed" "$work/formats/lake/_quarantine/mixed"
+
+# The names as written, exactly, in the reader that shares no code with deltadrop's writer.
+names=$(java -cp "$jars/*" "$here/interop/KernelRead.java" "$work/names/lake/vendas" 2>/dev/null)
+want_schema=$'#schema Código do Produto:string\tValor Total (R$):Decimal(12, 2)\tData da Venda:date\tObservação:string\t'
+want_row='{"Código do Produto":"P1","Valor Total (R$)":"1234.50","Data da Venda":"19783","Observação":"primeira; com ponto e vírgula"'
+if [[ "$(head -1 <<<"$names")" != "$want_schema"* ]] || ! grep -qF "$want_row" <<<"$names" \
+   || [[ "$(tail -1 <<<"$names")" != "#rows 3" ]]; then
+  echo "kernel: names/lake/vendas: not the names and values as written:" >&2
+  echo "$names" >&2
+  exit 1
+fi
+echo "kernel: names/lake/vendas: columns 'Código do Produto', 'Valor Total (R\$)', 'Data da Venda', 'Observação' as written; P1 = 1234.50"

@@ -75,6 +75,14 @@ printf 'Sale ID,Unit Price (R$),Sold On,Notes\n1,1.50,13/02/2024,ok\n2,NA,01/03/
 printf '[http]\nenabled = false\n[[feed]]\nname = "names"\nschema = "infer"\ntable = "lake/names"\n' > "$names/config.toml"
 (cd "$names" && RUST_LOG=warn "$bin" run --once --config config.toml) || fail "deltadrop run --once (names) failed"
 "$py" "$here/interop/spark_names.py" "$names/lake/names" || fail "Spark names check"
+# The same file under column_names = "original": the names as written, through column mapping.
+mkdir -p "$names/original/inbox"
+printf 'Sale ID,Unit Price (R$),Sold On,Notes\n1,1.50,13/02/2024,ok\n2,NA,01/03/2024,\n3,10.25,31/12/2024,"last, with a comma"\n' \
+  > "$names/original/inbox/names.csv"
+printf '[http]\nenabled = false\n[[feed]]\nname = "names"\nschema = "infer"\ncolumn_names = "original"\ntable = "lake/names"\n' \
+  > "$names/original/config.toml"
+(cd "$names/original" && RUST_LOG=warn "$bin" run --once --config config.toml) || fail "deltadrop run --once (original names) failed"
+"$py" "$here/interop/spark_names.py" "$names/original/lake/names" original || fail "Spark original names check"
 t_read=$((SECONDS - t0))
 
 # --- 2. stream ----------------------------------------------------------------------------------------

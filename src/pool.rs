@@ -182,15 +182,14 @@ impl Worker {
         let columns: Vec<ColumnSpec> = names
             .iter()
             .map(|n| {
-                // `n` is already the column name the header gives (`ingest::header_names`).
-                let ty = sniffed
-                    .schema
-                    .columns
-                    .iter()
-                    .find(|c| &c.name == n)
-                    .map(|c| c.ty)
-                    .unwrap_or(ColType::String);
-                ColumnSpec::new(n, ty, true)
+                // `n` is already the column name the header gives (`ingest::header_names`);
+                // the sniffed column also has its name as written (`column_names =
+                // "original"`).
+                let found = sniffed.schema.columns.iter().find(|c| &c.name == n);
+                ColumnSpec {
+                    label: found.and_then(|c| c.label.clone()),
+                    ..ColumnSpec::new(n, found.map_or(ColType::String, |c| c.ty), true)
+                }
             })
             .collect();
         let (done, answer) = crossbeam_channel::bounded(1);

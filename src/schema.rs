@@ -15,6 +15,10 @@ pub const INGESTED_AT: &str = "_ingested_at";
 pub const RESCUED: &str = "_rescued_data";
 /// Column metadata key holding the date/timestamp format a column is read with.
 pub const FORMAT_KEY: &str = "deltadrop.format";
+/// Column metadata key holding a column's name as written, under `column_names = "original"`
+/// (the column's Delta name; `name` is then its Parquet name). Only inside deltadrop: the
+/// table's schema holds it as the column's name ([`crate::delta`]'s column mapping).
+pub const LABEL_KEY: &str = "deltadrop.label";
 /// Column names deltadrop writes itself: no data column may take them.
 pub const RESERVED: [&str; 3] = [SOURCE_FILE, INGESTED_AT, RESCUED];
 
@@ -151,7 +155,12 @@ impl ColType {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ColumnSpec {
+    /// The name deltadrop works with: headers are matched to it, and it names the column in
+    /// Parquet files, statistics and settings. Spark-safe.
     pub name: String,
+    /// Under `column_names = "original"`: the name as written (`Valor Total (R$)`), the
+    /// column's name in the table, when it differs from `name`.
+    pub label: Option<String>,
     pub ty: ColType,
     pub nullable: bool,
     /// Input format for dates/timestamps.
@@ -201,10 +210,16 @@ impl ColumnSpec {
     pub fn new(name: &str, ty: ColType, nullable: bool) -> Self {
         ColumnSpec {
             name: name.to_string(),
+            label: None,
             ty,
             nullable,
             format: None,
         }
+    }
+
+    /// The column's name as readers of the table see it.
+    pub fn shown(&self) -> &str {
+        self.label.as_deref().unwrap_or(&self.name)
     }
 }
 
@@ -271,13 +286,16 @@ impl TableSchema {
             .iter()
             .map(|c| {
                 let f = Field::new(&c.name, c.ty.arrow(), c.nullable);
-                match &c.format {
-                    Some(fmt) => f.with_metadata(
-                        [(FORMAT_KEY.to_string(), fmt.to_string())]
-                            .into_iter()
-                            .collect(),
-                    ),
-                    None => f,
+                let metadata: std::collections::HashMap<String, String> = c
+                    .format
+                    .iter()
+                    .map(|fmt| (FORMAT_KEY.to_string(), fmt.to_string()))
+                    .chain(c.label.iter().map(|l| (LABEL_KEY.to_string(), l.clone())))
+                    .collect();
+                if metadata.is_empty() {
+                    f
+                } else {
+                    f.with_metadata(metadata)
                 }
             })
             .collect();
@@ -309,6 +327,7 @@ impl TableSchema {
                         .metadata()
                         .get(FORMAT_KEY)
                         .map(|s| TimeFormat::from(s.as_str())),
+                    label: f.metadata().get(LABEL_KEY).cloned(),
                     ..ColumnSpec::new(
                         name,
                         ColType::from_arrow(f.data_type()).ok_or_else(|| {
@@ -346,6 +365,21 @@ impl TableSchema {
 
     pub fn position(&self, name: &str) -> Option<usize> {
         self.columns.iter().position(|c| c.name == name)
+    }
+
+    /// Whether a table of these columns needs Delta column mapping (a name as written that is
+    /// not the Spark-safe one).
+    pub fn labelled(&self) -> bool {
+        self.columns.iter().any(|c| c.label.is_some())
+    }
+
+    /// These columns without their names as written: what a table created without column
+    /// mapping holds (it keeps its naming whatever the feed's `column_names` says).
+    pub fn without_labels(mut self) -> TableSchema {
+        for c in &mut self.columns {
+            c.label = None;
+        }
+        self
     }
 }
 

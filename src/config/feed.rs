@@ -11,8 +11,9 @@ use super::locale::{java_format_to_chrono, resolve_values, Preset};
 use super::location::{check_local_folder, check_scheme, normalize, resolve_table, StorageOptions};
 use super::raw::{RawConfig, RawCsv, RawExpect, RawFeed, RawMaxBad};
 use super::{
-    Check, Config, ConfigError, CsvConfig, Encoding, ExpectAction, Expectation, FeedConfig,
-    HttpConfig, MaintenanceConfig, MaxBadRows, OnNewColumn, SchemaName, ValueOptions, CLAIMS_DIR,
+    Check, ColumnNames, Config, ConfigError, CsvConfig, Encoding, ExpectAction, Expectation,
+    FeedConfig, HttpConfig, MaintenanceConfig, MaxBadRows, OnNewColumn, SchemaName, ValueOptions,
+    CLAIMS_DIR,
 };
 use crate::schema::{ColType, ColumnSpec, TableSchema};
 
@@ -120,6 +121,8 @@ fn resolve_feed(
     seen: &mut Seen,
 ) -> Result<FeedConfig, String> {
     let (mut schema, infer) = resolve_schema(&f)?;
+    let mut f = f;
+    name_columns_as_the_table_does(&mut f, &schema);
     if let Some(spec) = &f.partition_by {
         schema.partition = Some(resolve_partition(spec, &schema, infer, f.on_new_column)?);
     }
@@ -357,6 +360,7 @@ impl Resolved {
             max_bad_rows: self.max_bad_rows,
             on_new_column: f.on_new_column,
             header_match: f.header_match,
+            column_names: f.column_names,
             encoding: self.encoding,
             values: self.values,
             locale: f.locale.clone(),
@@ -562,13 +566,15 @@ fn resolve_schema(f: &RawFeed) -> Result<(TableSchema, bool), String> {
                     c.name
                 ));
             }
+            let original = f.column_names == ColumnNames::Original;
             if let Some(bad) = c
                 .name
                 .chars()
                 .find(|ch| crate::schema::SPARK_REFUSES.contains(*ch))
+                .filter(|_| !original)
             {
                 return Err(format!(
-                    "column name '{}' has {bad:?}, which Spark refuses in a Delta column name: name it '{}' (a header '{}' still matches it)",
+                    "column name '{}' has {bad:?}, which Spark refuses in a Delta column name: name it '{}' (a header '{}' still matches it), or keep it as written with column_names = \"original\"",
                     c.name,
                     crate::schema::column_name_for(&c.name),
                     c.name
@@ -577,11 +583,31 @@ fn resolve_schema(f: &RawFeed) -> Result<(TableSchema, bool), String> {
             if c.name.trim().is_empty() {
                 return Err("a column name is empty".into());
             }
+            // Under "original" the name as written is the column's name in the table, and its
+            // Spark-safe form — what a header is matched by — the name deltadrop works with.
+            let (name, label) = if original {
+                let safe = crate::schema::column_name_for(&c.name);
+                if let Some(other) = columns.iter().find(|o: &&ColumnSpec| {
+                    o.name.eq_ignore_ascii_case(&safe)
+                        || o.shown().eq_ignore_ascii_case(c.name.trim())
+                }) {
+                    return Err(format!(
+                        "columns '{}' and '{}' are the same column to Delta (names compare without case; the Parquet name of both is '{safe}')",
+                        other.shown(),
+                        c.name
+                    ));
+                }
+                let label = (safe != c.name).then(|| c.name.trim().to_string());
+                (safe, label)
+            } else {
+                (c.name.clone(), None)
+            };
             let ty =
                 c.ty.parse()
                     .map_err(|e| format!("column '{}': {e}", c.name))?;
             columns.push(ColumnSpec {
-                name: c.name.clone(),
+                name,
+                label,
                 ty,
                 nullable: c.nullable,
                 format: c.format.as_deref().map(java_format_to_chrono),
@@ -613,6 +639,39 @@ fn resolve_schema(f: &RawFeed) -> Result<(TableSchema, bool), String> {
             s.rescued = f.on_new_column == OnNewColumn::Rescue;
             Ok((s, false))
         }
+    }
+}
+
+/// Under `column_names = "original"`, settings may name a column as written (`merge_key =
+/// ["Código do Produto"]`): each becomes the name deltadrop works with.
+fn name_columns_as_the_table_does(f: &mut RawFeed, schema: &TableSchema) {
+    let internal = |n: &str| -> Option<String> {
+        schema
+            .columns
+            .iter()
+            .find(|c| c.label.as_deref() == Some(n.trim()))
+            .map(|c| c.name.clone())
+    };
+    for k in f.merge_key.iter_mut() {
+        if let Some(n) = internal(k) {
+            *k = n;
+        }
+    }
+    if let Some(n) = f.sort_by.as_deref().and_then(internal) {
+        f.sort_by = Some(n);
+    }
+    for e in f.expect.iter_mut() {
+        if let Some(n) = internal(&e.column) {
+            e.column = n;
+        }
+    }
+    if let Some(spec) = f.partition_by.clone() {
+        let spec = spec.trim();
+        f.partition_by = match spec.strip_prefix("date(").and_then(|r| r.strip_suffix(')')) {
+            Some(inner) => internal(inner).map(|n| format!("date({n})")),
+            None => internal(spec),
+        }
+        .or(f.partition_by.take());
     }
 }
 

@@ -98,6 +98,21 @@ pub enum HeaderMatch {
     Insensitive,
 }
 
+/// How a new table names its columns (`column_names`). A table keeps the naming it was created
+/// with: the setting only decides for tables deltadrop creates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ColumnNames {
+    /// Headers Spark refuses as Delta column names (spaces, `(`, `,` …) are folded
+    /// (`Valor Total (R$)` → `valor_total__r$_`): every Delta reader can read the table.
+    #[default]
+    SparkSafe,
+    /// Every header as written, through Delta column mapping (name mode): the folded name is
+    /// the column's physical name in the Parquet files, the header its name in the table.
+    /// Readers need column mapping support (reader version 2).
+    Original,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ExpectAction {
@@ -227,6 +242,8 @@ pub struct FeedConfig {
     pub max_bad_rows: MaxBadRows,
     pub on_new_column: OnNewColumn,
     pub header_match: HeaderMatch,
+    /// How a table this feed creates names its columns.
+    pub column_names: ColumnNames,
     pub encoding: Encoding,
     pub values: ValueOptions,
     /// The `locale` preset named in the config, if any.
@@ -442,6 +459,50 @@ mod tests {
         assert_eq!(cfg.state_dir, PathBuf::from("/srv/drop/.deltadrop"));
         assert_eq!(f.csv.delimiter, Some(b','));
         assert_eq!(f.app_id, "deltadrop-sales");
+    }
+
+    #[test]
+    fn original_column_names_keep_the_name_as_written_beside_the_spark_safe_one() {
+        let toml = |cols: &str, extra: &str| {
+            format!(
+                "[[feed]]\nname = \"v\"\ncolumn_names = \"original\"\n{extra}columns = [{cols}]\n"
+            )
+        };
+        let cfg = Config::from_toml(
+            &toml(
+                r#"{ name = "Código do Produto", type = "string" }, { name = "Loja", type = "string" }"#,
+                "merge_key = [\"Código do Produto\"]\n",
+            ),
+            Path::new("/x"),
+            None,
+        )
+        .unwrap();
+        let f = &cfg.feeds[0];
+        let c = &f.schema.columns;
+        assert_eq!(c[0].name, "codigo_do_produto");
+        assert_eq!(c[0].label.as_deref(), Some("Código do Produto"));
+        assert_eq!((c[1].name.as_str(), c[1].label.as_deref()), ("Loja", None));
+        // A setting naming a column as written means the column deltadrop works with.
+        assert_eq!(f.merge_key, ["codigo_do_produto"]);
+        // Two names that are one column to Delta (case) or in the files (folded) are refused.
+        for cols in [
+            r#"{ name = "Valor (R$)", type = "string" }, { name = "valor (r$)", type = "string" }"#,
+            r#"{ name = "Valor Total", type = "string" }, { name = "valor_total", type = "string" }"#,
+        ] {
+            let err = Config::from_toml(&toml(cols, ""), Path::new("/x"), None)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("are the same column to Delta"), "{err}");
+        }
+        // Without "original", a name Spark refuses says how to keep it.
+        let err = Config::from_toml(
+            "[[feed]]\nname = \"v\"\ncolumns = [{ name = \"Valor (R$)\", type = \"string\" }]\n",
+            Path::new("/x"),
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("column_names = \"original\""), "{err}");
     }
 
     #[test]

@@ -7,8 +7,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::{
-    ExpectAction, Format, HeaderMatch, OnBadRow, OnNewColumn, OnResend, OnSuccess, SchemaName,
-    NDJSON_EXTENSIONS, WORKBOOK_EXTENSIONS,
+    ColumnNames, ExpectAction, Format, HeaderMatch, OnBadRow, OnNewColumn, OnResend, OnSuccess,
+    SchemaName, NDJSON_EXTENSIONS, WORKBOOK_EXTENSIONS,
 };
 
 #[derive(Debug, Deserialize)]
@@ -135,6 +135,8 @@ pub(super) struct RawFeed {
     pub(super) on_new_column: OnNewColumn,
     #[serde(default)]
     pub(super) header_match: HeaderMatch,
+    #[serde(default)]
+    pub(super) column_names: ColumnNames,
     #[serde(default = "default_encoding")]
     pub(super) encoding: String,
     #[serde(default)]

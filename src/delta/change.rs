@@ -471,7 +471,8 @@ pub(crate) fn prepare(
         if !features.iter().any(|f| f == "changeDataFeed") {
             features.push("changeDataFeed".into());
         }
-    } else {
+    } else if writer < 4 {
+        // Writer version 4 brings the change data feed; 5 and 6 (column mapping) include it.
         protocol["minWriterVersion"] = 4.into();
     }
     let protocol: deltalake::kernel::Protocol =

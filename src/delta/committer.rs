@@ -9,8 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crossbeam_channel::Receiver;
-use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
-use deltalake::kernel::{Action, MetadataExt, StructType};
+use deltalake::kernel::Action;
 use deltalake::protocol::DeltaOperation;
 use deltalake::writer::RecordBatchWriter;
 use deltalake::{DeltaTable, DeltaTableError};
@@ -342,20 +341,15 @@ impl Committer {
         if !new.is_empty() {
             let mut schema = self.tables.schema.clone();
             schema.columns.extend(new.iter().cloned());
-            let kernel: StructType = schema
-                .arrow()
-                .as_ref()
-                .try_into_kernel()
-                .map_err(|e| CommitError::write(super::failed("schema", e)))?;
             let snapshot = self.tables.table.snapshot().map_err(CommitError::read)?;
-            let metadata = snapshot
-                .metadata()
-                .clone()
-                .with_schema(&kernel)
+            let metadata = super::mapping::grown_metadata(snapshot, &schema.arrow())
+                .map_err(|e| CommitError::write(super::failed("schema", e)))?;
+            let kernel = metadata
+                .parse_schema()
                 .map_err(|e| CommitError::write(super::failed("schema", e)))?;
             let added: Vec<_> = kernel
                 .fields()
-                .filter(|f| new.iter().any(|c| &c.name == f.name()))
+                .filter(|f| new.iter().any(|c| c.shown() == f.name()))
                 .cloned()
                 .collect();
             let v = self.tables.log.commit(
@@ -373,7 +367,9 @@ impl Committer {
                 .map_err(CommitError::read)?;
             self.tables.writer =
                 writer_for(&self.tables.table).map_err(|e| CommitError::Fatal(Box::new(e)))?;
-            self.tables.schema = schema;
+            let arrow = super::table::table_arrow_schema(&self.tables.table)
+                .map_err(|e| CommitError::Fatal(Box::new(e)))?;
+            self.tables.schema = super::table::named_as_table(schema, &arrow);
             {
                 let mut b = self.ctx.board.write().unwrap_or_else(|e| e.into_inner());
                 let id = self.ctx.feed_id;

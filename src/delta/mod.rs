@@ -23,6 +23,7 @@ mod corrections;
 mod files;
 pub mod localfs;
 pub mod log;
+mod mapping;
 mod open;
 mod prepare;
 pub(crate) mod quarantine;

@@ -3,7 +3,8 @@
 //! quarantine table, each checked before anything is written.
 
 use super::table::{
-    check_writable_folder, grown_schema, open_existing, open_or_create, table_arrow_schema,
+    check_writable_folder, grown_schema, named_as_table, open_existing, open_or_create,
+    table_arrow_schema,
 };
 use super::{quarantine, runtime, DeltaError};
 use crate::config::{FeedConfig, OnNewColumn};
@@ -38,7 +39,7 @@ impl FeedTables {
                 problems: vec![m],
             })?
         } else {
-            grown_schema(&feed.schema, &arrow)
+            named_as_table(grown_schema(&feed.schema, &arrow), &arrow)
         };
         Ok(Some(FeedTables {
             rt,
@@ -96,7 +97,9 @@ impl FeedTables {
                     schema = grown_schema(&schema, &table_arrow_schema(&t)?);
                 }
             }
-            (create(&schema)?, schema)
+            let table = create(&schema)?;
+            let schema = named_as_table(schema, &table_arrow_schema(&table)?);
+            (table, schema)
         };
         let quarantine = rt.block_on(open_or_create(
             &feed.quarantine_url,

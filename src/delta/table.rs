@@ -3,7 +3,7 @@
 //! refused with what differs.
 
 use deltalake::arrow::record_batch::RecordBatch;
-use deltalake::kernel::engine::arrow_conversion::{TryIntoArrow, TryIntoKernel};
+use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake::kernel::transaction::{CommitProperties, PROTOCOL};
 use deltalake::kernel::StructType;
 use deltalake::operations::create::CreateBuilder;
@@ -28,6 +28,17 @@ pub async fn open_or_create(
 ) -> Result<DeltaTable, DeltaError> {
     let table = match open_existing(url, options).await? {
         Some(t) => t,
+        None if super::mapping::labelled(ours) => {
+            log::info!("creating Delta table {url} (column names as written: column mapping)");
+            let created =
+                super::mapping::create(url, options, name, ours, partition_by, change_feed)
+                    .await
+                    .map_err(table_err(url))?;
+            if !created {
+                log::info!("table {url} was created by another writer meanwhile: using it");
+            }
+            load(url, options, None).await.map_err(table_err(url))?
+        }
         None => {
             let kernel: StructType = ours
                 .try_into_kernel()
@@ -65,12 +76,8 @@ pub async fn open_or_create(
     };
     let theirs = table_arrow_schema(&table)?;
     let mut problems = schema::incompatibilities(ours, &theirs);
-    let partitioned_by = table
-        .snapshot()
-        .map_err(table_err(url))?
-        .metadata()
-        .partition_columns()
-        .to_vec();
+    let partitioned_by =
+        super::mapping::physical_partition_columns(table.snapshot().map_err(table_err(url))?);
     if partitioned_by != partition_by {
         problems.push(format!(
             "the table is partitioned by [{}], the feed by [{}] (partition_by)",
@@ -114,10 +121,29 @@ pub async fn open_existing(
 /// not enforce them.
 fn check_protocol(snapshot: &deltalake::table::state::DeltaTableState) -> Result<(), String> {
     use deltalake::kernel::transaction::TransactionError;
-    match PROTOCOL.can_write_to(snapshot) {
+    let mapped = super::mapping::mode(snapshot);
+    if let Some(m) = mapped.filter(|m| !m.eq_ignore_ascii_case("name")) {
+        return Err(format!(
+            "column mapping mode '{m}' (deltadrop writes tables with column mapping in name mode)"
+        ));
+    }
+    let checked = match mapped {
+        // Column mapping is deltadrop's own (mapping.rs): deltalake checks the rest.
+        Some(_) => {
+            let protocol = super::mapping::protocol_without_mapping(snapshot.protocol())
+                .map_err(|e| e.to_string())?;
+            PROTOCOL.can_write_to(&Unmapped {
+                table: snapshot,
+                protocol,
+            })
+        }
+        None => PROTOCOL.can_write_to(snapshot),
+    };
+    match checked {
         Ok(()) => Ok(()),
         Err(TransactionError::UnsupportedTableFeatures(missing)) => {
             let ours = [
+                "columnMapping",
                 "changeDataFeed",
                 "invariants",
                 "checkConstraints",
@@ -146,6 +172,27 @@ fn check_protocol(snapshot: &deltalake::table::state::DeltaTableState) -> Result
             Ok(())
         }
         Err(e) => Err(e.to_string()),
+    }
+}
+
+/// A mapped table as deltalake's writer checks see it: its protocol without column mapping.
+struct Unmapped<'a> {
+    table: &'a deltalake::table::state::DeltaTableState,
+    protocol: deltalake::kernel::Protocol,
+}
+
+impl deltalake::kernel::transaction::TableReference for Unmapped<'_> {
+    fn config(&self) -> &delta_kernel::table_properties::TableProperties {
+        deltalake::kernel::transaction::TableReference::config(self.table)
+    }
+    fn protocol(&self) -> &deltalake::kernel::Protocol {
+        &self.protocol
+    }
+    fn metadata(&self) -> &deltalake::kernel::Metadata {
+        deltalake::kernel::transaction::TableReference::metadata(self.table)
+    }
+    fn eager_snapshot(&self) -> &deltalake::kernel::EagerSnapshot {
+        deltalake::kernel::transaction::TableReference::eager_snapshot(self.table)
     }
 }
 
@@ -197,11 +244,7 @@ pub fn table_arrow_schema(
 ) -> Result<deltalake::arrow::datatypes::Schema, DeltaError> {
     let url = table.table_url();
     let snapshot = table.snapshot().map_err(table_err(url))?;
-    snapshot
-        .schema()
-        .as_ref()
-        .try_into_arrow()
-        .map_err(DeltaError::step(url, "schema"))
+    super::mapping::physical_arrow(snapshot).map_err(DeltaError::step(url, "schema"))
 }
 
 /// A writer for Parquet files of `table`. Files roll at 64 MiB and row groups hold at most
@@ -218,10 +261,40 @@ pub fn writer_for(table: &DeltaTable) -> Result<RecordBatchWriter, DeltaError> {
         // Columns with few distinct values (stores, products, prices) stay well under it.
         .set_dictionary_page_size_limit(128 * 1024)
         .build();
-    Ok(RecordBatchWriter::for_table(table)
-        .map_err(table_err(table.table_url()))?
+    let url = table.table_url();
+    let snapshot = table.snapshot().map_err(table_err(url))?;
+    let writer = if super::mapping::mode(snapshot).is_some() {
+        // deltalake refuses to build a writer from a mapped table; one built from its physical
+        // schema writes what the protocol asks (physical names in files and statistics).
+        RecordBatchWriter::try_new(
+            url.as_str(),
+            super::mapping::writer_schema(snapshot).map_err(table_err(url))?,
+            Some(super::mapping::physical_partition_columns(snapshot)),
+            Some(table.log_store().config().options().raw.clone()),
+        )
+    } else {
+        RecordBatchWriter::for_table(table)
+    }
+    .map_err(table_err(url))?;
+    Ok(writer
         .with_writer_properties(props)
         .with_target_file_size(64 * 1024 * 1024))
+}
+
+/// `schema` with the table's names as written: a table keeps the naming it was created with,
+/// whatever the feed's `column_names` says now (the batches then carry what its writer
+/// expects).
+pub(crate) fn named_as_table(
+    mut schema: TableSchema,
+    table: &deltalake::arrow::datatypes::Schema,
+) -> TableSchema {
+    for c in &mut schema.columns {
+        c.label = table
+            .field_with_name(&c.name)
+            .ok()
+            .and_then(|f| f.metadata().get(crate::schema::LABEL_KEY).cloned());
+    }
+    schema
 }
 
 /// `batch` with the columns of `target` in its order; columns it lacks are null.

@@ -258,6 +258,7 @@ pub(super) fn sniff(path: &std::path::Path) -> Result<Sniffed, IngestError> {
         .into_iter()
         .map(|(name, ty)| ColumnSpec {
             name,
+            label: None,
             ty,
             nullable: true,
             format: None,

@@ -42,7 +42,7 @@ impl Checks<'_> {
                 };
                 let error = CellError {
                     row,
-                    column: exp.column.clone(),
+                    column: self.schema.columns[ci].shown().to_string(),
                     message,
                 };
                 match exp.action {

@@ -99,6 +99,28 @@ pub fn header_names(header: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// What each column of [`header_names`] is named in a table that keeps the names as written
+/// (`column_names = "original"`): the header trimmed, where it differs from the name.
+/// An empty header keeps its positional name, and a header Delta would take as a repeat
+/// (names compare without case) keeps its suffixed one.
+pub fn header_labels(header: &[String], names: &[String]) -> Vec<Option<String>> {
+    let mut seen: std::collections::HashSet<String> = crate::schema::RESERVED
+        .iter()
+        .map(|r| r.to_lowercase())
+        .collect();
+    header
+        .iter()
+        .zip(names)
+        .map(|(h, n)| {
+            let h = h.trim();
+            let label = (!h.is_empty() && h != n && !seen.contains(&h.to_lowercase()))
+                .then(|| h.to_string());
+            seen.insert(label.as_deref().unwrap_or(n).to_lowercase());
+            label
+        })
+        .collect()
+}
+
 /// The header of one file, read for one table.
 pub(crate) struct HeaderRead<'a> {
     pub(crate) name: &'a str,
@@ -325,6 +347,41 @@ impl HeaderRead<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn labels_are_the_headers_as_written_unless_delta_would_take_one_for_a_repeat() {
+        let header: Vec<String> = ["Valor (R$)", "Loja", "", "loja", "_source_file", " Preço "]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let names = header_names(&header);
+        assert_eq!(
+            names,
+            [
+                "valor__r$_",
+                "Loja",
+                "column_3",
+                "loja_2",
+                "_source_file_2",
+                "Preço"
+            ]
+        );
+        let labels = header_labels(&header, &names);
+        assert_eq!(
+            labels,
+            [
+                Some("Valor (R$)".to_string()),
+                None,
+                None,
+                // `loja` is `Loja` again to Delta (names compare without case).
+                None,
+                // deltadrop's own column keeps its name.
+                None,
+                // A name Spark takes is its own label (trimmed).
+                None,
+            ]
+        );
+    }
 
     #[test]
     fn names_fold_for_insensitive_matching() {

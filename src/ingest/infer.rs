@@ -13,7 +13,7 @@ use std::path::Path;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake::kernel::StructType;
 
-use crate::config::{Config, FeedConfig, FileFormat, ValueOptions};
+use crate::config::{ColumnNames, Config, FeedConfig, FileFormat, ValueOptions};
 use crate::job::file_name;
 use crate::schema::{ColType, ColumnSpec, TableSchema};
 
@@ -39,15 +39,20 @@ const TAIL_RECORDS: usize = 5;
 /// ones too).
 pub fn sniff(path: &Path, feed: &FeedConfig, try_locales: bool) -> Result<Sniffed, IngestError> {
     let name = file_name(path);
-    match feed.format_of(path) {
-        FileFormat::Ndjson => return sniff_ndjson(path, feed, try_locales),
-        FileFormat::Excel => return sniff_workbook(path, feed, try_locales),
-        FileFormat::Parquet => return super::columnar::sniff(path),
-        FileFormat::Csv => {}
+    let mut s = match feed.format_of(path) {
+        FileFormat::Ndjson => sniff_ndjson(path, feed, try_locales),
+        FileFormat::Excel => sniff_workbook(path, feed, try_locales),
+        FileFormat::Parquet => super::columnar::sniff(path),
+        FileFormat::Csv => {
+            let file = std::fs::File::open(path)?;
+            let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+            sniff_csv(&name, file, Some((path, size)), feed, try_locales)
+        }
+    }?;
+    if feed.column_names != ColumnNames::Original {
+        s.schema = s.schema.without_labels();
     }
-    let file = std::fs::File::open(path)?;
-    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-    sniff_csv(&name, file, Some((path, size)), feed, try_locales)
+    Ok(s)
 }
 
 /// [`sniff`] of CSV text; `stretches` (the file and its size) lets a large plain file be
@@ -514,16 +519,20 @@ fn column_specs(
         .map(|i| names_given.get(i).cloned().unwrap_or_default())
         .collect();
     let names = header_names(&padded);
+    // Kept for `column_names = "original"`; `sniff` drops them for the other naming.
+    let labels = super::header::header_labels(&padded, &names);
     let mut warnings = Vec::new();
     let columns = names
         .iter()
+        .zip(labels)
         .zip(decisions)
-        .map(|(n, d)| {
+        .map(|((n, label), d)| {
             if let Some(w) = &d.warning {
                 warnings.push(format!("column '{n}': {w}"));
             }
             ColumnSpec {
                 name: n.clone(),
+                label,
                 ty: d.ty,
                 nullable: true,
                 format: d.format.clone(),
@@ -617,7 +626,11 @@ pub fn table_schema(path: &Path, feed: &FeedConfig) -> Result<(TableSchema, usiz
             .iter()
             .find(|h| h.name == c.name || fold_name(&h.name) == fold_name(&c.name))
         {
+            let label = c.label.take();
             *c = h.clone();
+            // A hint names the column as the feed's config does; the file's header is the name
+            // as written.
+            c.label = c.label.take().or(label);
         }
     }
     let kernel: Result<StructType, _> = schema.arrow().as_ref().try_into_kernel();

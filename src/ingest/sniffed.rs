@@ -116,6 +116,9 @@ pub fn feed_toml(path: &Path, s: &Sniffed) -> String {
     if !enc.starts_with("utf-8") {
         out.push_str(&format!("encoding = \"{enc}\"\n"));
     }
+    if s.schema.labelled() {
+        out.push_str("column_names = \"original\"\n");
+    }
     out.push_str("columns = [\n");
     for c in &s.schema.columns {
         let format = match &c.format {
@@ -126,7 +129,7 @@ pub fn feed_toml(path: &Path, s: &Sniffed) -> String {
         };
         out.push_str(&format!(
             "  {{ name = {}, type = \"{}\"{format} }},\n",
-            toml_string(&c.name),
+            toml_string(c.shown()),
             c.ty
         ));
     }

@@ -36,7 +36,8 @@ pub fn convert_column(
     let mut err = |row: usize, message: String| {
         errors.push(CellError {
             row,
-            column: spec.name.clone(),
+            // The name the table shows (as written, under column_names = "original").
+            column: spec.shown().to_string(),
             message,
         })
     };

@@ -23,6 +23,7 @@ mod fuzz_corpus;
 mod hostile;
 mod maintain;
 mod model;
+mod names;
 mod operate;
 mod page;
 mod readiness;

@@ -307,3 +307,41 @@ pub fn table_schema(dir: &Path) -> Vec<(String, String)> {
         })
         .unwrap_or_default()
 }
+
+/// A table's columns as readers see them, each with its physical name (the Parquet column):
+/// under column mapping the two differ, without it they are the same.
+pub fn logical_columns(dir: &Path) -> Vec<(String, String)> {
+    let url = url::Url::from_directory_path(dir).expect("table dir");
+    let t = open_at(&url, &HashMap::new()).expect("a table");
+    let snapshot = t.snapshot().expect("snapshot");
+    let schema = snapshot.schema();
+    schema
+        .fields()
+        .map(|f| {
+            let physical = match f.metadata.get("delta.columnMapping.physicalName") {
+                Some(deltalake::kernel::MetadataValue::String(p)) => p.clone(),
+                _ => f.name.clone(),
+            };
+            (f.name.clone(), physical)
+        })
+        .collect()
+}
+
+/// Every row keyed by the names readers see ([`logical_columns`]): the Parquet files are read
+/// by physical name and mapped the way the Delta protocol says a reader must.
+pub fn logical_rows(dir: &Path) -> Vec<std::collections::BTreeMap<String, Option<String>>> {
+    let columns = logical_columns(dir);
+    table_rows(dir)
+        .into_iter()
+        .map(|mut r| {
+            columns
+                .iter()
+                .map(|(logical, physical)| {
+                    // A column added later is not in the older files: null there.
+                    let v = r.remove(physical).flatten();
+                    (logical.clone(), v)
+                })
+                .collect()
+        })
+        .collect()
+}
