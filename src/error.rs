@@ -16,6 +16,8 @@ pub enum Error {
     Delta(#[from] DeltaError),
     #[error(transparent)]
     Watch(#[from] WatchError),
+    #[error(transparent)]
+    Remote(#[from] crate::remote::RemoteError),
     #[error("{context}: {source}")]
     Io {
         context: String,

@@ -33,6 +33,7 @@ pub(crate) mod maintain;
 pub(crate) mod ops;
 pub(crate) mod pool;
 pub(crate) mod readiness;
+pub(crate) mod remote;
 pub(crate) mod requeue;
 pub(crate) mod schema;
 pub(crate) mod service;

@@ -8,7 +8,9 @@ use std::time::Duration;
 use url::Url;
 
 use super::locale::{java_format_to_chrono, resolve_values, Preset};
-use super::location::{check_local_folder, check_scheme, normalize, resolve_table, StorageOptions};
+use super::location::{
+    check_inbox_scheme, check_local_folder, check_scheme, normalize, resolve_table, StorageOptions,
+};
 use super::raw::{RawConfig, RawCsv, RawExpect, RawFeed, RawMaxBad};
 use super::{
     Check, ColumnNames, Config, ConfigError, CsvConfig, Encoding, ExpectAction, Expectation,
@@ -37,6 +39,7 @@ impl Config {
             message,
         };
         let workers = check_daemon_settings(&raw).map_err(&invalid)?;
+        let state_dir = normalize(&base_dir.join(&raw.state_dir));
         let mut seen = Seen::default();
         let mut feeds = Vec::with_capacity(raw.feeds.len());
         for f in raw.feeds {
@@ -45,7 +48,7 @@ impl Config {
                 return Err(invalid(format!("two feeds are named '{}'", f.name)));
             }
             let name = f.name.clone();
-            let feed = resolve_feed(f, base_dir, raw.instance.as_deref(), &mut seen)
+            let feed = resolve_feed(f, base_dir, &state_dir, raw.instance.as_deref(), &mut seen)
                 .map_err(|m| invalid(format!("feed '{name}': {m}")))?;
             feeds.push(feed);
         }
@@ -57,7 +60,7 @@ impl Config {
             settle: raw.settle,
             debounce: raw.debounce,
             workers,
-            state_dir: normalize(&base_dir.join(raw.state_dir)),
+            state_dir,
             http: HttpConfig {
                 enabled: raw.http.enabled,
                 listen: raw.http.listen,
@@ -117,6 +120,7 @@ struct Seen {
 fn resolve_feed(
     f: RawFeed,
     base_dir: &Path,
+    state_dir: &Path,
     instance: Option<&str>,
     seen: &mut Seen,
 ) -> Result<FeedConfig, String> {
@@ -126,7 +130,11 @@ fn resolve_feed(
     if let Some(spec) = &f.partition_by {
         schema.partition = Some(resolve_partition(spec, &schema, infer, f.on_new_column)?);
     }
-    let places = resolve_places(&f, base_dir, seen)?;
+    let remote = resolve_remote(&f, state_dir, instance, seen)?;
+    let places = match &remote {
+        Some(r) => remote_places(&f, r, base_dir, seen)?,
+        None => resolve_places(&f, base_dir, seen)?,
+    };
     check_commit_limits(&f)?;
     let preset = resolve_preset(f.locale.as_deref())?;
     let csv = resolve_csv(&f.csv, &preset)?;
@@ -152,12 +160,14 @@ fn resolve_feed(
         claim_dir,
         expectations,
         maintenance,
+        remote,
     };
     Ok(resolved.into_feed(f, instance))
 }
 
 /// Where a feed reads and writes: its inbox, its table and the folders files go to afterwards.
 struct Places {
+    /// For an inbox in object storage: the local folder its objects are read from.
     inbox: PathBuf,
     table_url: Url,
     processed: PathBuf,
@@ -194,6 +204,129 @@ fn resolve_places(f: &RawFeed, base_dir: &Path, seen: &mut Seen) -> Result<Place
         processed,
         rejected,
     })
+}
+
+/// An inbox in object storage (`inbox = "az://drop/inbox"`): where it is, where its objects go,
+/// and the local folders it is read through (under `state_dir`).
+fn resolve_remote(
+    f: &RawFeed,
+    state_dir: &Path,
+    instance: Option<&str>,
+    seen: &mut Seen,
+) -> Result<Option<super::Remote>, String> {
+    let Some(inbox) = uri_of(&f.inbox) else {
+        // A URI in processed/rejected beside a local inbox: the local-folder check says why not.
+        return Ok(None);
+    };
+    check_inbox_scheme(&inbox)?;
+    if f.shared_inbox {
+        return Err("shared_inbox is for a shared folder (NFS, SMB); daemons sharing an inbox in object storage claim objects by themselves: leave it out".into());
+    }
+    let sibling = |what: &str| -> Result<Url, String> {
+        let trimmed = inbox.path().trim_end_matches('/');
+        let parent = match trimmed.rfind('/') {
+            Some(i) => &trimmed[..i],
+            None => "",
+        };
+        let mut u = inbox.clone();
+        u.set_path(&format!("{parent}/{what}/"));
+        Ok(u)
+    };
+    let place = |what: &str, value: &Path, default: &Path| -> Result<Url, String> {
+        if value == default {
+            return sibling(what);
+        }
+        let u = uri_of(value).ok_or_else(|| {
+            format!(
+                "{what} = {:?} is a local folder, but the inbox is {inbox}: {what} must be in the same store (a URI such as {})",
+                value.display(),
+                sibling(what).map(|u| u.to_string()).unwrap_or_default()
+            )
+        })?;
+        if u.scheme() != inbox.scheme() || u.host_str() != inbox.host_str() {
+            return Err(format!(
+                "{what} = {u} is not in the inbox's store ({}://{}): objects are archived by a copy within the store",
+                inbox.scheme(),
+                inbox.host_str().unwrap_or("")
+            ));
+        }
+        Ok(with_slash(u))
+    };
+    let processed = place("processed", &f.processed, &super::raw::default_processed())?;
+    let rejected = place("rejected", &f.rejected, &super::raw::default_rejected())?;
+    let inbox = with_slash(inbox);
+    for (what, u) in [("processed", &processed), ("rejected", &rejected)] {
+        if u == &inbox {
+            return Err(format!("{what} must not be the inbox itself"));
+        }
+    }
+    if !seen.inboxes.insert(PathBuf::from(inbox.as_str())) {
+        return Err(format!("inbox {inbox} is used by another feed"));
+    }
+    if f.claim_lease < Duration::from_secs(1) {
+        return Err("claim_lease must be at least 1s".into());
+    }
+    let local = state_dir.join("remote").join(&f.name);
+    Ok(Some(super::Remote {
+        inbox,
+        processed,
+        rejected,
+        local,
+        instance: instance
+            .map(str::to_string)
+            .unwrap_or_else(default_instance),
+        lease: f.claim_lease,
+        delete_on_success: false,
+    }))
+}
+
+/// The places of a feed whose inbox is in object storage: local folders under `state_dir`.
+fn remote_places(
+    f: &RawFeed,
+    r: &super::Remote,
+    base_dir: &Path,
+    seen: &mut Seen,
+) -> Result<Places, String> {
+    let table_url = resolve_table(&f.table, base_dir)?;
+    if !seen.tables.insert(table_url.to_string()) {
+        return Err(format!(
+            "table {table_url} is written by another feed of this daemon"
+        ));
+    }
+    check_scheme(&table_url)?;
+    Ok(Places {
+        inbox: r.local.join("inbox"),
+        table_url,
+        processed: r.local.join("processed"),
+        rejected: r.local.join("rejected"),
+    })
+}
+
+/// `value` as a URI, if it is one (`az://…`, `s3://…`, `file:///…`).
+fn uri_of(value: &Path) -> Option<Url> {
+    let text = value.to_str()?;
+    let (scheme, _) = text.split_once("://")?;
+    (scheme.len() > 1).then(|| Url::parse(text).ok()).flatten()
+}
+
+fn with_slash(mut u: Url) -> Url {
+    if !u.path().ends_with('/') {
+        let p = format!("{}/", u.path());
+        u.set_path(&p);
+    }
+    u
+}
+
+/// A daemon without `instance` claims objects under its host's name.
+fn default_instance() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .or_else(|| std::env::var("COMPUTERNAME").ok())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "deltadrop".into());
+    format!("{host}-{}", std::process::id())
 }
 
 /// Which files are taken and how many go into one commit.
@@ -306,6 +439,7 @@ struct Resolved {
     claim_dir: Option<PathBuf>,
     expectations: Vec<Expectation>,
     maintenance: MaintenanceConfig,
+    remote: Option<super::Remote>,
 }
 
 impl Resolved {
@@ -332,7 +466,17 @@ impl Resolved {
             schema: self.schema,
             processed,
             rejected,
-            on_success: f.on_success,
+            // An object leaves the remote inbox as `on_success` says; its local copy always
+            // goes to the local processed folder first, where the remote side picks it up.
+            on_success: if self.remote.is_some() {
+                super::OnSuccess::Move
+            } else {
+                f.on_success
+            },
+            remote: self.remote.map(|r| super::Remote {
+                delete_on_success: f.on_success == super::OnSuccess::Delete,
+                ..r
+            }),
             format: f.format,
             sheet: f.sheet,
             extensions: f

@@ -55,11 +55,30 @@ pub(super) fn check_scheme(url: &Url) -> Result<(), String> {
     }
 }
 
-/// Refuses a URI in a folder setting (`inbox`, `processed`, `rejected`, `state_dir`): joined to
-/// the config's folder as a path, `az://drop/inbox` made a local folder named `az:`, and the
-/// daemon watched it for ever. Until an inbox can be a container or bucket, these are local
-/// folders only. A URI is `scheme://` with a scheme of two characters or more, as for tables:
-/// `C:\drop`, `C:/drop` and `\\server\share` stay paths.
+/// Inbox URL schemes: an inbox in Azure Blob / ADLS Gen2 or S3 is listed and read through
+/// object_store; `file://` too (an object store on a local disk: listing, no events — for
+/// tests; a local folder is a path).
+const INBOX_SCHEMES: [&str; 7] = ["file", "az", "azure", "abfs", "abfss", "s3", "s3a"];
+
+pub(super) fn check_inbox_scheme(url: &Url) -> Result<(), String> {
+    if !INBOX_SCHEMES.contains(&url.scheme()) {
+        return Err(format!(
+            "inbox {url}: scheme '{}' is not supported (a folder path, or az://, abfss://, s3://, file://)",
+            url.scheme()
+        ));
+    }
+    if url.scheme() != "file" && url.host_str().is_none_or(str::is_empty) {
+        return Err(format!(
+            "inbox {url}: name the container or bucket (az://CONTAINER/PREFIX, s3://BUCKET/PREFIX)"
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses a URI in a local folder setting (`processed`/`rejected` beside a local inbox,
+/// `state_dir`): joined to the config's folder as a path, `s3://b/done` would make a local
+/// folder named `s3:`. A URI is `scheme://` with a scheme of two characters or more, as for
+/// tables: `C:\drop`, `C:/drop` and `\\server\share` stay paths.
 pub(super) fn check_local_folder(setting: &str, value: &Path) -> Result<(), String> {
     let text = value.to_string_lossy();
     let Some((scheme, _)) = text.split_once("://") else {
@@ -85,11 +104,13 @@ pub(super) fn check_local_folder(setting: &str, value: &Path) -> Result<(), Stri
             )
         })
         .unwrap_or_default();
-    Err(format!(
-        "{setting} = {text:?} is a URI, but inbox, processed, rejected and state_dir must be \
-         local folders (object storage is supported for table and quarantine_table only, not \
-         yet for these){as_path}"
-    ))
+    let why = if setting == "state_dir" {
+        "state_dir must be a local folder"
+    } else {
+        "the inbox is a local folder, so processed and rejected are too (an inbox in object \
+         storage — az://, abfss://, s3:// — archives into URIs of its store)"
+    };
+    Err(format!("{setting} = {text:?} is a URI, but {why}{as_path}"))
 }
 
 /// A table is a URI when it has a scheme of two letters or more (so `C:\...` stays a path).

@@ -252,6 +252,29 @@ pub struct FeedConfig {
     /// Larger files are rejected unread (0: no limit).
     pub max_file_bytes: u64,
     pub expectations: Vec<Expectation>,
+    /// The inbox is in object storage: `inbox`, `processed` and `rejected` above are the local
+    /// folders its objects are read through.
+    pub remote: Option<Remote>,
+}
+
+/// An inbox in a container or bucket (`inbox = "az://drop/inbox"`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Remote {
+    /// Where objects land (a prefix, ending in '/').
+    pub inbox: Url,
+    /// Where a loaded object is copied before it leaves the inbox (unless `delete_on_success`).
+    pub processed: Url,
+    /// Where an object that cannot be loaded goes, with `NAME.error.txt`.
+    pub rejected: Url,
+    /// `on_success = "delete"`: a loaded object is deleted, not copied to `processed`.
+    pub delete_on_success: bool,
+    /// The local folders (`inbox`, `processed`, `rejected`) objects are read through.
+    pub local: PathBuf,
+    /// This daemon's name in claims: `instance`, or the host name and process id.
+    pub instance: String,
+    /// How long a claim holds without being renewed: a daemon killed mid-object leaves a claim
+    /// another daemon takes after this.
+    pub lease: Duration,
 }
 
 impl FeedConfig {
@@ -550,7 +573,9 @@ mod tests {
     }
 
     /// A URI in a folder setting was a relative path: `az://drop/inbox` made a local folder
-    /// `az:`, watched for ever. Refused, naming the feed, the setting and the value.
+    /// `az:`, watched for ever. An inbox may now be in object storage; processed and rejected
+    /// beside a local inbox, and state_dir, are refused, naming the feed, the setting and the
+    /// value.
     #[test]
     fn folder_settings_refuse_uris_and_keep_windows_paths() {
         let with = |setting: &str, value: &str| {
@@ -560,27 +585,38 @@ mod tests {
                 None,
             )
         };
-        for setting in ["inbox", "processed", "rejected"] {
-            for value in [
-                "az://drop/inbox",
-                "abfss://drop@acct.dfs.core.windows.net/inbox",
-                "s3://bucket/inbox",
-                "s3a://bucket/inbox",
-                "gs://bucket/inbox",
-                "https://acct.blob.core.windows.net/drop",
-                "file:///srv/drop/inbox",
-            ] {
+        let stores = [
+            "az://drop/inbox",
+            "abfss://drop@acct.dfs.core.windows.net/inbox",
+            "s3://bucket/inbox",
+            "s3a://bucket/inbox",
+            "file:///srv/drop/inbox",
+        ];
+        for setting in ["processed", "rejected"] {
+            for value in stores {
                 let err = with(setting, value).unwrap_err().to_string();
                 let named = format!("feed 'sales': {setting} = \"{value}\" is a URI");
                 assert!(err.contains(&named), "{err}");
-                assert!(err.contains("must be local folders"), "{err}");
-                assert!(err.contains("table and quarantine_table only"), "{err}");
+                assert!(err.contains("the inbox is a local folder"), "{err}");
             }
         }
-        let err = with("inbox", "file:///srv/drop/inbox")
+        let err = with("processed", "file:///srv/drop/done")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("write it as a path: inbox = "), "{err}");
+        assert!(err.contains("write it as a path: processed = "), "{err}");
+        for value in stores {
+            let f = &with("inbox", value).unwrap().feeds[0];
+            let r = f.remote.as_ref().expect("an inbox in object storage");
+            assert!(r.processed.as_str().ends_with("/processed/"), "{r:?}");
+            assert!(f.inbox.starts_with("/x/.deltadrop/remote/sales"), "{f:?}");
+        }
+        for value in [
+            "gs://bucket/inbox",
+            "https://acct.blob.core.windows.net/drop",
+        ] {
+            let err = with("inbox", value).unwrap_err().to_string();
+            assert!(err.contains("is not supported"), "{err}");
+        }
         let err = Config::from_toml(
             "state_dir = 's3://b/state'\n[[feed]]\nname = \"a\"\n",
             Path::new("/x"),

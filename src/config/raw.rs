@@ -109,6 +109,9 @@ pub(super) struct RawFeed {
     /// its own folder before reading it.
     #[serde(default)]
     pub(super) shared_inbox: bool,
+    /// An inbox in object storage: how long a daemon's claim on an object holds unrenewed.
+    #[serde(default = "default_claim_lease", with = "humantime_serde")]
+    pub(super) claim_lease: Duration,
     /// How often the daemon maintains the table (compaction, vacuum, log cleanup); 0 = never.
     #[serde(default = "default_maintenance_interval", with = "humantime_serde")]
     pub(super) maintenance_interval: Duration,
@@ -267,6 +270,10 @@ pub(super) fn default_true() -> bool {
 pub(super) fn default_state_dir() -> PathBuf {
     PathBuf::from(".deltadrop")
 }
+fn default_claim_lease() -> Duration {
+    Duration::from_secs(120)
+}
+
 pub(super) fn default_inbox() -> PathBuf {
     PathBuf::from("inbox")
 }

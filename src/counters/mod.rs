@@ -66,6 +66,8 @@ pub enum Event {
     TableAt { version: i64 },
     /// Live figures, counted when someone asks: files waiting in the inbox, files in flight.
     Backlog { waiting: u64, in_flight: u64 },
+    /// The feed's inbox in object storage could not be listed, read or archived.
+    InboxUnreachable { error: String },
     /// A loaded file grew afterwards (its writer was still going): `bytes` were set aside.
     Grown { name: String, bytes: u64 },
 }
@@ -194,6 +196,9 @@ impl FeedCounters {
             }
             Event::BadRows(rows) => self.recent().bad_rows(rows),
             Event::CommitFailed { error } => self.recent().commit_failed(error),
+            Event::InboxUnreachable { error } => {
+                self.recent().commit_failed(format!("inbox: {error}"))
+            }
             Event::Maintained { tables } => self.recent().maintenance(tables),
             Event::Checkpoint { version, took } => self.recent().checkpoint(version, took),
             Event::State(state) => self.recent().state = state,

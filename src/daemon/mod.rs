@@ -155,7 +155,34 @@ pub fn run(cfg: &Config, opts: RunOptions, shutdown: Shutdown) -> Result<Summary
             run.tracker.clone(),
         )
     };
+    // Remote inboxes: their objects come into the local inboxes the pipelines read — all at
+    // once for --once, every poll_interval otherwise — and what the archive does with them is
+    // carried out in their stores.
+    let mut mirror = crate::remote::Mirror::open(cfg, |n| run.counters.feed(n))?;
+    let mut mirror_thread = None;
+    let mirror_stop = shutdown.child();
+    if let Some(m) = mirror.as_mut() {
+        let first = m.pass();
+        if opts.once {
+            first?;
+        }
+    }
+    if !opts.once {
+        if let Some(m) = mirror.take() {
+            mirror_thread = Some(
+                m.spawn(cfg.poll_interval, mirror_stop.clone())
+                    .map_err(io_err("cannot start the remote inbox thread"))?,
+            );
+        }
+    }
     let result = rounds(cfg, opts, &run, &shutdown);
+    mirror_stop.trigger();
+    if let Some(t) = mirror_thread {
+        let _ = t.join();
+    }
+    if let Some(m) = mirror.as_mut() {
+        m.settle();
+    }
     let s = run.counters.totals();
     log::info!(
         "stopped: {} file(s) / {} rows committed, {} rows quarantined, {} file(s) rejected, {} duplicate(s)",

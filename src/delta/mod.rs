@@ -18,6 +18,7 @@
 
 mod change;
 pub mod checkpoint;
+pub(crate) mod committed;
 pub mod committer;
 mod corrections;
 mod files;

@@ -28,5 +28,6 @@ mod operate;
 mod page;
 mod readiness;
 mod realworld;
+mod remote;
 mod requeue;
 mod wine;

@@ -3,10 +3,11 @@
 //! with a deadline, never by fixed sleeps.
 //!
 //! [`table`] reads tables back, [`data`] makes the files dropped; [`azurite`] and [`s3`] start
-//! the object stores of the cloud tests.
+//! the object stores of the cloud tests, and [`objects`] uploads to and lists them.
 
 pub mod azurite;
 mod data;
+pub mod objects;
 pub mod s3;
 mod table;
 
