@@ -5,6 +5,8 @@
 #                                         print `export` lines: eval "$(scripts/azurite.sh start DIR)"
 #   scripts/azurite.sh env DIR            print the same export lines for an instance already running
 #   scripts/azurite.sh list DIR [PREFIX]  list the container's blobs (size, name): handy when a test fails
+#   scripts/azurite.sh fill DIR PREFIX N  upload N small blobs PREFIX/obj-000000.csv… (16 at a time):
+#                                         a store already holding many objects, for benchmarks
 #   scripts/azurite.sh stop DIR           stop it and wait until it has exited
 #
 # Environment:
@@ -92,6 +94,7 @@ free_port() {
 #   blob_rest PORT create-container CONTAINER     -> 0 if created or already there
 #   blob_rest PORT list CONTAINER PREFIX          -> "size<TAB>name" lines
 #   blob_rest PORT put CONTAINER BLOB DATA [create] -> prints the HTTP status
+#   blob_rest PORT fill CONTAINER PREFIX N        -> N blobs PREFIX/obj-NNNNNN.csv, 16 in flight
 blob_rest() {
   python3 - "$ACCOUNT" "$ACCOUNT_KEY" "$@" <<'PY'
 import base64, hashlib, hmac, sys, urllib.error, urllib.parse, urllib.request
@@ -160,6 +163,19 @@ elif op == "put":
         headers["If-None-Match"] = "*"
     status, _ = call("PUT", f"{args[0]}/{args[1]}", {}, args[2].encode(), headers)
     print(status)
+elif op == "fill":
+    from concurrent.futures import ThreadPoolExecutor
+    container, prefix, n = args[0], args[1].strip("/"), int(args[2])
+    headers = {"x-ms-blob-type": "BlockBlob", "Content-Type": "application/octet-stream"}
+    def one(i):
+        status, body = call("PUT", f"{container}/{prefix}/obj-{i:06d}.csv", {},
+                            b"sale_id\nX-%d\n" % i, headers)
+        if status != 201:
+            raise SystemExit(f"put {i}: HTTP {status}: {body[:300]!r}")
+    with ThreadPoolExecutor(16) as pool:
+        for done, _ in enumerate(pool.map(one, range(n)), 1):
+            if done % 10000 == 0:
+                sys.stderr.write(f"azurite.sh: {done} of {n} blobs\n")
 else:
     sys.exit(f"unknown op {op}")
 PY
@@ -312,7 +328,7 @@ dir=$2
 case "$cmd" in
   start) cmd_start "$dir" ;;
   stop) cmd_stop "$dir" ;;
-  env | list | put)
+  env | list | put | fill)
     # A plain assignment, not "$(...)" inside the call: a failing lookup must stop us here.
     port=$(running_port "$dir")
     # An explicit AZURITE_CONTAINER wins; otherwise the container this instance made.
@@ -323,6 +339,7 @@ case "$cmd" in
       # Not in the usage text: one raw PUT (BLOB DATA [create]), `create` adding
       # If-None-Match: * -- prints the HTTP status; used to check put-if-absent by hand.
       put) blob_rest "$port" put "$container" "$3" "$4" "${5:-}" ;;
+      fill) blob_rest "$port" fill "$container" "$3" "$4" ;;
     esac
     ;;
   *) usage ;;

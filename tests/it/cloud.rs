@@ -8,7 +8,7 @@ use std::fs;
 use std::time::Duration;
 
 use crate::util::azurite::{self, Azurite};
-use crate::util::objects::Objects;
+use crate::util::objects::{options_toml, Objects};
 use crate::util::s3::S3Mock;
 use crate::util::*;
 
@@ -348,12 +348,7 @@ fn two_daemons_share_a_cloud_inbox_through_a_kill_9(
 ) {
     let objects = Objects::at(base, options);
     let table = base.join("sales").expect("table url");
-    let mut opts: Vec<_> = options.iter().collect();
-    opts.sort();
-    let options_toml: String = opts
-        .iter()
-        .map(|(k, v)| format!("{k} = \"{v}\"\n"))
-        .collect();
+    let storage = options_toml(options);
     let dirs: Vec<Dir> = ["a", "b"]
         .iter()
         .map(|n| {
@@ -361,7 +356,7 @@ fn two_daemons_share_a_cloud_inbox_through_a_kill_9(
             d.write_config(&format!(
                 "instance = \"{n}\"\npoll_interval = \"300ms\"\nworkers = 2\n[http]\nenabled = false\n\
                  [[feed]]\nname = \"sales\"\ninbox = \"{base}inbox\"\ntable = \"{table}\"\n\
-                 claim_lease = \"3s\"\ncheckpoint_interval = 10\n[feed.storage_options]\n{options_toml}"
+                 claim_lease = \"3s\"\ncheckpoint_interval = 10\n[feed.storage_options]\n{storage}"
             ));
             d
         })
@@ -453,15 +448,10 @@ fn an_unreachable_azure_inbox_is_waited_for_and_refused_credentials_name_the_set
     let objects = Objects::at(&base, &az.options());
     let table = base.join("sales").expect("table url");
     let config = |options: &HashMap<String, String>| {
-        let mut opts: Vec<_> = options.iter().collect();
-        opts.sort();
-        let options_toml: String = opts
-            .iter()
-            .map(|(k, v)| format!("{k} = \"{v}\"\n"))
-            .collect();
+        let storage = options_toml(options);
         format!(
             "poll_interval = \"200ms\"\n[http]\nenabled = false\n[[feed]]\nname = \"sales\"\n\
-             inbox = \"{base}inbox\"\ntable = \"{table}\"\n[feed.storage_options]\n{options_toml}"
+             inbox = \"{base}inbox\"\ntable = \"{table}\"\n[feed.storage_options]\n{storage}"
         )
     };
     let d = Dir::empty();

@@ -70,3 +70,12 @@ impl Objects {
         names
     }
 }
+
+/// Storage options as the lines of a `[feed.storage_options]` block, sorted.
+pub fn options_toml(options: &HashMap<String, String>) -> String {
+    let mut opts: Vec<_> = options.iter().collect();
+    opts.sort();
+    opts.iter()
+        .map(|(k, v)| format!("{k} = \"{v}\"\n"))
+        .collect()
+}

@@ -55,12 +55,7 @@ impl S3Mock {
     pub fn two_daemons(&self, feed_lines: &str) -> (url::Url, Vec<Dir>) {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let table = url::Url::parse(&format!("s3://lake/t-{}/sales", &id[..8])).expect("url");
-        let mut opts: Vec<_> = self.options().into_iter().collect();
-        opts.sort();
-        let options_toml: String = opts
-            .iter()
-            .map(|(k, v)| format!("{k} = \"{v}\"\n"))
-            .collect();
+        let options_toml = super::objects::options_toml(&self.options());
         let dirs = ["east", "west"]
             .iter()
             .map(|n| {
