@@ -40,7 +40,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-eval "$(bash "$here/azurite.sh" start "$work/az")"
+# In memory: filling a disk-backed Azurite slows down as it grows (see azurite.sh).
+eval "$(AZURITE_IN_MEMORY=1 bash "$here/azurite.sh" start "$work/az")"
 python3 "$here/lib/count-proxy.py" "$AZURITE_PORT" "$work/proxy.port" &
 proxy=$!
 for _ in $(seq 100); do [[ -s $work/proxy.port ]] && break; sleep 0.05; done
