@@ -17,7 +17,7 @@ pub const RESCUED: &str = "_rescued_data";
 pub const FORMAT_KEY: &str = "deltadrop.format";
 /// Column metadata key holding a column's name as written, under `column_names = "original"`
 /// (the column's Delta name; `name` is then its Parquet name). Only inside deltadrop: the
-/// table's schema holds it as the column's name ([`crate::delta`]'s column mapping).
+/// table's schema holds it as the column's name (the delta room's column mapping).
 pub const LABEL_KEY: &str = "deltadrop.label";
 /// Column names deltadrop writes itself: no data column may take them.
 pub const RESERVED: [&str; 3] = [SOURCE_FILE, INGESTED_AT, RESCUED];

@@ -8,9 +8,7 @@ use std::time::Duration;
 use url::Url;
 
 use super::locale::{java_format_to_chrono, resolve_values, Preset};
-use super::location::{
-    check_inbox_scheme, check_local_folder, check_scheme, normalize, resolve_table, StorageOptions,
-};
+use super::location::{check_local_folder, check_scheme, normalize, resolve_table, StorageOptions};
 use super::raw::{RawConfig, RawCsv, RawExpect, RawFeed, RawMaxBad};
 use super::{
     Check, ColumnNames, Config, ConfigError, CsvConfig, Encoding, ExpectAction, Expectation,
@@ -130,7 +128,7 @@ fn resolve_feed(
     if let Some(spec) = &f.partition_by {
         schema.partition = Some(resolve_partition(spec, &schema, infer, f.on_new_column)?);
     }
-    let remote = resolve_remote(&f, state_dir, instance, seen)?;
+    let remote = super::remote::resolve_remote(&f, state_dir, instance, &mut seen.inboxes)?;
     let places = match &remote {
         Some(r) => remote_places(&f, r, base_dir, seen)?,
         None => resolve_places(&f, base_dir, seen)?,
@@ -184,13 +182,7 @@ fn resolve_places(f: &RawFeed, base_dir: &Path, seen: &mut Seen) -> Result<Place
     if !seen.inboxes.insert(inbox.clone()) {
         return Err(format!("inbox {} is used by another feed", inbox.display()));
     }
-    let table_url = resolve_table(&f.table, base_dir)?;
-    if !seen.tables.insert(table_url.to_string()) {
-        return Err(format!(
-            "table {table_url} is written by another feed of this daemon"
-        ));
-    }
-    check_scheme(&table_url)?;
+    let table_url = resolve_own_table(f, base_dir, seen)?;
     let processed = normalize(&base_dir.join(&f.processed));
     let rejected = normalize(&base_dir.join(&f.rejected));
     for (what, p) in [("processed", &processed), ("rejected", &rejected)] {
@@ -206,80 +198,6 @@ fn resolve_places(f: &RawFeed, base_dir: &Path, seen: &mut Seen) -> Result<Place
     })
 }
 
-/// An inbox in object storage (`inbox = "az://drop/inbox"`): where it is, where its objects go,
-/// and the local folders it is read through (under `state_dir`).
-fn resolve_remote(
-    f: &RawFeed,
-    state_dir: &Path,
-    instance: Option<&str>,
-    seen: &mut Seen,
-) -> Result<Option<super::Remote>, String> {
-    let Some(inbox) = uri_of(&f.inbox) else {
-        // A URI in processed/rejected beside a local inbox: the local-folder check says why not.
-        return Ok(None);
-    };
-    check_inbox_scheme(&inbox)?;
-    if f.shared_inbox {
-        return Err("shared_inbox is for a shared folder (NFS, SMB); daemons sharing an inbox in object storage claim objects by themselves: leave it out".into());
-    }
-    let sibling = |what: &str| -> Result<Url, String> {
-        let trimmed = inbox.path().trim_end_matches('/');
-        let parent = match trimmed.rfind('/') {
-            Some(i) => &trimmed[..i],
-            None => "",
-        };
-        let mut u = inbox.clone();
-        u.set_path(&format!("{parent}/{what}/"));
-        Ok(u)
-    };
-    let place = |what: &str, value: &Path, default: &Path| -> Result<Url, String> {
-        if value == default {
-            return sibling(what);
-        }
-        let u = uri_of(value).ok_or_else(|| {
-            format!(
-                "{what} = {:?} is a local folder, but the inbox is {inbox}: {what} must be in the same store (a URI such as {})",
-                value.display(),
-                sibling(what).map(|u| u.to_string()).unwrap_or_default()
-            )
-        })?;
-        if u.scheme() != inbox.scheme() || u.host_str() != inbox.host_str() {
-            return Err(format!(
-                "{what} = {u} is not in the inbox's store ({}://{}): objects are archived by a copy within the store",
-                inbox.scheme(),
-                inbox.host_str().unwrap_or("")
-            ));
-        }
-        Ok(with_slash(u))
-    };
-    let processed = place("processed", &f.processed, &super::raw::default_processed())?;
-    let rejected = place("rejected", &f.rejected, &super::raw::default_rejected())?;
-    let inbox = with_slash(inbox);
-    for (what, u) in [("processed", &processed), ("rejected", &rejected)] {
-        if u == &inbox {
-            return Err(format!("{what} must not be the inbox itself"));
-        }
-    }
-    if !seen.inboxes.insert(PathBuf::from(inbox.as_str())) {
-        return Err(format!("inbox {inbox} is used by another feed"));
-    }
-    if f.claim_lease < Duration::from_secs(1) {
-        return Err("claim_lease must be at least 1s".into());
-    }
-    let local = state_dir.join("remote").join(&f.name);
-    Ok(Some(super::Remote {
-        inbox,
-        processed,
-        rejected,
-        local,
-        instance: instance
-            .map(str::to_string)
-            .unwrap_or_else(default_instance),
-        lease: f.claim_lease,
-        delete_on_success: false,
-    }))
-}
-
 /// The places of a feed whose inbox is in object storage: local folders under `state_dir`.
 fn remote_places(
     f: &RawFeed,
@@ -287,6 +205,16 @@ fn remote_places(
     base_dir: &Path,
     seen: &mut Seen,
 ) -> Result<Places, String> {
+    Ok(Places {
+        inbox: r.local.join("inbox"),
+        table_url: resolve_own_table(f, base_dir, seen)?,
+        processed: r.local.join("processed"),
+        rejected: r.local.join("rejected"),
+    })
+}
+
+/// The feed's table, written by no other feed of this daemon, in a supported scheme.
+fn resolve_own_table(f: &RawFeed, base_dir: &Path, seen: &mut Seen) -> Result<Url, String> {
     let table_url = resolve_table(&f.table, base_dir)?;
     if !seen.tables.insert(table_url.to_string()) {
         return Err(format!(
@@ -294,39 +222,7 @@ fn remote_places(
         ));
     }
     check_scheme(&table_url)?;
-    Ok(Places {
-        inbox: r.local.join("inbox"),
-        table_url,
-        processed: r.local.join("processed"),
-        rejected: r.local.join("rejected"),
-    })
-}
-
-/// `value` as a URI, if it is one (`az://…`, `s3://…`, `file:///…`).
-fn uri_of(value: &Path) -> Option<Url> {
-    let text = value.to_str()?;
-    let (scheme, _) = text.split_once("://")?;
-    (scheme.len() > 1).then(|| Url::parse(text).ok()).flatten()
-}
-
-fn with_slash(mut u: Url) -> Url {
-    if !u.path().ends_with('/') {
-        let p = format!("{}/", u.path());
-        u.set_path(&p);
-    }
-    u
-}
-
-/// A daemon without `instance` claims objects under its host's name.
-fn default_instance() -> String {
-    let host = std::fs::read_to_string("/etc/hostname")
-        .ok()
-        .or_else(|| std::env::var("COMPUTERNAME").ok())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "deltadrop".into());
-    format!("{host}-{}", std::process::id())
+    Ok(table_url)
 }
 
 /// Which files are taken and how many go into one commit.

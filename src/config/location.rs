@@ -81,15 +81,7 @@ pub(super) fn check_inbox_scheme(url: &Url) -> Result<(), String> {
 /// tables: `C:\drop`, `C:/drop` and `\\server\share` stay paths.
 pub(super) fn check_local_folder(setting: &str, value: &Path) -> Result<(), String> {
     let text = value.to_string_lossy();
-    let Some((scheme, _)) = text.split_once("://") else {
-        return Ok(());
-    };
-    let is_scheme = scheme.len() > 1
-        && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
-        && scheme
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
-    if !is_scheme {
+    if !has_uri_scheme(&text) {
         return Ok(());
     }
     // A `file://` URL names a local folder: say how to write it.
@@ -111,6 +103,27 @@ pub(super) fn check_local_folder(setting: &str, value: &Path) -> Result<(), Stri
          storage — az://, abfss://, s3:// — archives into URIs of its store)"
     };
     Err(format!("{setting} = {text:?} is a URI, but {why}{as_path}"))
+}
+
+/// Whether `text` starts with a URI scheme of two characters or more and `://` (so `C:\drop`
+/// and `\\server\share` stay paths).
+fn has_uri_scheme(text: &str) -> bool {
+    text.split_once("://").is_some_and(|(scheme, _)| {
+        scheme.len() > 1
+            && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    })
+}
+
+/// A folder setting's value as a URI, if it is written as one (`az://…`, `s3://…`,
+/// `file:///…`), by the same rule as [`check_local_folder`].
+pub(super) fn uri_of(value: &Path) -> Option<Url> {
+    let text = value.to_str()?;
+    has_uri_scheme(text)
+        .then(|| Url::parse(text).ok())
+        .flatten()
 }
 
 /// A table is a URI when it has a scheme of two letters or more (so `C:\...` stays a path).

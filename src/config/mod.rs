@@ -6,6 +6,7 @@ mod feed;
 mod locale;
 mod location;
 mod raw;
+mod remote;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

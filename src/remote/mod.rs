@@ -25,7 +25,7 @@ mod object;
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -546,7 +546,7 @@ impl Side {
 }
 
 /// Regular files of a local folder, by name.
-fn local_files(dir: &PathBuf) -> Vec<String> {
+fn local_files(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()
