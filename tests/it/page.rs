@@ -26,6 +26,9 @@ fn live_site() -> (Dir, Daemon, String) {
     let (mut daemon, addr) = d.spawn_with_status();
     daemon.wait_ready();
     d.drop_file("good.csv", &sales_csv("g", 40));
+    // Committed apart from the next file, so the table reaches version 2 and its checkpoint:
+    // dropped together, the two files may land as one commit (version 1, no checkpoint).
+    d.wait_for_rows(40, &mut daemon);
     let mut bad = sales_csv("b", 3);
     bad.push_str(&format!(
         "b-bad,2024-03-01T10:00:00Z,ST1,P1,x,1.00,1.00,pix,{EVIL_CUSTOMER}\n"
