@@ -9,7 +9,9 @@
 #   - names: column_names = "original" (Delta column mapping, name mode) with upserts by a
 #     key named as written (so the change data feed too), headers such as `Valor Total (R$)`;
 #   - formats: one inbox of a workbook (tests/data/vendas.xlsx), JSON lines with a nested object
-#     and a bad line, and a Parquet file with int32 columns widened (format = "auto").
+#     and a bad line, and a Parquet file with int32 columns widened (format = "auto");
+#   - nested: JSON lines whose objects and arrays are Delta structs and arrays, with Spark-safe
+#     names and with every name as written through column mapping (scripts/interop/nested-site.sh).
 # Why Delta Kernel Java and not DuckDB or polars: polars reads Delta through delta-rs itself, and
 # DuckDB's delta extension is downloaded from DuckDB's own site, which this machine cannot reach;
 # Kernel is on Maven Central and is what Delta's own connectors are built on.
@@ -150,7 +152,12 @@ printf 'Código do Produto;Valor Total (R$);Data da Venda;Observação\nP2;25,00
   > "$work/names/inbox/vendas-2.csv"
 once "$work/names"
 
+# Nested objects and arrays as structs and arrays, names folded and as written.
+"$here/interop/nested-site.sh" "$bin" "$work/nested"
+
 "$venv/bin/python" "$here/interop/kernel_check.py" "$jars" \
+  "$work/nested/plain/lake/orders" "$work/nested/original/lake/orders" \
+  "$work/nested/plain/lake/_quarantine/orders" \
   "$work/names/lake/vendas" \
   "$work/append/lake/sales" "$work/append/lake/_quarantine/sales" \
   "$work/fix/lake/sales" "$work/part/lake/sales" \

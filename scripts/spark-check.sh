@@ -83,6 +83,10 @@ printf '[http]\nenabled = false\n[[feed]]\nname = "names"\nschema = "infer"\ncol
   > "$names/original/config.toml"
 (cd "$names/original" && RUST_LOG=warn "$bin" run --once --config config.toml) || fail "deltadrop run --once (original names) failed"
 "$py" "$here/interop/spark_names.py" "$names/original/lake/names" original || fail "Spark original names check"
+# JSON lines objects and arrays as Delta structs and arrays, names folded and as written.
+"$here/interop/nested-site.sh" "$bin" "$work/nested" || fail "deltadrop run --once (nested) failed"
+"$py" "$here/interop/spark_nested.py" "$work/nested/plain/lake/orders" || fail "Spark nested check"
+"$py" "$here/interop/spark_nested.py" "$work/nested/original/lake/orders" original || fail "Spark nested (original names) check"
 t_read=$((SECONDS - t0))
 
 # --- 2. stream ----------------------------------------------------------------------------------------

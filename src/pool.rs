@@ -188,7 +188,7 @@ impl Worker {
                 let found = sniffed.schema.columns.iter().find(|c| &c.name == n);
                 ColumnSpec {
                     label: found.and_then(|c| c.label.clone()),
-                    ..ColumnSpec::new(n, found.map_or(ColType::String, |c| c.ty), true)
+                    ..ColumnSpec::new(n, found.map_or(ColType::String, |c| c.ty.clone()), true)
                 }
             })
             .collect();

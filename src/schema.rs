@@ -48,7 +48,7 @@ pub fn column_name_for(header: &str) -> String {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ColType {
     String,
     Int32,
@@ -62,6 +62,11 @@ pub enum ColType {
     },
     /// Microseconds, UTC. Input without a zone is read in the feed's timezone (default UTC).
     Timestamp,
+    /// A JSON object's members, each read as a column of its own (JSON lines, `nested =
+    /// "struct"`): a Delta struct. Written `struct<city:string,zip:int64>`.
+    Struct(Arc<[ColumnSpec]>),
+    /// A JSON array: a Delta array of its elements' type. Written `array<string>`.
+    List(Arc<ColType>),
 }
 
 impl fmt::Display for ColType {
@@ -75,7 +80,29 @@ impl fmt::Display for ColType {
             ColType::Date => write!(f, "date"),
             ColType::Decimal { precision, scale } => write!(f, "decimal({precision},{scale})"),
             ColType::Timestamp => write!(f, "timestamp"),
+            ColType::Struct(members) => {
+                f.write_str("struct<")?;
+                for (i, m) in members.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(",")?;
+                    }
+                    write_member_name(f, m.shown())?;
+                    write!(f, ":{}", m.ty)?;
+                }
+                f.write_str(">")
+            }
+            ColType::List(element) => write!(f, "array<{element}>"),
         }
+    }
+}
+
+/// A struct member's name as `struct<…>` writes it: as it is when it is a plain word, else
+/// between backquotes (a backquote in it doubled), as Spark's DDL does.
+fn write_member_name(f: &mut fmt::Formatter<'_>, name: &str) -> fmt::Result {
+    if !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '_') {
+        f.write_str(name)
+    } else {
+        write!(f, "`{}`", name.replace('`', "``"))
     }
 }
 
@@ -83,41 +110,145 @@ impl std::str::FromStr for ColType {
     type Err = String;
 
     /// The names used in config: string, int32, int64, float64, bool, date, timestamp,
-    /// decimal(p,s).
+    /// decimal(p,s), struct<name:type,…>, array<type>.
     fn from_str(s: &str) -> Result<Self, String> {
-        let t = s.trim().to_ascii_lowercase().replace(' ', "");
-        Ok(match t.as_str() {
-            "string" | "str" | "text" => ColType::String,
-            "int32" | "int" | "integer" => ColType::Int32,
-            "int64" | "long" | "bigint" => ColType::Int64,
-            "float64" | "double" | "float" => ColType::Float64,
-            "bool" | "boolean" => ColType::Bool,
-            "date" => ColType::Date,
-            "timestamp" => ColType::Timestamp,
-            other => {
-                let inner = other
-                    .strip_prefix("decimal(")
-                    .and_then(|r| r.strip_suffix(')'))
-                    .ok_or_else(|| {
-                        format!(
-                            "unknown type '{s}' (string, int32, int64, float64, bool, date, timestamp, decimal(p,s))"
-                        )
-                    })?;
-                let (p, sc) = inner
-                    .split_once(',')
-                    .ok_or_else(|| format!("decimal needs precision and scale: '{s}'"))?;
-                let precision: u8 = p.parse().map_err(|_| format!("bad precision in '{s}'"))?;
-                let scale: i8 = sc.parse().map_err(|_| format!("bad scale in '{s}'"))?;
-                // Delta (and Spark) decimals: precision 1..=38, 0 <= scale <= precision.
-                if !(1..=38).contains(&precision) || scale < 0 || scale as u8 > precision {
-                    return Err(format!(
-                        "'{s}': precision must be 1..38 and scale 0..precision"
-                    ));
-                }
-                ColType::Decimal { precision, scale }
-            }
-        })
+        let mut rest = s;
+        let ty = parse_type(&mut rest).map_err(|e| format!("'{s}': {e}"))?;
+        if !rest.trim().is_empty() {
+            return Err(format!(
+                "'{s}': unexpected '{}' after the type",
+                rest.trim()
+            ));
+        }
+        Ok(ty)
     }
+}
+
+const TYPE_NAMES: &str =
+    "string, int32, int64, float64, bool, date, timestamp, decimal(p,s), struct<name:type,…>, array<type>";
+
+/// One type from the start of `s`, which is left after it.
+fn parse_type(s: &mut &str) -> Result<ColType, String> {
+    *s = s.trim_start();
+    let word_end = s
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(s.len());
+    let word = s[..word_end].to_ascii_lowercase();
+    *s = s[word_end..].trim_start();
+    Ok(match word.as_str() {
+        "string" | "str" | "text" => ColType::String,
+        "int32" | "int" | "integer" => ColType::Int32,
+        "int64" | "long" | "bigint" => ColType::Int64,
+        "float64" | "double" | "float" => ColType::Float64,
+        "bool" | "boolean" => ColType::Bool,
+        "date" => ColType::Date,
+        "timestamp" => ColType::Timestamp,
+        "decimal" => {
+            let inner = s
+                .strip_prefix('(')
+                .and_then(|r| r.split_once(')'))
+                .ok_or("decimal needs precision and scale: decimal(p,s)")?;
+            *s = inner.1;
+            let (p, sc) = inner
+                .0
+                .split_once(',')
+                .ok_or("decimal needs precision and scale: decimal(p,s)")?;
+            let precision: u8 = p.trim().parse().map_err(|_| "bad decimal precision")?;
+            let scale: i8 = sc.trim().parse().map_err(|_| "bad decimal scale")?;
+            // Delta (and Spark) decimals: precision 1..=38, 0 <= scale <= precision.
+            if !(1..=38).contains(&precision) || scale < 0 || scale as u8 > precision {
+                return Err("decimal precision must be 1..38 and scale 0..precision".into());
+            }
+            ColType::Decimal { precision, scale }
+        }
+        "array" => {
+            *s = s
+                .strip_prefix('<')
+                .ok_or("array needs its element type: array<type>")?;
+            let element = parse_type(s)?;
+            *s = s
+                .trim_start()
+                .strip_prefix('>')
+                .ok_or("array<…> is not closed by '>'")?;
+            ColType::List(Arc::new(element))
+        }
+        "struct" => {
+            *s = s
+                .strip_prefix('<')
+                .ok_or("struct needs its members: struct<name:type,…>")?;
+            let mut members: Vec<ColumnSpec> = Vec::new();
+            loop {
+                *s = s.trim_start();
+                if let Some(r) = s.strip_prefix('>') {
+                    *s = r;
+                    break;
+                }
+                if !members.is_empty() {
+                    *s = s
+                        .strip_prefix(',')
+                        .ok_or("struct members are separated by ',' and closed by '>'")?
+                        .trim_start();
+                }
+                let written = parse_member_name(s)?;
+                *s = s
+                    .trim_start()
+                    .strip_prefix(':')
+                    .ok_or_else(|| format!("struct member '{written}' needs ':type'"))?;
+                let ty = parse_type(s)?;
+                if members.iter().any(|m| m.shown() == written) {
+                    return Err(format!("struct member '{written}' is named twice"));
+                }
+                // Two names that fold to one Spark-safe name: the later one gets `_2`, `_3`…
+                let folded = column_name_for(&written);
+                let name = (1..)
+                    .map(|i| match i {
+                        1 => folded.clone(),
+                        i => format!("{folded}_{i}"),
+                    })
+                    .find(|n| members.iter().all(|m| m.name != *n))
+                    .unwrap_or(folded);
+                let label = (name != written).then_some(written);
+                members.push(ColumnSpec {
+                    label,
+                    ..ColumnSpec::new(&name, ty, true)
+                });
+            }
+            if members.is_empty() {
+                return Err("a struct needs at least one member".into());
+            }
+            ColType::Struct(members.into())
+        }
+        "" => return Err(format!("a type is missing ({TYPE_NAMES})")),
+        other => return Err(format!("unknown type '{other}' ({TYPE_NAMES})")),
+    })
+}
+
+/// A struct member's name from the start of `s`: a plain word, or between backquotes.
+fn parse_member_name(s: &mut &str) -> Result<String, String> {
+    if let Some(r) = s.strip_prefix('`') {
+        let mut name = String::new();
+        let mut chars = r.char_indices();
+        while let Some((i, c)) = chars.next() {
+            if c == '`' {
+                if r[i + 1..].starts_with('`') {
+                    name.push('`');
+                    chars.next();
+                    continue;
+                }
+                *s = &r[i + 1..];
+                return Ok(name);
+            }
+            name.push(c);
+        }
+        return Err("a struct member's name opens a backquote it does not close".into());
+    }
+    let end = s.find([':', ',', '>']).unwrap_or(s.len());
+    let name = s[..end].trim().to_string();
+    if name.is_empty() {
+        return Err("a struct member has no name".into());
+    }
+    *s = &s[end..];
+    Ok(name)
 }
 
 impl ColType {
@@ -131,6 +262,12 @@ impl ColType {
             ColType::Date => DataType::Date32,
             ColType::Decimal { precision, scale } => DataType::Decimal128(*precision, *scale),
             ColType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            ColType::Struct(members) => {
+                DataType::Struct(members.iter().map(ColumnSpec::field).collect())
+            }
+            ColType::List(element) => {
+                DataType::List(Arc::new(Field::new("element", element.arrow(), true)))
+            }
         }
     }
 
@@ -148,8 +285,53 @@ impl ColType {
                 scale: *s,
             },
             DataType::Timestamp(TimeUnit::Microsecond, Some(_)) => ColType::Timestamp,
+            DataType::Struct(fields) => ColType::Struct(
+                fields
+                    .iter()
+                    .map(|f| ColumnSpec::from_field(f).ok())
+                    .collect::<Option<Vec<_>>>()?
+                    .into(),
+            ),
+            DataType::List(element) | DataType::LargeList(element) => {
+                ColType::List(Arc::new(ColType::from_arrow(element.data_type())?))
+            }
             _ => return None,
         })
+    }
+
+    /// Whether values of this type are read from JSON text (a struct or an array).
+    pub fn is_nested(&self) -> bool {
+        matches!(self, ColType::Struct(_) | ColType::List(_))
+    }
+
+    /// Whether a struct member somewhere in this type keeps a name as written.
+    fn labelled(&self) -> bool {
+        match self {
+            ColType::Struct(members) => {
+                members.iter().any(|m| m.label.is_some() || m.ty.labelled())
+            }
+            ColType::List(element) => element.labelled(),
+            _ => false,
+        }
+    }
+
+    /// This type with every struct member's name as written dropped.
+    fn without_labels(&self) -> ColType {
+        match self {
+            ColType::Struct(members) => ColType::Struct(
+                members
+                    .iter()
+                    .map(|m| ColumnSpec {
+                        label: None,
+                        ty: m.ty.without_labels(),
+                        ..m.clone()
+                    })
+                    .collect::<Vec<_>>()
+                    .into(),
+            ),
+            ColType::List(element) => ColType::List(Arc::new(element.without_labels())),
+            other => other.clone(),
+        }
     }
 }
 
@@ -221,6 +403,49 @@ impl ColumnSpec {
     pub fn shown(&self) -> &str {
         self.label.as_deref().unwrap_or(&self.name)
     }
+
+    /// The column's Arrow field; its date/timestamp format and its name as written ride in
+    /// its metadata ([`FORMAT_KEY`], [`LABEL_KEY`]).
+    pub fn field(&self) -> Field {
+        let f = Field::new(&self.name, self.ty.arrow(), self.nullable);
+        let metadata: std::collections::HashMap<String, String> = self
+            .format
+            .iter()
+            .map(|fmt| (FORMAT_KEY.to_string(), fmt.to_string()))
+            .chain(
+                self.label
+                    .iter()
+                    .map(|l| (LABEL_KEY.to_string(), l.clone())),
+            )
+            .collect();
+        if metadata.is_empty() {
+            f
+        } else {
+            f.with_metadata(metadata)
+        }
+    }
+
+    /// The inverse of [`Self::field`], for tables that already exist.
+    pub fn from_field(f: &Field) -> Result<ColumnSpec, String> {
+        let name = f.name();
+        Ok(ColumnSpec {
+            format: f
+                .metadata()
+                .get(FORMAT_KEY)
+                .map(|s| TimeFormat::from(s.as_str())),
+            label: f.metadata().get(LABEL_KEY).cloned(),
+            ..ColumnSpec::new(
+                name,
+                ColType::from_arrow(f.data_type()).ok_or_else(|| {
+                    format!(
+                        "column '{name}' has type {} that deltadrop does not write",
+                        f.data_type()
+                    )
+                })?,
+                f.is_nullable(),
+            )
+        })
+    }
 }
 
 /// The data columns of a feed, in table order. Lineage columns are appended by [`Self::arrow`].
@@ -281,24 +506,7 @@ impl TableSchema {
     /// column's date/timestamp format rides along in its metadata ([`FORMAT_KEY`]), so that a
     /// table whose columns were inferred reads its files the same way after a restart.
     pub fn arrow(&self) -> SchemaRef {
-        let mut fields: Vec<Field> = self
-            .columns
-            .iter()
-            .map(|c| {
-                let f = Field::new(&c.name, c.ty.arrow(), c.nullable);
-                let metadata: std::collections::HashMap<String, String> = c
-                    .format
-                    .iter()
-                    .map(|fmt| (FORMAT_KEY.to_string(), fmt.to_string()))
-                    .chain(c.label.iter().map(|l| (LABEL_KEY.to_string(), l.clone())))
-                    .collect();
-                if metadata.is_empty() {
-                    f
-                } else {
-                    f.with_metadata(metadata)
-                }
-            })
-            .collect();
+        let mut fields: Vec<Field> = self.columns.iter().map(ColumnSpec::field).collect();
         if let Some((p, source)) = self.derived_partition() {
             fields.push(Field::new(
                 &p.column,
@@ -322,23 +530,7 @@ impl TableSchema {
             match f.name().as_str() {
                 SOURCE_FILE | INGESTED_AT => {}
                 RESCUED => rescued = true,
-                name => columns.push(ColumnSpec {
-                    format: f
-                        .metadata()
-                        .get(FORMAT_KEY)
-                        .map(|s| TimeFormat::from(s.as_str())),
-                    label: f.metadata().get(LABEL_KEY).cloned(),
-                    ..ColumnSpec::new(
-                        name,
-                        ColType::from_arrow(f.data_type()).ok_or_else(|| {
-                            format!(
-                                "column '{name}' has type {} that deltadrop does not write",
-                                f.data_type()
-                            )
-                        })?,
-                        f.is_nullable(),
-                    )
-                }),
+                _ => columns.push(ColumnSpec::from_field(f)?),
             }
         }
         Ok(TableSchema {
@@ -370,7 +562,9 @@ impl TableSchema {
     /// Whether a table of these columns needs Delta column mapping (a name as written that is
     /// not the Spark-safe one).
     pub fn labelled(&self) -> bool {
-        self.columns.iter().any(|c| c.label.is_some())
+        self.columns
+            .iter()
+            .any(|c| c.label.is_some() || c.ty.labelled())
     }
 
     /// These columns without their names as written: what a table created without column
@@ -378,8 +572,21 @@ impl TableSchema {
     pub fn without_labels(mut self) -> TableSchema {
         for c in &mut self.columns {
             c.label = None;
+            c.ty = c.ty.without_labels();
         }
         self
+    }
+}
+
+/// `t` without the metadata of the fields nested in it (names as written, formats, column
+/// mapping): what two tables must agree on for one to take the other's rows.
+pub fn bare(t: &DataType) -> DataType {
+    let field = |f: &Field| Field::new(f.name(), bare(f.data_type()), f.is_nullable());
+    match t {
+        DataType::Struct(fields) => DataType::Struct(fields.iter().map(|f| field(f)).collect()),
+        DataType::List(e) => DataType::List(Arc::new(field(e))),
+        DataType::LargeList(e) => DataType::LargeList(Arc::new(field(e))),
+        other => other.clone(),
     }
 }
 
@@ -391,7 +598,7 @@ pub fn incompatibilities(ours: &Schema, table: &Schema) -> Vec<String> {
         match table.field_with_name(f.name()) {
             Err(_) => out.push(format!("column '{}' is missing from the table", f.name())),
             Ok(t) => {
-                if t.data_type() != f.data_type() {
+                if bare(t.data_type()) != bare(f.data_type()) {
                     out.push(format!(
                         "column '{}' is {} in the table, deltadrop writes {}",
                         f.name(),
@@ -455,6 +662,50 @@ mod tests {
             .contains("unknown type"));
         let s = TableSchema::sales();
         assert_eq!(TableSchema::from_arrow(&s.arrow()).unwrap(), s);
+    }
+
+    #[test]
+    fn nested_types_parse_print_and_survive_a_table() {
+        let written = "struct<id:int64,`Valor (R$)`:decimal(12,2),itens:array<struct<dia:date,`a``b`:string>>>";
+        let t: ColType = written.parse().unwrap();
+        assert_eq!(t.to_string(), written);
+        let ColType::Struct(members) = &t else {
+            panic!("{t:?}")
+        };
+        assert_eq!(members[1].name, "valor__r$_");
+        assert_eq!(members[1].label.as_deref(), Some("Valor (R$)"));
+        assert_eq!(
+            " STRUCT < id : BIGINT , x : Array<Int> > "
+                .parse::<ColType>()
+                .unwrap()
+                .to_string(),
+            "struct<id:int64,x:array<int32>>"
+        );
+        // Through Arrow (a table's schema) and back, names as written kept in the metadata.
+        assert_eq!(ColType::from_arrow(&t.arrow()), Some(t.clone()));
+        assert!(TableSchema {
+            columns: vec![ColumnSpec::new("c", t.clone(), true)],
+            ..TableSchema::default()
+        }
+        .labelled());
+        assert!(!TableSchema {
+            columns: vec![ColumnSpec::new("c", t, true)],
+            ..TableSchema::default()
+        }
+        .without_labels()
+        .labelled());
+        for (bad, why) in [
+            ("struct<>", "at least one member"),
+            ("array<int64", "not closed"),
+            ("struct<a:int64,a:string>", "named twice"),
+            ("struct<a int64>", "needs ':type'"),
+            ("struct<`a:int64>", "does not close"),
+            ("array<varchar>", "unknown type 'varchar'"),
+            ("int64 int64", "after the type"),
+        ] {
+            let e = bad.parse::<ColType>().unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
     }
 
     #[test]

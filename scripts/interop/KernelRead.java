@@ -5,7 +5,8 @@
 // value in a canonical text form that scripts/interop/kernel_check.py compares with what Python
 // `deltalake` reads: integers and decimals as written (`12.50`), doubles via
 // Double.toString, dates as days since 1970-01-01, timestamps as microseconds since the epoch
-// (UTC), booleans true/false, null as null.
+// (UTC), booleans true/false, null as null; a struct or an array as compact JSON text of those
+// forms (`{"city":"Recife","zip":"50000"}`, `["1","2"]`), members by their names in the table.
 //
 //   java -cp 'JARS/*' scripts/interop/KernelRead.java TABLE_PATH
 //
@@ -89,7 +90,7 @@ public class KernelRead {
         }
         line.append(json(schema.at(c).getName())).append(':');
         ColumnVector v = b.getColumnVector(c);
-        line.append(v.isNullAt(r) ? "null" : json(text(v, r)));
+        line.append(v.isNullAt(r) ? "null" : json(text(v, schema.at(c).getDataType(), r)));
       }
       out.println(line.append('}'));
       n++;
@@ -97,9 +98,27 @@ public class KernelRead {
     return n;
   }
 
-  /** A value's canonical text (see the header). */
-  static String text(ColumnVector v, int r) {
-    DataType t = v.getDataType();
+  /** A value's canonical text (see the header); `t` its type in the table's schema. */
+  static String text(ColumnVector v, DataType t, int r) {
+    if (t instanceof StructType) {
+      StructType s = (StructType) t;
+      StringBuilder o = new StringBuilder("{");
+      for (int i = 0; i < s.length(); i++) {
+        ColumnVector m = v.getChild(i);
+        o.append(i == 0 ? "" : ",").append(json(s.at(i).getName())).append(':');
+        o.append(m.isNullAt(r) ? "null" : json(text(m, s.at(i).getDataType(), r)));
+      }
+      return o.append('}').toString();
+    }
+    if (t instanceof ArrayType) {
+      ColumnVector e = v.getArray(r).getElements();
+      DataType et = ((ArrayType) t).getElementType();
+      StringBuilder o = new StringBuilder("[");
+      for (int i = 0; i < v.getArray(r).getSize(); i++) {
+        o.append(i == 0 ? "" : ",").append(e.isNullAt(i) ? "null" : json(text(e, et, i)));
+      }
+      return o.append(']').toString();
+    }
     if (t instanceof StringType) return v.getString(r);
     if (t instanceof LongType) return Long.toString(v.getLong(r));
     if (t instanceof IntegerType) return Integer.toString(v.getInt(r));

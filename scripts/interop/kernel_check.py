@@ -8,7 +8,8 @@ value, under the same schema. For scripts/interop-kernel.sh.
 
 Values are compared in one canonical text form (KernelRead.java's header): integers and
 decimals as written, doubles by value, dates as days and timestamps as microseconds since the
-epoch, booleans true/false. Rows are compared as multisets (a row twice must be twice in both).
+epoch, booleans true/false; structs and arrays as compact JSON text of those forms. Rows are
+compared as multisets (a row twice must be twice in both).
 """
 import collections
 import json
@@ -39,8 +40,33 @@ def kernel_rows(jars, table):
     return schema, rows
 
 
+def canonical_value(v, t):
+    """One value's canonical text; a struct or list as compact JSON of its members' texts."""
+    if v is None:
+        return None
+    if pa.types.is_struct(t):
+        return json.dumps(
+            {t.field(i).name: canonical_value(v[t.field(i).name], t.field(i).type)
+             for i in range(t.num_fields)},
+            separators=(",", ":"), ensure_ascii=False)
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return json.dumps([canonical_value(x, t.value_type) for x in v],
+                          separators=(",", ":"), ensure_ascii=False)
+    if pa.types.is_timestamp(t):
+        return str(pa.scalar(v, t).cast(pa.int64()).as_py())
+    if pa.types.is_date32(t):
+        return str(pa.scalar(v, t).cast(pa.int32()).as_py())
+    if pa.types.is_boolean(t):
+        return "true" if v else "false"
+    if pa.types.is_floating(t):
+        return repr(float(v))
+    return str(v)
+
+
 def canonical_column(col):
     t = col.type
+    if pa.types.is_struct(t) or pa.types.is_list(t) or pa.types.is_large_list(t):
+        return [canonical_value(v, t) for v in col.to_pylist()]
     if pa.types.is_timestamp(t):
         return [None if v is None else str(v) for v in col.cast(pa.int64()).to_pylist()]
     if pa.types.is_date32(t):

@@ -401,6 +401,7 @@ impl Resolved {
             on_new_column: f.on_new_column,
             header_match: f.header_match,
             column_names: f.column_names,
+            nested: f.nested,
             encoding: self.encoding,
             values: self.values,
             locale: f.locale.clone(),
@@ -510,6 +511,16 @@ fn check_merge_key(key: &[String], schema: &TableSchema, infer: bool) -> Result<
                     .join(", ")
             ));
         }
+        if let Some(nested) = schema
+            .columns
+            .iter()
+            .find(|s| s.name == *c && s.ty.is_nested())
+        {
+            return Err(format!(
+                "merge_key names '{c}', a {} column: a key is one or more scalar columns (a struct's member cannot be a key; declare it as a column of its own)",
+                nested.ty
+            ));
+        }
     }
     Ok(())
 }
@@ -525,6 +536,22 @@ fn resolve_expectations(
             return Err(format!(
                 "[[feed.expect]] names column '{}' that the schema does not have",
                 e.column
+            ));
+        }
+        let nested = schema
+            .columns
+            .iter()
+            .find(|c| c.name == e.column && c.ty.is_nested());
+        let value_checks = e.min.is_some()
+            || e.max.is_some()
+            || e.regex.is_some()
+            || e.one_of.is_some()
+            || e.cpf
+            || e.cnpj;
+        if let (Some(c), true) = (nested, value_checks) {
+            return Err(format!(
+                "[[feed.expect]] on '{}': a {} column takes not_null only",
+                e.column, c.ty
             ));
         }
         let mut push = |check| {
@@ -756,7 +783,7 @@ fn resolve_partition(
         });
     }
     let c = find(spec)?;
-    match c.ty {
+    match &c.ty {
         ColType::String | ColType::Int32 | ColType::Int64 | ColType::Date | ColType::Bool => {
             Ok(crate::schema::Partition {
                 column: c.name.clone(),

@@ -114,6 +114,18 @@ pub enum ColumnNames {
     Original,
 }
 
+/// How JSON lines objects and arrays nested in a value are loaded (`nested`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Nested {
+    /// As Delta structs and arrays, their members typed as columns are
+    /// (`struct<city:string,zip:int64>`, `array<decimal(18,2)>`).
+    #[default]
+    Struct,
+    /// As their JSON text, in a string column.
+    Json,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ExpectAction {
@@ -245,6 +257,8 @@ pub struct FeedConfig {
     pub header_match: HeaderMatch,
     /// How a table this feed creates names its columns.
     pub column_names: ColumnNames,
+    /// How `schema = "infer"` types a JSON lines value that is an object or an array.
+    pub nested: Nested,
     pub encoding: Encoding,
     pub values: ValueOptions,
     /// The `locale` preset named in the config, if any.

@@ -7,8 +7,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::{
-    ColumnNames, ExpectAction, Format, HeaderMatch, OnBadRow, OnNewColumn, OnResend, OnSuccess,
-    SchemaName, NDJSON_EXTENSIONS, WORKBOOK_EXTENSIONS,
+    ColumnNames, ExpectAction, Format, HeaderMatch, Nested, OnBadRow, OnNewColumn, OnResend,
+    OnSuccess, SchemaName, NDJSON_EXTENSIONS, WORKBOOK_EXTENSIONS,
 };
 
 #[derive(Debug, Deserialize)]
@@ -140,6 +140,8 @@ pub(super) struct RawFeed {
     pub(super) header_match: HeaderMatch,
     #[serde(default)]
     pub(super) column_names: ColumnNames,
+    #[serde(default)]
+    pub(super) nested: Nested,
     #[serde(default = "default_encoding")]
     pub(super) encoding: String,
     #[serde(default)]

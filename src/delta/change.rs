@@ -447,14 +447,18 @@ pub(crate) fn prepare(
     let url = table.table_url().to_string();
     let schema = super::table::table_arrow_schema(table)?;
     for k in &feed.merge_key {
-        if schema.field_with_name(k).is_err() {
-            return Err(super::DeltaError::IncompatibleSchema {
-                url,
-                problems: vec![format!(
-                    "merge_key names column '{k}', which the table does not have"
-                )],
-            });
-        }
+        let problem = match schema.field_with_name(k) {
+            Err(_) => format!("merge_key names column '{k}', which the table does not have"),
+            Ok(f) if f.data_type().is_nested() => format!(
+                "merge_key names column '{k}', a {} column: a key is one or more scalar columns",
+                f.data_type()
+            ),
+            Ok(_) => continue,
+        };
+        return Err(super::DeltaError::IncompatibleSchema {
+            url,
+            problems: vec![problem],
+        });
     }
     if change_feed(table) {
         return Ok(());

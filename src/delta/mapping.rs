@@ -15,7 +15,10 @@ use std::sync::Arc;
 use deltalake::arrow::datatypes::Schema;
 use deltalake::kernel::engine::arrow_conversion::{TryIntoArrow, TryIntoKernel};
 use deltalake::kernel::transaction::{CommitData, TransactionError};
-use deltalake::kernel::{Action, MetadataExt, MetadataValue, Protocol, StructField, StructType};
+use deltalake::kernel::{
+    Action, ArrayType, DataType, MapType, MetadataExt, MetadataValue, Protocol, StructField,
+    StructType,
+};
 use deltalake::logstore::CommitOrBytes;
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::table::state::DeltaTableState;
@@ -45,9 +48,18 @@ pub(crate) fn mode(snapshot: &DeltaTableState) -> Option<&str> {
 /// Whether a schema deltadrop writes names columns as written ([`LABEL_KEY`]): its table needs
 /// column mapping.
 pub(crate) fn labelled(ours: &Schema) -> bool {
-    ours.fields()
-        .iter()
-        .any(|f| f.metadata().contains_key(LABEL_KEY))
+    ours.fields().iter().any(|f| field_labelled(f))
+}
+
+/// Whether `f`, or a struct member at any depth inside it, keeps a name as written.
+fn field_labelled(f: &deltalake::arrow::datatypes::Field) -> bool {
+    use deltalake::arrow::datatypes::DataType as D;
+    f.metadata().contains_key(LABEL_KEY)
+        || match f.data_type() {
+            D::Struct(members) => members.iter().any(|m| field_labelled(m)),
+            D::List(e) | D::LargeList(e) => field_labelled(e),
+            _ => false,
+        }
 }
 
 /// The table's schema as deltadrop works with it: for a mapped table, each column named by its
@@ -57,15 +69,31 @@ pub(crate) fn physical_arrow(snapshot: &DeltaTableState) -> Result<Schema, Delta
     if mode(snapshot).is_none() {
         return Ok(schema.as_ref().try_into_arrow()?);
     }
-    let fields = schema.fields().map(physical_field).collect::<Vec<_>>();
+    physical_schema(snapshot, false)
+}
+
+/// [`physical_arrow`] of a mapped table, each field's id as its Parquet field id with `ids`.
+fn physical_schema(snapshot: &DeltaTableState, ids: bool) -> Result<Schema, DeltaTableError> {
+    let fields = snapshot
+        .schema()
+        .fields()
+        .map(|f| physical_field(f, ids))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok((&StructType::try_new(fields)?).try_into_arrow()?)
 }
 
-fn physical_field(f: &StructField) -> StructField {
-    let physical = match f.metadata.get(PHYSICAL) {
-        Some(MetadataValue::String(p)) => p.clone(),
-        _ => f.name.clone(),
-    };
+/// A mapped field's physical name (its name, for a table without mapping).
+fn physical_name(f: &StructField) -> &str {
+    match f.metadata.get(PHYSICAL) {
+        Some(MetadataValue::String(p)) => p,
+        _ => &f.name,
+    }
+}
+
+/// A column (or struct member, at any depth) by its physical name, its name in the table kept
+/// in [`LABEL_KEY`].
+fn physical_field(f: &StructField, ids: bool) -> Result<StructField, DeltaTableError> {
+    let physical = physical_name(f).to_string();
     let mut metadata: HashMap<String, MetadataValue> = f
         .metadata
         .iter()
@@ -75,7 +103,34 @@ fn physical_field(f: &StructField) -> StructField {
     if physical != f.name {
         metadata.insert(LABEL_KEY.into(), MetadataValue::String(f.name.clone()));
     }
-    StructField::new(physical, f.data_type.clone(), f.nullable).with_metadata(metadata)
+    if let (true, Some(MetadataValue::Number(id))) = (ids, f.metadata.get(ID)) {
+        metadata.insert(FIELD_ID.into(), MetadataValue::String(id.to_string()));
+    }
+    let data_type = nested_type(&f.data_type, &mut |m| physical_field(m, ids))?;
+    Ok(StructField::new(physical, data_type, f.nullable).with_metadata(metadata))
+}
+
+/// `t` with `field` applied to every struct member inside it (through arrays and maps too);
+/// a type without members as it is.
+fn nested_type(
+    t: &DataType,
+    field: &mut impl FnMut(&StructField) -> Result<StructField, DeltaTableError>,
+) -> Result<DataType, DeltaTableError> {
+    Ok(match t {
+        DataType::Struct(s) => DataType::from(StructType::try_new(
+            s.fields().map(&mut *field).collect::<Result<Vec<_>, _>>()?,
+        )?),
+        DataType::Array(a) => DataType::from(ArrayType::new(
+            nested_type(a.element_type(), field)?,
+            a.contains_null(),
+        )),
+        DataType::Map(m) => DataType::from(MapType::new(
+            nested_type(m.key_type(), field)?,
+            nested_type(m.value_type(), field)?,
+            m.value_contains_null(),
+        )),
+        other => other.clone(),
+    })
 }
 
 /// The table's partition columns by physical name (`partitionColumns` holds names in the
@@ -87,7 +142,7 @@ pub(crate) fn physical_partition_columns(snapshot: &DeltaTableState) -> Vec<Stri
         .partition_columns()
         .iter()
         .map(|p| match schema.field(p) {
-            Some(f) if mode(snapshot).is_some() => physical_field(f).name,
+            Some(f) if mode(snapshot).is_some() => physical_name(f).to_string(),
             _ => p.clone(),
         })
         .collect()
@@ -100,20 +155,25 @@ fn logical_schema(ours: &Schema) -> Result<(StructType, i64), DeltaTableError> {
     let mut id = 0i64;
     let fields = kernel
         .fields()
-        .map(|f| {
-            id += 1;
-            let label = match f.metadata.get(LABEL_KEY) {
-                Some(MetadataValue::String(l)) => l.clone(),
-                _ => f.name.clone(),
-            };
-            let mut metadata = f.metadata.clone();
-            metadata.remove(LABEL_KEY);
-            metadata.insert(ID.into(), MetadataValue::Number(id));
-            metadata.insert(PHYSICAL.into(), MetadataValue::String(f.name.clone()));
-            StructField::new(label, f.data_type.clone(), f.nullable).with_metadata(metadata)
-        })
-        .collect::<Vec<_>>();
+        .map(|f| logical_field(f, &mut id))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok((StructType::try_new(fields)?, id))
+}
+
+/// A column (or struct member, at any depth: the protocol wants every field mapped) named as
+/// written, its physical name the one deltadrop works with, the next id.
+fn logical_field(f: &StructField, id: &mut i64) -> Result<StructField, DeltaTableError> {
+    *id += 1;
+    let label = match f.metadata.get(LABEL_KEY) {
+        Some(MetadataValue::String(l)) => l.clone(),
+        _ => f.name.clone(),
+    };
+    let mut metadata = f.metadata.clone();
+    metadata.remove(LABEL_KEY);
+    metadata.insert(ID.into(), MetadataValue::Number(*id));
+    metadata.insert(PHYSICAL.into(), MetadataValue::String(f.name.clone()));
+    let data_type = nested_type(&f.data_type, &mut |m| logical_field(m, id))?;
+    Ok(StructField::new(label, data_type, f.nullable).with_metadata(metadata))
 }
 
 /// Writes version 0 of a mapped table: protocol reader 2 / writer 5 (column mapping; writer 5
@@ -197,25 +257,7 @@ pub(crate) fn protocol_without_mapping(protocol: &Protocol) -> Result<Protocol, 
 /// column's id as its Parquet field id — readers such as delta-rs find a mapped column's data
 /// by it.
 pub(crate) fn writer_schema(snapshot: &DeltaTableState) -> Result<Arc<Schema>, DeltaTableError> {
-    let schema = physical_arrow(snapshot)?;
-    let table = snapshot.schema();
-    let ids = table.fields().map(|f| match f.metadata.get(ID) {
-        Some(MetadataValue::Number(n)) => Some(*n),
-        _ => None,
-    });
-    let fields: Vec<_> = schema
-        .fields()
-        .iter()
-        .zip(ids.collect::<Vec<_>>())
-        .map(|(f, id)| {
-            let mut metadata = f.metadata().clone();
-            if let Some(id) = id {
-                metadata.insert(FIELD_ID.into(), id.to_string());
-            }
-            f.as_ref().clone().with_metadata(metadata)
-        })
-        .collect();
-    Ok(Arc::new(Schema::new(fields)))
+    Ok(Arc::new(physical_schema(snapshot, true)?))
 }
 
 /// The table's metadata grown to `ours` (a column added by `on_new_column = "add"`): for a
@@ -244,22 +286,9 @@ pub(crate) fn grown_metadata(
         .unwrap_or(0);
     let mut fields = Vec::new();
     for f in kernel.fields() {
-        match table.fields().find(|t| physical_field(t).name == f.name) {
+        match table.fields().find(|t| physical_name(t) == f.name) {
             Some(t) => fields.push(t.clone()),
-            None => {
-                max_id += 1;
-                let label = match f.metadata.get(LABEL_KEY) {
-                    Some(MetadataValue::String(l)) => l.clone(),
-                    _ => f.name.clone(),
-                };
-                let mut m = f.metadata.clone();
-                m.remove(LABEL_KEY);
-                m.insert(ID.into(), MetadataValue::Number(max_id));
-                m.insert(PHYSICAL.into(), MetadataValue::String(f.name.clone()));
-                fields.push(
-                    StructField::new(label, f.data_type.clone(), f.nullable).with_metadata(m),
-                );
-            }
+            None => fields.push(logical_field(f, &mut max_id)?),
         }
     }
     Ok(metadata

@@ -289,10 +289,19 @@ pub(crate) fn named_as_table(
     table: &deltalake::arrow::datatypes::Schema,
 ) -> TableSchema {
     for c in &mut schema.columns {
-        c.label = table
-            .field_with_name(&c.name)
-            .ok()
-            .and_then(|f| f.metadata().get(crate::schema::LABEL_KEY).cloned());
+        let Ok(f) = table.field_with_name(&c.name) else {
+            c.label = None;
+            continue;
+        };
+        c.label = f.metadata().get(crate::schema::LABEL_KEY).cloned();
+        // A struct's members named as the table names them, at every depth.
+        if c.ty.is_nested()
+            && crate::schema::bare(f.data_type()) == crate::schema::bare(&c.ty.arrow())
+        {
+            if let Some(t) = crate::schema::ColType::from_arrow(f.data_type()) {
+                c.ty = t;
+            }
+        }
     }
     schema
 }
@@ -308,13 +317,61 @@ pub(crate) fn conform(
     let cols = target
         .fields()
         .iter()
-        .map(|f| {
-            batch.column_by_name(f.name()).cloned().unwrap_or_else(|| {
-                deltalake::arrow::array::new_null_array(f.data_type(), batch.num_rows())
-            })
+        .map(|f| match batch.column_by_name(f.name()) {
+            Some(c) if c.data_type() != f.data_type() => retyped(c, f.data_type()),
+            Some(c) => Ok(c.clone()),
+            None => Ok(deltalake::arrow::array::new_null_array(
+                f.data_type(),
+                batch.num_rows(),
+            )),
         })
-        .collect();
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| failed("rows in the table's columns", e))?;
     RecordBatch::try_new(target.clone(), cols).map_err(|e| failed("rows in the table's columns", e))
+}
+
+/// A struct or list column given the table's type for it: the same values, its members'
+/// metadata the table's (a mapped table's Parquet field ids, names as written). Arrow compares
+/// nested fields with their metadata; any other difference is left for the batch to refuse.
+fn retyped(
+    c: &deltalake::arrow::array::ArrayRef,
+    to: &deltalake::arrow::datatypes::DataType,
+) -> Result<deltalake::arrow::array::ArrayRef, deltalake::arrow::error::ArrowError> {
+    use deltalake::arrow::array::{Array, AsArray, ListArray, StructArray};
+    use deltalake::arrow::datatypes::DataType as D;
+    Ok(match (c.data_type(), to) {
+        (D::Struct(_), D::Struct(fields)) if c.as_struct().num_columns() == fields.len() => {
+            let s = c.as_struct();
+            let children = s
+                .columns()
+                .iter()
+                .zip(fields.iter())
+                .map(|(a, f)| match a.data_type() == f.data_type() {
+                    true => Ok(a.clone()),
+                    false => retyped(a, f.data_type()),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            std::sync::Arc::new(StructArray::try_new(
+                fields.clone(),
+                children,
+                s.nulls().cloned(),
+            )?)
+        }
+        (D::List(_), D::List(field)) => {
+            let l = c.as_list::<i32>();
+            let values = match l.values().data_type() == field.data_type() {
+                true => l.values().clone(),
+                false => retyped(l.values(), field.data_type())?,
+            };
+            std::sync::Arc::new(ListArray::try_new(
+                field.clone(),
+                l.offsets().clone(),
+                values,
+                l.nulls().cloned(),
+            )?)
+        }
+        _ => c.clone(),
+    })
 }
 
 /// The feed's columns grown by the nullable columns an earlier run added to the table, in the

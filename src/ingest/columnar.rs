@@ -157,6 +157,8 @@ fn conformable(from: &DataType, to: &ColType) -> bool {
         }
         ColType::Bool => text || matches!(from, D::Boolean),
         ColType::Date | ColType::Timestamp => text || time,
+        // JSON text; a Parquet struct or list column is loaded as text.
+        ColType::Struct(_) | ColType::List(_) => text,
     }
 }
 

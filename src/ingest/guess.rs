@@ -11,6 +11,9 @@ use crate::schema::{ColType, TimeFormat};
 
 use super::value;
 
+mod nested;
+use nested::NestedGuess;
+
 /// Date formats tried besides the feed's own (chrono syntax). Day/month pairs are decided by
 /// the sample.
 const DATE_FORMATS: [&str; 7] = [
@@ -62,6 +65,8 @@ pub struct ColumnGuess {
     /// Date formats every value so far fits, in order of preference.
     dates: Vec<TimeFormat>,
     timestamps: Vec<TimeFormat>,
+    /// JSON lines under `nested = "struct"`: what the values that are objects or arrays hold.
+    nested: Option<Box<NestedGuess>>,
 }
 
 /// What a guess decided.
@@ -113,6 +118,16 @@ impl ColumnGuess {
             float_all: true,
             dates: with(&opts.date_formats, &DATE_FORMATS),
             timestamps,
+            nested: None,
+        }
+    }
+
+    /// A guess that reads values that are JSON objects or arrays as structs and arrays (a
+    /// column of JSON lines under `nested = "struct"`).
+    pub fn nested(opts: &ValueOptions) -> ColumnGuess {
+        ColumnGuess {
+            nested: Some(Box::default()),
+            ..ColumnGuess::new(opts)
         }
     }
 
@@ -123,6 +138,19 @@ impl ColumnGuess {
             return;
         }
         self.values += 1;
+        if let Some(n) = &mut self.nested {
+            if v.starts_with(['{', '[']) && n.add(v, opts) {
+                // Not a scalar of any type.
+                self.not_number = true;
+                self.bool_all = false;
+                self.int_all = false;
+                self.decimal_all = false;
+                self.float_all = false;
+                self.dates.clear();
+                self.timestamps.clear();
+                return;
+            }
+        }
         if self.bool_all {
             match value::parse_bool(v, opts) {
                 Some(b) => {
@@ -188,6 +216,13 @@ impl ColumnGuess {
         };
         if self.values == 0 {
             return plain(ColType::String);
+        }
+        if let Some(d) = self
+            .nested
+            .as_ref()
+            .and_then(|n| n.decide(self.values, opts))
+        {
+            return d;
         }
         // Booleans need a word: a column of 0/1 is a number. Single letters (y, n, s, t, f)
         // are codes as often as booleans: they count only when both truth values appear.
@@ -310,6 +345,52 @@ mod tests {
 
     fn ty(values: &[&str], o: &ValueOptions) -> ColType {
         guess(values, o).ty
+    }
+
+    fn nested_ty(values: &[&str], o: &ValueOptions) -> String {
+        let mut g = ColumnGuess::nested(o);
+        for v in values {
+            g.add(v, o);
+        }
+        g.decide(o).ty.to_string()
+    }
+
+    #[test]
+    fn json_objects_and_arrays_are_guessed_member_by_member() {
+        let o = opts("");
+        assert_eq!(
+            nested_ty(
+                &[
+                    r#"{"a": 1, "b": {"c": "2024-01-02"}}"#,
+                    r#"{"b": null, "a": 2.5, "Novo Campo": true}"#
+                ],
+                &o
+            ),
+            "struct<a:decimal(18,2),b:struct<c:date>,`Novo Campo`:bool>"
+        );
+        assert_eq!(nested_ty(&["[1, 2]", "[]", "[3]"], &o), "array<int64>");
+        assert_eq!(nested_ty(&["[]"], &o), "array<string>");
+        assert_eq!(
+            nested_ty(&[r#"[{"x": 1}, {"y": "z"}]"#], &o),
+            "array<struct<x:int64,y:string>>"
+        );
+        // Objects mixed with other values, or a broken one: the JSON text, as a string.
+        assert_eq!(nested_ty(&[r#"{"a": 1}"#, "plain"], &o), "string");
+        assert_eq!(nested_ty(&[r#"{"a": 1}"#, "[1]"], &o), "string");
+        assert_eq!(nested_ty(&[r#"{"a": 1"#], &o), "string");
+        assert_eq!(nested_ty(&["{}"], &o), "string", "no member, no struct");
+        // Two keys that fold to one name: two members, which print and parse back.
+        let two = nested_ty(&[r#"{"a b": 1, "a,b": 2}"#], &o);
+        assert_eq!(two, "struct<`a b`:int64,`a,b`:int64>");
+        let ColType::Struct(m) = two.parse::<ColType>().unwrap() else {
+            panic!()
+        };
+        assert_eq!((m[0].name.as_str(), m[1].name.as_str()), ("a_b", "a_b_2"));
+        // Without nesting (CSV, nested = "json"): text.
+        assert_eq!(ty(&[r#"{"a": 1}"#], &o), ColType::String);
+        // A bound on depth: deeper objects are their JSON text.
+        let deep = format!("{}1{}", "{\"a\": ".repeat(40), "}".repeat(40));
+        assert!(nested_ty(&[&deep], &o).contains("a:string"));
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::path::Path;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake::kernel::StructType;
 
-use crate::config::{ColumnNames, Config, FeedConfig, FileFormat, ValueOptions};
+use crate::config::{ColumnNames, Config, FeedConfig, FileFormat, Nested, ValueOptions};
 use crate::job::file_name;
 use crate::schema::{ColType, ColumnSpec, TableSchema};
 
@@ -325,10 +325,19 @@ impl<'f> Reader<'f> {
             .unwrap_or(0);
         self.width = Some(width);
         self.has_value = vec![false; width];
+        // JSON lines values that are objects or arrays are guessed as structs and arrays.
+        let nested = self.json && self.feed.nested == Nested::Struct;
         self.guesses = self
             .options
             .iter()
-            .map(|(o, _)| (0..width).map(|_| ColumnGuess::new(o)).collect())
+            .map(|(o, _)| {
+                (0..width)
+                    .map(|_| match nested {
+                        true => ColumnGuess::nested(o),
+                        false => ColumnGuess::new(o),
+                    })
+                    .collect()
+            })
             .collect();
     }
 
@@ -533,7 +542,7 @@ fn column_specs(
             ColumnSpec {
                 name: n.clone(),
                 label,
-                ty: d.ty,
+                ty: d.ty.clone(),
                 nullable: true,
                 format: d.format.clone(),
             }

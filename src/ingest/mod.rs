@@ -19,6 +19,7 @@ pub mod fuzz;
 mod guess;
 pub(crate) mod header;
 pub(crate) mod infer;
+mod json;
 pub(crate) mod lease;
 mod ndjson;
 mod plain;

@@ -13,13 +13,11 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::fmt;
 use std::io::{BufRead, BufReader, Read};
 use std::sync::Arc;
 
 use deltalake::arrow::array::{ArrayRef, RecordBatch, StringBuilder};
 use deltalake::arrow::datatypes::{DataType, Field, Schema};
-use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use crate::config::FeedConfig;
@@ -28,67 +26,9 @@ use crate::schema::TableSchema;
 
 use super::batch::{FileParse, Setup};
 use super::header::{ColumnPlan, HeaderRead};
+use super::json::{text_of, Object};
 use super::split::Dialect;
 use super::{internal, FileSummary, IngestError, SinkError};
-
-/// One JSON object's members, in the order written, each value as its raw JSON text, borrowed
-/// from the line (only a key holding an escape is copied).
-struct Object<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
-
-/// A key, borrowed from the line unless it holds an escape.
-struct Key<'a>(Cow<'a, str>);
-
-impl<'de> serde::Deserialize<'de> for Key<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Key<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a key")
-            }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Borrowed(v)))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Owned(v.to_string())))
-            }
-        }
-        d.deserialize_str(V)
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for Object<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Object<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Object<'de>, A::Error> {
-                let mut members = Vec::with_capacity(m.size_hint().unwrap_or(16));
-                while let Some((k, v)) = m.next_entry::<Key<'de>, &'de RawValue>()? {
-                    members.push((k.0, v));
-                }
-                Ok(Object(members))
-            }
-        }
-        d.deserialize_map(V)
-    }
-}
-
-/// A value as the text the CSV path would have read, borrowed where it can be; None for JSON
-/// null.
-fn text_of(v: &RawValue) -> Option<Cow<'_, str>> {
-    let raw = v.get();
-    match raw.as_bytes().first() {
-        // A string without an escape is the text between its quotes.
-        Some(b'"') if !raw.contains('\\') => Some(Cow::Borrowed(&raw[1..raw.len() - 1])),
-        Some(b'"') => serde_json::from_str::<String>(raw).ok().map(Cow::Owned),
-        Some(b'n') if raw == "null" => None,
-        _ => Some(Cow::Borrowed(raw)),
-    }
-}
 
 /// Physical lines of a text, each without its line end, appended to a caller's buffer; at most
 /// `max` bytes of a line are kept (the rest of a longer one is skipped, not held in memory).

@@ -17,6 +17,8 @@ use deltalake::arrow::datatypes::{
 use crate::config::ValueOptions;
 use crate::schema::{ColType, ColumnSpec, TimeFormat};
 
+mod nested;
+
 /// One value that did not convert: row index in the batch and a message.
 #[derive(Debug, Clone)]
 pub struct CellError {
@@ -60,6 +62,8 @@ pub fn convert_column(
         }
         ColType::Date => Arc::new(dates(text, spec, opts, &mut err)),
         ColType::Timestamp => Arc::new(timestamps(text, spec, opts, &mut err)),
+        ColType::Struct(ref members) => nested::structs(text, spec, members, opts, errors),
+        ColType::List(ref element) => nested::lists(text, spec, element, opts, errors),
     }
 }
 

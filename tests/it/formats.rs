@@ -210,10 +210,255 @@ fn sniff_prints_a_json_lines_feed_block() {
         "{text}"
     );
     assert!(
-        text.contains("{ name = \"nested\", type = \"string\" }"),
+        text.contains("{ name = \"nested\", type = \"struct<a:array<int64>>\" }"),
         "{text}"
     );
     assert!(!text.contains("[feed.csv]"), "{text}");
+}
+
+/// Orders with a nested object, an array of objects and an array of strings per line.
+const NESTED: &str = concat!(
+    r#"{"order": 1, "customer": {"name": "Ana", "Cidade Natal": "Recife", "since": "2024-01-02", "score": 1.5}, "items": [{"sku": "A-1", "qty": 2}, {"sku": "B-2", "qty": 1}], "tags": ["vip", "new"]}"#,
+    "\n",
+    r#"{"order": 2, "customer": {"name": "Bia", "score": 2}, "items": [], "tags": null}"#,
+    "\n",
+    r#"{"order": 3 broken"#,
+    "\n",
+    r#"{"order": 4, "customer": null, "items": [{"qty": 5, "sku": "C-3"}]}"#,
+    "\n",
+);
+
+#[test]
+fn nested_json_objects_and_arrays_become_typed_structs_and_arrays() {
+    let d = Dir::with_feed("", "format = \"ndjson\"\nschema = \"infer\"");
+    d.drop_file("orders.ndjson", NESTED);
+    d.run_once();
+    let schema = table_schema(&d.table());
+    let ty = |n: &str| schema.iter().find(|(c, _)| c == n).unwrap().1.clone();
+    // Members typed as columns are, Spark-safe names for names Spark refuses.
+    let customer = ty("customer");
+    for member in [
+        "\"name\": Utf8",
+        "\"cidade_natal\": Utf8",
+        "\"since\": Date32",
+        "\"score\": Decimal128(18, 2)",
+    ] {
+        assert!(
+            customer.starts_with("Struct(") && customer.contains(member),
+            "{customer}"
+        );
+    }
+    let items = ty("items");
+    assert!(
+        items.starts_with("List(")
+            && items.contains("\"sku\": Utf8")
+            && items.contains("\"qty\": Int64"),
+        "{items}"
+    );
+    assert!(
+        ty("tags").starts_with("List(") && ty("tags").contains("Utf8"),
+        "{schema:?}"
+    );
+
+    let rows = rows_by(&d.table(), "order");
+    assert_eq!(
+        rows["1"]["customer"],
+        v("{name: Ana, cidade_natal: Recife, since: 2024-01-02, score: 1.50}")
+    );
+    assert_eq!(
+        rows["1"]["items"],
+        v("[{sku: A-1, qty: 2}, {sku: B-2, qty: 1}]")
+    );
+    assert_eq!(rows["1"]["tags"], v("[vip, new]"));
+    assert_eq!(
+        rows["2"]["customer"],
+        v("{name: Bia, cidade_natal: , since: , score: 2.00}"),
+        "members a line lacks are null"
+    );
+    assert_eq!(
+        rows["2"]["items"],
+        v("[]"),
+        "an empty array is empty, not null"
+    );
+    assert_eq!(rows["2"]["tags"], None);
+    assert_eq!(
+        rows["4"]["customer"], None,
+        "a null object is a null struct"
+    );
+    assert_eq!(
+        rows["4"]["items"],
+        v("[{sku: C-3, qty: 5}]"),
+        "keys in any order"
+    );
+    let q = read_quarantine(&d.path("lake/_quarantine/sales"));
+    assert_eq!(q.len(), 1, "{q:?}");
+    assert_eq!(q[0].line_number, 3);
+
+    // nested = "json": the same objects and arrays as their JSON text.
+    let d = Dir::with_feed(
+        "",
+        "format = \"ndjson\"\nschema = \"infer\"\nnested = \"json\"",
+    );
+    d.drop_file("orders.ndjson", NESTED);
+    d.run_once();
+    let schema = table_schema(&d.table());
+    assert!(
+        schema
+            .iter()
+            .all(|(n, t)| n == "order" || n.starts_with('_') || t == "Utf8"),
+        "{schema:?}"
+    );
+    let rows = rows_by(&d.table(), "order");
+    let items: serde_json::Value =
+        serde_json::from_str(rows["1"]["items"].as_deref().unwrap()).unwrap();
+    assert_eq!(items[1]["sku"], "B-2");
+}
+
+#[test]
+fn a_struct_member_that_fails_quarantines_its_row_naming_the_member() {
+    let d = Dir::with_feed(
+        "",
+        r#"format = "ndjson"
+columns = [
+  { name = "order", type = "int64", nullable = false },
+  { name = "customer", type = "struct<name:string,`Cidade Natal`:string,zip:int64>" },
+  { name = "items", type = "array<struct<sku:string,qty:int32>>" },
+]"#,
+    );
+    d.drop_file(
+        "orders.ndjson",
+        concat!(
+            r#"{"order": 1, "customer": {"name": "Ana", "Cidade Natal": "Recife", "zip": 50000}, "items": [{"sku": "A", "qty": 2}]}"#,
+            "\n",
+            r#"{"order": 2, "customer": {"name": "Bia", "zip": "five"}}"#,
+            "\n",
+            r#"{"order": 3, "items": [{"sku": "A", "qty": 1}, {"sku": "B", "qty": 99999999999}]}"#,
+            "\n",
+            r#"{"order": 4, "customer": {"name": "Caio", "vip": true}}"#,
+            "\n",
+            r#"{"order": 5, "customer": "just text", "items": {"sku": "A"}}"#,
+            "\n",
+            r#"{"order": 6, "customer": {"name": "Duda", "cidade_natal": "Natal"}, "items": null}"#,
+            "\n",
+        ),
+    );
+    d.run_once();
+    let rows = rows_by(&d.table(), "order");
+    assert_eq!(rows.keys().collect::<Vec<_>>(), ["1", "6"], "{rows:?}");
+    assert_eq!(
+        rows["1"]["customer"],
+        v("{name: Ana, cidade_natal: Recife, zip: 50000}")
+    );
+    assert_eq!(
+        rows["6"]["customer"],
+        v("{name: Duda, cidade_natal: Natal, zip: }"),
+        "a key in its Spark-safe form finds its member"
+    );
+    let q = read_quarantine(&d.path("lake/_quarantine/sales"));
+    let got: Vec<(i64, String, String)> = q
+        .iter()
+        .map(|r| {
+            (
+                r.line_number,
+                r.column.clone().unwrap_or_default(),
+                r.error.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(got.len(), 4, "{got:#?}");
+    assert_eq!(got[0].0, 2);
+    assert_eq!(got[0].1, "customer.zip");
+    assert!(got[0].2.contains("'five' is not an integer"), "{got:#?}");
+    assert_eq!((got[1].0, got[1].1.as_str()), (3, "items[1].qty"));
+    assert!(got[1].2.contains("99999999999"), "{got:#?}");
+    assert_eq!((got[2].0, got[2].1.as_str()), (4, "customer"));
+    assert!(
+        got[2].2.contains("key 'vip' is not a member of struct<"),
+        "an unknown key is never dropped unseen: {got:#?}"
+    );
+    assert_eq!(got[3].0, 5);
+    assert!(
+        got[3].2.contains("'just text' is not a JSON object")
+            && got[3].2.contains("is not a JSON array"),
+        "every failing value of the row is named: {got:#?}"
+    );
+    assert!(
+        q[0].raw_line.as_deref().unwrap().contains("\"five\""),
+        "the raw line is kept: {q:?}"
+    );
+}
+
+#[test]
+fn nested_names_as_written_are_mapped_at_every_depth() {
+    let d = Dir::with_feed(
+        "",
+        "format = \"ndjson\"\nschema = \"infer\"\ncolumn_names = \"original\"",
+    );
+    d.drop_file("orders.ndjson", NESTED);
+    d.run_once();
+    let log =
+        std::fs::read_to_string(d.table().join("_delta_log/00000000000000000000.json")).unwrap();
+    let schema: serde_json::Value = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find_map(|a| a["metaData"]["schemaString"].as_str().map(str::to_string))
+        .map(|s| serde_json::from_str(&s).unwrap())
+        .unwrap();
+    let customer = schema["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "customer")
+        .unwrap();
+    let members = customer["type"]["fields"].as_array().unwrap();
+    let city = members
+        .iter()
+        .find(|m| m["name"] == "Cidade Natal")
+        .unwrap();
+    assert_eq!(
+        city["metadata"]["delta.columnMapping.physicalName"], "cidade_natal",
+        "{city}"
+    );
+    // Every field, nested ones too, has its id (the protocol's rule), ids all different.
+    let mut ids = Vec::new();
+    fn collect(t: &serde_json::Value, ids: &mut Vec<i64>) {
+        if let Some(fields) = t["fields"].as_array() {
+            for f in fields {
+                ids.push(
+                    f["metadata"]["delta.columnMapping.id"]
+                        .as_i64()
+                        .unwrap_or(-1),
+                );
+                collect(&f["type"], ids);
+            }
+        }
+        if t["type"] == "array" {
+            collect(&t["elementType"], ids);
+        }
+    }
+    collect(&schema, &mut ids);
+    assert!(ids.iter().all(|i| *i > 0), "{schema}");
+    let n = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), n, "{schema}");
+    // The Parquet files hold the physical names.
+    let rows = rows_by(&d.table(), "order");
+    assert_eq!(
+        rows["1"]["customer"],
+        v("{name: Ana, cidade_natal: Recife, since: 2024-01-02, score: 1.50}")
+    );
+    // A second file: the table's own schema (read back) takes the same rows.
+    d.drop_file(
+        "more.ndjson",
+        r#"{"order": 9, "customer": {"name": "Eva", "Cidade Natal": "Natal"}, "items": [], "tags": ["a"]}"#,
+    );
+    d.run_once();
+    let rows = rows_by(&d.table(), "order");
+    assert_eq!(
+        rows["9"]["customer"],
+        v("{name: Eva, cidade_natal: Natal, since: , score: }")
+    );
 }
 
 const VENDAS: &str = r#"header_match = "insensitive"
@@ -545,6 +790,7 @@ columns = [
   { name = "amount", type = "decimal(12,2)" },
   { name = "sold_on", type = "date" },
   { name = "qty", type = "int64" },
+  { name = "customer", type = "struct<first:string,tags:array<string>>" },
 ]"#;
     for point in CRASH_POINTS.iter().filter(|p| !p.contains("change")) {
         let d = Dir::with_feed("", columns);
@@ -554,7 +800,7 @@ columns = [
         d.drop_file(
             "orders.ndjson",
             concat!(
-                "{\"id\": 10, \"name\": {\"first\": \"Ana\"}, \"amount\": 1.25}\n",
+                "{\"id\": 10, \"name\": {\"first\": \"Ana\"}, \"amount\": 1.25, \"customer\": {\"first\": \"Ana\", \"tags\": [\"a\", \"b\"]}}\n",
                 "{\"id\": 11, \"amount\": 2}\n",
                 "{\"id\": 12 oops\n",
                 "{\"id\": 13, \"qty\": 7}\n",
@@ -576,7 +822,15 @@ columns = [
         let ana = rows.iter().find(|r| r["id"] == v("10")).unwrap();
         let name: serde_json::Value =
             serde_json::from_str(ana["name"].as_deref().unwrap()).unwrap();
-        assert_eq!(name["first"], "Ana");
+        assert_eq!(
+            name["first"], "Ana",
+            "an object in a string column is its JSON text"
+        );
+        assert_eq!(
+            ana["customer"],
+            v("{first: Ana, tags: [a, b]}"),
+            "after a crash at {point}"
+        );
         let q = read_quarantine(&d.path("lake/_quarantine/sales"));
         let mut located: Vec<(String, i64)> = q
             .iter()
