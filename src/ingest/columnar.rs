@@ -157,15 +157,35 @@ fn conformable(from: &DataType, to: &ColType) -> bool {
         }
         ColType::Bool => text || matches!(from, D::Boolean),
         ColType::Date | ColType::Timestamp => text || time,
-        // JSON text; a Parquet struct or list column is loaded as text.
-        ColType::Struct(_) | ColType::List(_) => text,
+        // JSON text, or a Parquet struct or list (read as its JSON).
+        ColType::Struct(_) => text || matches!(from, D::Struct(_)),
+        ColType::List(_) => text || matches!(from, D::List(_) | D::LargeList(_)),
     }
 }
 
-/// A column as text: Arrow's own text form of each value (`arrow_cast`), nulls kept.
+/// A column as text: Arrow's own text form of each value (`arrow_cast`), nulls kept; a struct,
+/// list or map as JSON, which a struct or array column reads back member by member.
 fn text_column(c: &ArrayRef) -> Result<ArrayRef, IngestError> {
     if c.data_type() == &DataType::Utf8 {
         return Ok(c.clone());
+    }
+    if c.data_type().is_nested() {
+        let field = Arc::new(Field::new("v", c.data_type().clone(), true));
+        let options = arrow_json::writer::EncoderOptions::default();
+        let mut e =
+            arrow_json::writer::make_encoder(&field, c.as_ref(), &options).map_err(internal)?;
+        let mut b = StringBuilder::with_capacity(c.len(), c.len() * 32);
+        let mut buf = Vec::new();
+        for i in 0..c.len() {
+            if e.is_null(i) {
+                b.append_null();
+                continue;
+            }
+            buf.clear();
+            e.encode(i, &mut buf);
+            b.append_value(String::from_utf8_lossy(&buf));
+        }
+        return Ok(Arc::new(b.finish()));
     }
     if let Ok(t) = deltalake::arrow::compute::cast(c, &DataType::Utf8) {
         return Ok(t);
@@ -213,7 +233,8 @@ fn locator(groups: &[u64], n: u64) -> String {
 }
 
 /// The table columns a Parquet file's schema gives (`schema = "infer"`): integers widened to
-/// int64, floats to float64, decimals and dates and timestamps as they are, the rest as text.
+/// int64, floats to float64, decimals and dates and timestamps as they are, structs and lists
+/// member by member ([`widened`]), the rest as text.
 pub(super) fn columns_of(file: File) -> Result<(Vec<(String, ColType)>, u64), String> {
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| e.to_string())?;
     let rows = u64::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
@@ -222,25 +243,52 @@ pub(super) fn columns_of(file: File) -> Result<(Vec<(String, ColType)>, u64), St
         .fields()
         .iter()
         .map(|f| {
-            use DataType as D;
-            let ty = match f.data_type() {
-                D::Int8 | D::Int16 | D::Int32 | D::Int64 | D::UInt8 | D::UInt16 | D::UInt32 => {
-                    ColType::Int64
-                }
-                D::Float16 | D::Float32 | D::Float64 => ColType::Float64,
-                D::Decimal128(p, s) => ColType::Decimal {
-                    precision: *p,
-                    scale: *s,
-                },
-                D::Boolean => ColType::Bool,
-                D::Date32 | D::Date64 => ColType::Date,
-                D::Timestamp(_, _) => ColType::Timestamp,
-                _ => ColType::String,
-            };
-            (f.name().clone(), ty)
+            (
+                f.name().clone(),
+                widened(f.data_type()).unwrap_or(ColType::String),
+            )
         })
         .collect();
     Ok((cols, rows))
+}
+
+/// The table type of a Parquet type: integers widened to int64, floats to float64, decimals,
+/// dates and timestamps as they are, structs and lists member by member; None for the rest
+/// (loaded as text).
+fn widened(t: &DataType) -> Option<ColType> {
+    use DataType as D;
+    Some(match t {
+        D::Int8 | D::Int16 | D::Int32 | D::Int64 | D::UInt8 | D::UInt16 | D::UInt32 => {
+            ColType::Int64
+        }
+        D::Float16 | D::Float32 | D::Float64 => ColType::Float64,
+        D::Decimal128(p, s) => ColType::Decimal {
+            precision: *p,
+            scale: *s,
+        },
+        D::Boolean => ColType::Bool,
+        D::Date32 | D::Date64 => ColType::Date,
+        D::Timestamp(_, _) => ColType::Timestamp,
+        D::Utf8 | D::LargeUtf8 | D::Utf8View => ColType::String,
+        D::Struct(fields) if !fields.is_empty() => ColType::Struct(
+            fields
+                .iter()
+                .map(|f| {
+                    let ty = widened(f.data_type()).unwrap_or(ColType::String);
+                    let name = crate::schema::column_name_for(f.name());
+                    ColumnSpec {
+                        label: (name != *f.name()).then(|| f.name().clone()),
+                        ..ColumnSpec::new(&name, ty, true)
+                    }
+                })
+                .collect::<Vec<_>>()
+                .into(),
+        ),
+        D::List(e) | D::LargeList(e) => {
+            ColType::List(Arc::new(widened(e.data_type()).unwrap_or(ColType::String)))
+        }
+        _ => return None,
+    })
 }
 
 /// `infer::sniff` of a Parquet file: its columns and types from its own schema.

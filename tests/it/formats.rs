@@ -774,6 +774,61 @@ fn a_parquet_table_is_inferred_from_the_file_s_schema_with_integers_widened() {
 }
 
 #[test]
+fn a_parquet_file_s_structs_and_lists_become_struct_and_array_columns() {
+    use deltalake::arrow::array::{
+        ArrayRef, Int32Array, Int32Builder, ListBuilder, StringArray, StructArray,
+    };
+    use deltalake::arrow::datatypes::{DataType, Field};
+    use std::sync::Arc;
+    let customer = StructArray::from(vec![
+        (
+            Arc::new(Field::new("Cidade Natal", DataType::Utf8, true)),
+            Arc::new(StringArray::from(vec![Some("Recife"), None, Some("Natal")])) as ArrayRef,
+        ),
+        (
+            Arc::new(Field::new("zip", DataType::Int32, true)),
+            Arc::new(Int32Array::from(vec![Some(50000), Some(1), None])) as ArrayRef,
+        ),
+    ]);
+    let mut qty = ListBuilder::new(Int32Builder::new());
+    qty.append_value([Some(1), Some(2)]);
+    qty.append_null();
+    qty.append_value([]);
+    let batch = deltalake::arrow::record_batch::RecordBatch::try_from_iter(vec![
+        ("id", Arc::new(Int32Array::from(vec![1, 2, 3])) as ArrayRef),
+        ("customer", Arc::new(customer) as ArrayRef),
+        ("qty", Arc::new(qty.finish()) as ArrayRef),
+    ])
+    .unwrap();
+    let d = Dir::with_feed("", "format = \"parquet\"\nschema = \"infer\"");
+    std::fs::create_dir_all(d.path("staging")).unwrap();
+    std::fs::create_dir_all(d.inbox()).unwrap();
+    write_parquet(&d.path("staging/n.parquet"), &batch, 2);
+    std::fs::rename(d.path("staging/n.parquet"), d.inbox().join("n.parquet")).unwrap();
+    d.run_once();
+    let schema = table_schema(&d.table());
+    let ty = |n: &str| schema.iter().find(|(c, _)| c == n).unwrap().1.clone();
+    assert!(
+        ty("customer").contains("\"cidade_natal\": Utf8")
+            && ty("customer").contains("\"zip\": Int64"),
+        "members widened as columns are: {schema:?}"
+    );
+    assert!(
+        ty("qty").starts_with("List(") && ty("qty").contains("Int64"),
+        "{schema:?}"
+    );
+    let rows = rows_by(&d.table(), "id");
+    assert_eq!(
+        rows["1"]["customer"],
+        v("{cidade_natal: Recife, zip: 50000}")
+    );
+    assert_eq!(rows["2"]["customer"], v("{cidade_natal: , zip: 1}"));
+    assert_eq!(rows["1"]["qty"], v("[1, 2]"));
+    assert_eq!(rows["2"]["qty"], None);
+    assert_eq!(rows["3"]["qty"], v("[]"));
+}
+
+#[test]
 fn one_inbox_of_a_workbook_json_lines_and_parquet_survives_a_crash_at_each_point() {
     let columns = r#"format = "auto"
 header_match = "insensitive"
