@@ -128,6 +128,23 @@ pub fn inspect(
     let file = file.map(|name| {
         // Without the local index: search the log, newest first.
         let mut report = file_report(feed, state_dir, name, || log.search(name));
+        if let Some(remote) = &feed.remote {
+            // An object's reason is kept in the store; the local copy goes once it is carried
+            // out there.
+            match crate::remote::rejected_reasons(&rt, feed, remote, name) {
+                Ok(reasons) => {
+                    for r in reasons {
+                        if !report.rejected.contains(&r) {
+                            report.rejected.push(r);
+                        }
+                    }
+                }
+                Err(e) => log::warn!(
+                    "feed {}: {name}: the store's rejected reasons: {e}",
+                    feed.name
+                ),
+            }
+        }
         log.add_dialects(name, &mut report.loaded);
         report
     });

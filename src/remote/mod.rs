@@ -546,6 +546,23 @@ impl Side {
 }
 
 /// Regular files of a local folder, by name.
+/// Why an object of a remote inbox was rejected, as the store keeps it (`NAME.error.txt` under
+/// the `rejected` prefix, and its numbered copies'): what `inspect --file` shows once the local
+/// copy is gone.
+pub(crate) fn rejected_reasons(
+    rt: &tokio::runtime::Runtime,
+    feed: &FeedConfig,
+    remote: &Remote,
+    name: &str,
+) -> Result<Vec<String>, RemoteError> {
+    let (store, rejected) = object::store_for(&remote.rejected, &feed.storage_options)?;
+    rt.block_on(object::rejected_reasons(&*store, &rejected, name))
+        .map_err(|e| match e {
+            RemoteError::Store(s) => RemoteError::Store(format!("{}: {s}", remote.rejected)),
+            other => other,
+        })
+}
+
 fn local_files(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .into_iter()

@@ -233,6 +233,37 @@ impl<'a> LocalCopy<'a> {
     }
 }
 
+/// The reasons the `rejected` prefix holds for `name` and its numbered copies
+/// (`NAME.error.txt`, `NAME.1.error.txt`, …), in that order.
+pub(super) async fn rejected_reasons(
+    store: &dyn ObjectStore,
+    rejected: &Key,
+    name: &str,
+) -> Result<Vec<String>, RemoteError> {
+    let mut out = Vec::new();
+    for n in 0..1000u32 {
+        let c = match n {
+            0 => name.to_string(),
+            n => numbered(name, n),
+        };
+        let at = rejected.clone().join(format!("{c}.error.txt").as_str());
+        match store.get(&at).await {
+            Ok(got) => {
+                let bytes = got
+                    .bytes()
+                    .await
+                    .map_err(|e| RemoteError::Store(format!("reading {at}: {e}")))?;
+                out.push(String::from_utf8_lossy(&bytes).trim_end().to_string());
+            }
+            // Copies are numbered without gaps: the first missing one after the name ends them.
+            Err(StoreError::NotFound { .. }) if n > 0 => break,
+            Err(StoreError::NotFound { .. }) => {}
+            Err(e) => return Err(RemoteError::Store(e.to_string())),
+        }
+    }
+    Ok(out)
+}
+
 fn numbered(name: &str, n: u32) -> String {
     if n == 0 {
         return name.to_string();

@@ -70,6 +70,11 @@ fn objects_are_loaded_and_archived_in_the_store_and_a_bad_one_is_rejected_with_i
     let reason = std::fs::read_to_string(store.root.join("rejected/bad.csv.error.txt")).unwrap();
     assert!(reason.contains("bad.csv: not CSV text"), "{reason}");
     assert!(store.claims().is_empty(), "{:?}", store.claims());
+    // The local copy is gone once archived in the store: inspect reads the reason there.
+    assert!(!d.path("rejected/bad.csv.error.txt").exists());
+    let f = d.inspect_file("bad.csv");
+    let why = f["file"]["rejected"][0].as_str().unwrap_or_default();
+    assert!(why.contains("not CSV text"), "{f:#}");
     // The rows name the object they came from.
     assert!(rows
         .iter()
