@@ -64,8 +64,12 @@ pub(super) fn structs(
             Some(s) => match serde_json::from_str::<Object>(s) {
                 Ok(Object(pairs)) => {
                     object[i] = true;
-                    for (k, v) in pairs {
-                        let at = index.get(k.as_ref()).copied().or_else(|| {
+                    for (pos, (k, v)) in pairs.into_iter().enumerate() {
+                        // Objects usually repeat their keys' order: the member at the key's
+                        // position first, the index only when it is another.
+                        let same = |m: &ColumnSpec| m.shown() == k || m.name == k;
+                        let at = members.get(pos).filter(|m| same(m)).map(|_| pos);
+                        let at = at.or_else(|| index.get(k.as_ref()).copied()).or_else(|| {
                             let safe = crate::schema::column_name_for(&k);
                             members.iter().position(|m| m.name == safe)
                         });
@@ -220,4 +224,118 @@ fn failed_column(
         });
     }
     deltalake::arrow::array::new_null_array(&spec.ty.arrow(), text.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use deltalake::arrow::util::display::array_value_to_string;
+
+    use super::*;
+    use crate::config::Config;
+
+    fn convert(ty: &str, nullable: bool, rows: &[Option<&str>]) -> (Vec<String>, Vec<String>) {
+        let opts = Config::from_toml(
+            "[[feed]]\nname = \"a\"\nlocale = \"pt-BR\"\n",
+            Path::new("/x"),
+            None,
+        )
+        .unwrap()
+        .feeds[0]
+            .values
+            .clone();
+        let spec = ColumnSpec::new("c", ty.parse().unwrap(), nullable);
+        let mut errors = Vec::new();
+        let a = convert_column(&StringArray::from(rows.to_vec()), &spec, &opts, &mut errors);
+        assert_eq!(a.data_type(), &spec.ty.arrow());
+        let shown = (0..a.len())
+            .map(|i| match a.is_null(i) {
+                true => "null".to_string(),
+                false => array_value_to_string(&a, i).unwrap(),
+            })
+            .collect();
+        let errs = errors
+            .iter()
+            .map(|e| format!("{} {}: {}", e.row, e.column, e.message))
+            .collect();
+        (shown, errs)
+    }
+
+    #[test]
+    fn members_are_read_by_the_feed_s_locale_and_failures_name_their_path() {
+        let (shown, errs) = convert(
+            "struct<total:decimal(10,2),day:date,inner:struct<n:int32>>",
+            true,
+            &[
+                Some(r#"{"total": "1.234,50", "day": "01/03/2024", "inner": {"n": 7}}"#),
+                Some(r#"{"total": "x", "inner": {"n": 99999999999}}"#),
+                None,
+                Some("NULL"),
+                Some("{}"),
+            ],
+        );
+        assert_eq!(shown[0], "{total: 1234.50, day: 2024-03-01, inner: {n: 7}}");
+        assert_eq!(shown[1], "null", "a failing row is null in the struct");
+        assert_eq!(shown[2..], ["null", "null", "{total: , day: , inner: }"]);
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert!(errs[0].starts_with("1 c.total: "), "{errs:?}");
+        assert!(errs[1].starts_with("1 c.inner.n: "), "{errs:?}");
+    }
+
+    #[test]
+    fn a_required_member_is_required_only_where_its_struct_is_there() {
+        let opts_ty = "struct<id:int64>";
+        let mut ty: ColType = opts_ty.parse().unwrap();
+        if let ColType::Struct(m) = &mut ty {
+            let mut members = m.to_vec();
+            members[0].nullable = false;
+            *m = members.into();
+        }
+        let opts = Config::from_toml("[[feed]]\nname = \"a\"\n", Path::new("/x"), None)
+            .unwrap()
+            .feeds[0]
+            .values
+            .clone();
+        let spec = ColumnSpec::new("c", ty, true);
+        let mut errors = Vec::new();
+        let rows = StringArray::from(vec![Some(r#"{"id": 1}"#), None, Some(r#"{"other": 1}"#)]);
+        let a = convert_column(&rows, &spec, &opts, &mut errors);
+        assert_eq!(a.null_count(), 2);
+        let errs: Vec<(usize, &str)> = errors.iter().map(|e| (e.row, e.column.as_str())).collect();
+        // Row 2 lacks the member and has a key the struct does not: both named.
+        assert_eq!(errs, [(2, "c"), (2, "c.id")], "{errors:?}");
+    }
+
+    #[test]
+    fn arrays_of_arrays_and_element_failures_name_the_index() {
+        let (shown, errs) = convert(
+            "array<array<int64>>",
+            false,
+            &[
+                Some("[[1, 2], [], [3]]"),
+                Some("[[1], [2, \"x\"]]"),
+                Some("[]"),
+                None,
+                Some("{}"),
+            ],
+        );
+        let mut errs = errs;
+        errs.sort();
+        assert_eq!(shown[0], "[[1, 2], [], [3]]");
+        assert_eq!(shown[2], "[]");
+        assert_eq!(errs.len(), 3, "{errs:?}");
+        assert!(
+            errs[0].starts_with("1 c[1][1]: 'x' is not an integer"),
+            "{errs:?}"
+        );
+        assert!(
+            errs[1].starts_with("3 c: empty value in a required column"),
+            "{errs:?}"
+        );
+        assert!(
+            errs[2].starts_with("4 c: '{}' is not a JSON array"),
+            "{errs:?}"
+        );
+    }
 }
