@@ -40,10 +40,13 @@ impl NestedGuess {
                 return false;
             };
             self.objects += 1;
-            for (k, value) in pairs {
-                let i = match self.index.get(k.as_ref()) {
-                    Some(i) => *i,
-                    None => {
+            for (pos, (k, value)) in pairs.into_iter().enumerate() {
+                // Objects usually repeat their keys' order: the key at its position first.
+                let here = self.members.get(pos).is_some_and(|(m, _)| *m == k);
+                let i = match (here, self.index.get(k.as_ref())) {
+                    (true, _) => pos,
+                    (false, Some(i)) => *i,
+                    (false, None) => {
                         self.index.insert(k.to_string(), self.members.len());
                         self.members.push((k.to_string(), self.child(opts)));
                         self.members.len() - 1
