@@ -105,6 +105,12 @@ fn describe_loading(f: &FeedConfig) -> String {
     s.push_str(&format!("  on_success: {:?}\n", f.on_success));
     if f.format != super::Format::Csv {
         s.push_str(&format!("  format:     {:?}\n", f.format).to_lowercase());
+        s.push_str(match f.nested {
+            super::Nested::Struct => {
+                "  nested:     struct (JSON objects and arrays as Delta structs and arrays)\n"
+            }
+            super::Nested::Json => "  nested:     json (JSON objects and arrays as their text)\n",
+        });
     }
     s.push_str(&format!("  extensions: {}\n", f.extensions.join(", ")));
     s.push_str(&format!("  dedupe:     {}\n", f.dedupe));
