@@ -136,7 +136,8 @@ fn resolve_feed(
     check_commit_limits(&f)?;
     let preset = resolve_preset(f.locale.as_deref())?;
     let csv = resolve_csv(&f.csv, &preset)?;
-    let values = resolve_values(&f, &preset)?;
+    let mut values = resolve_values(&f, &preset)?;
+    values.rescue_members = f.on_new_column == OnNewColumn::Rescue;
     let encoding = resolve_encoding(&f.encoding)?;
     let max_bad_rows = resolve_max_bad_rows(f.max_bad_rows.as_ref())?;
     let quarantine_url = resolve_quarantine(&f, &places.table_url, base_dir, seen)?;

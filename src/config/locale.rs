@@ -139,6 +139,7 @@ pub(super) fn resolve_values(f: &RawFeed, preset: &Preset) -> Result<ValueOption
         timezone,
         empty_string_is_null: f.empty_string_is_null,
         iso_too: false,
+        rescue_members: false,
     })
 }
 

@@ -370,6 +370,9 @@ pub struct ValueOptions {
     /// ISO 8601 dates and timestamps are read besides the formats set (a workbook's date
     /// cells are rendered so: `ingest::sheet_feed`).
     pub iso_too: bool,
+    /// `on_new_column = "rescue"`: a struct member the table lacks goes to `_rescued_data`
+    /// (under its path) instead of setting its row apart.
+    pub rescue_members: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -455,6 +455,10 @@ impl<'a, S: FnMut(RecordBatch) -> Result<(), SinkError>> FileParse<'a, S> {
             };
             columns.push(col);
         }
+        // Struct members the table lacks, kept for `_rescued_data`: not failures.
+        let (mut rescued, mut errors): (Vec<CellError>, Vec<CellError>) =
+            errors.into_iter().partition(|e| e.rescued.is_some());
+        rescued.sort_by_key(|e| e.row);
         let mut failed = vec![false; n];
         for e in &errors {
             failed[e.row] = true;
@@ -478,7 +482,7 @@ impl<'a, S: FnMut(RecordBatch) -> Result<(), SinkError>> FileParse<'a, S> {
             columns.push(date_of(&columns, self.schema, &source.name)?);
         }
         if self.schema.rescued {
-            columns.push(self.rescued_column(text));
+            columns.push(self.rescued_column(text, &rescued));
         }
         columns.push(Arc::new(StringArray::from(vec![self.name.as_str(); n])));
         let mut ts = TimestampMicrosecondBuilder::with_capacity(n);
@@ -534,10 +538,12 @@ impl<'a, S: FnMut(RecordBatch) -> Result<(), SinkError>> FileParse<'a, S> {
         Ok(())
     }
 
-    /// The file's unknown columns of each row, as a JSON object (null when all are empty).
-    fn rescued_column(&self, text: &RecordBatch) -> ArrayRef {
+    /// The file's unknown columns of each row, and the struct members the table lacks (under
+    /// their path, `customer.tier`), as a JSON object (null when all are empty).
+    fn rescued_column(&self, text: &RecordBatch, members: &[CellError]) -> ArrayRef {
         let n = text.num_rows();
         let mut b = StringBuilder::new();
+        let mut members = members.iter().peekable();
         for row in 0..n {
             let mut obj = serde_json::Map::new();
             for &i in &self.plan.rescued {
@@ -549,6 +555,11 @@ impl<'a, S: FnMut(RecordBatch) -> Result<(), SinkError>> FileParse<'a, S> {
                         };
                         obj.insert(key, serde_json::Value::String(a.value(row).to_string()));
                     }
+                }
+            }
+            while let Some(m) = members.next_if(|m| m.row == row) {
+                if let Some(v) = &m.rescued {
+                    obj.insert(m.column.clone(), serde_json::Value::String(v.clone()));
                 }
             }
             if obj.is_empty() {

@@ -44,6 +44,7 @@ impl Checks<'_> {
                     row,
                     column: self.schema.columns[ci].shown().to_string(),
                     message,
+                    rescued: None,
                 };
                 match exp.action {
                     ExpectAction::Warn => warned += 1,

@@ -25,6 +25,9 @@ pub struct CellError {
     pub row: usize,
     pub column: String,
     pub message: String,
+    /// Not an error: a struct member the table lacks, kept (`on_new_column = "rescue"`) as
+    /// this text in the row's `_rescued_data` under `column` (its path).
+    pub rescued: Option<String>,
 }
 
 /// Converts one text column. A value that fails becomes null in the array and an entry in
@@ -41,6 +44,7 @@ pub fn convert_column(
             // The name the table shows (as written, under column_names = "original").
             column: spec.shown().to_string(),
             message,
+            rescued: None,
         })
     };
     match spec.ty {

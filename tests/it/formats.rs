@@ -389,6 +389,56 @@ columns = [
 }
 
 #[test]
+fn with_on_new_column_rescue_a_member_the_struct_lacks_is_kept_beside_its_row() {
+    let d = Dir::with_feed(
+        "",
+        r#"format = "ndjson"
+on_new_column = "rescue"
+columns = [
+  { name = "order", type = "int64" },
+  { name = "customer", type = "struct<name:string>" },
+  { name = "items", type = "array<struct<sku:string>>" },
+]"#,
+    );
+    d.drop_file(
+        "orders.ndjson",
+        concat!(
+            r#"{"order": 1, "customer": {"name": "Ana", "tier": "gold", "since": {"y": 2020}}, "items": [{"sku": "A"}, {"sku": "B", "qty": 2}], "coupon": "X"}"#,
+            "\n",
+            r#"{"order": 2, "customer": {"name": "Bia", "tier": null}}"#,
+            "\n",
+            r#"{"order": 3, "customer": {"name": 5, "zip": "x"}, "items": "oops"}"#,
+            "\n",
+        ),
+    );
+    d.run_once();
+    let rows = rows_by(&d.table(), "order");
+    assert_eq!(rows.keys().collect::<Vec<_>>(), ["1", "2"], "{rows:?}");
+    assert_eq!(rows["1"]["customer"], v("{name: Ana}"));
+    let rescued: serde_json::Value =
+        serde_json::from_str(rows["1"]["_rescued_data"].as_deref().unwrap()).unwrap();
+    assert_eq!(
+        rescued,
+        serde_json::json!({
+            "coupon": "X",
+            "customer.tier": "gold",
+            "customer.since": "{\"y\": 2020}",
+            "items[1].qty": "2",
+        }),
+        "top-level keys and members alike, under their paths"
+    );
+    assert_eq!(
+        rows["2"]["_rescued_data"], None,
+        "a null member is nothing to keep"
+    );
+    // A row that fails for another reason is set apart as before.
+    let q = read_quarantine(&d.path("lake/_quarantine/sales"));
+    assert_eq!(q.len(), 1, "{q:?}");
+    assert_eq!(q[0].line_number, 3);
+    assert!(q[0].error.contains("not a JSON array"), "{q:?}");
+}
+
+#[test]
 fn nested_names_as_written_are_mapped_at_every_depth() {
     let d = Dir::with_feed(
         "",

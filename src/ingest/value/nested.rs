@@ -76,6 +76,17 @@ pub(super) fn structs(
                         match at {
                             // A key written twice: the last value counts, as in JavaScript.
                             Some(c) => row[c] = Some(text_of(v)),
+                            // Kept beside the row (`on_new_column = "rescue"`), unless null.
+                            None if opts.rescue_members => {
+                                if let Some(t) = text_of(v) {
+                                    errors.push(CellError {
+                                        row: i,
+                                        column: format!("{column}.{k}"),
+                                        message: String::new(),
+                                        rescued: Some(t.into_owned()),
+                                    });
+                                }
+                            }
                             None => fail(
                                 errors,
                                 &mut valid,
@@ -108,9 +119,11 @@ pub(super) fn structs(
         let mut inner = Vec::new();
         arrays.push(convert_column(&b.finish(), m, opts, &mut inner));
         for e in inner {
-            // A member of a null struct is null whatever its column says.
-            if object[e.row] {
-                let path = format!("{column}.{}", e.column);
+            let path = format!("{column}.{}", e.column);
+            if e.rescued.is_some() {
+                errors.push(CellError { column: path, ..e });
+            } else if object[e.row] {
+                // A member of a null struct is null whatever its column says.
                 fail(errors, &mut valid, e.row, &path, e.message);
             }
         }
@@ -132,6 +145,7 @@ fn fail(errors: &mut Vec<CellError>, valid: &mut [bool], i: usize, column: &str,
         row: i,
         column: column.to_string(),
         message,
+        rescued: None,
     });
 }
 
@@ -173,6 +187,7 @@ pub(super) fn lists(
                     row: i,
                     column: spec.shown().to_string(),
                     message,
+                    rescued: None,
                 });
             }
         }
@@ -185,16 +200,12 @@ pub(super) fn lists(
         // The row whose elements hold element e.row: the last offset at or before it.
         let row = offsets.partition_point(|&o| o as usize <= e.row) - 1;
         let at = e.row - offsets[row] as usize;
-        valid[row] = false;
+        valid[row] &= e.rescued.is_some();
         let column = match e.column.strip_prefix("element") {
             Some(rest) => format!("{}[{at}]{rest}", spec.shown()),
             None => format!("{}[{at}]", spec.shown()),
         };
-        errors.push(CellError {
-            row,
-            column,
-            message: e.message,
-        });
+        errors.push(CellError { row, column, ..e });
     }
     let field = Arc::new(Field::new("element", element.arrow(), true));
     match ListArray::try_new(
@@ -221,6 +232,7 @@ fn failed_column(
             row,
             column: spec.shown().to_string(),
             message: format!("cannot be assembled as {}: {why}", spec.ty),
+            rescued: None,
         });
     }
     deltalake::arrow::array::new_null_array(&spec.ty.arrow(), text.len())
