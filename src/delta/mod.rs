@@ -183,7 +183,8 @@ pub fn upload_runtime() -> Result<tokio::runtime::Runtime, DeltaError> {
 /// `DELTADROP_CRASH_AFTER=<n>`, default 1) the process aborts — like `kill -9` — the n-th time
 /// it passes that point. Points: after_intent, after_change_written (a commit that changes
 /// rows: its files written, not committed), after_commit, after_record, before_archive,
-/// during_archive, after_quarantine_commit; requeue_after_intent, requeue_after_table.
+/// during_archive, after_quarantine_commit; requeue_after_intent, requeue_after_table;
+/// during_download (a remote inbox object: after each chunk written locally).
 ///
 /// Only with the `failpoints` cargo feature (on in `cargo test`, off in `cargo build`): a
 /// shipped binary reads no such variable, so its environment cannot make it stop mid-commit.
@@ -213,6 +214,36 @@ pub fn crash_point(name: &str) {
 #[cfg(not(feature = "failpoints"))]
 #[inline(always)]
 pub fn crash_point(_name: &str) {}
+
+/// A pause for the tests that change the world at a known instant: with
+/// `DELTADROP_PAUSE_AT=<point>` and `DELTADROP_PAUSE_FILE=<path>`, the first time the process
+/// passes that point it creates `<path>.reached` and waits until `<path>` exists (polled; at
+/// most 60 s). Points: during_download (a remote object's first chunk written locally).
+/// Only with the `failpoints` feature, like [`crash_point`].
+#[cfg(feature = "failpoints")]
+pub fn pause_point(name: &str) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static DONE: AtomicBool = AtomicBool::new(false);
+    let (Ok(point), Ok(file)) = (
+        std::env::var("DELTADROP_PAUSE_AT"),
+        std::env::var("DELTADROP_PAUSE_FILE"),
+    ) else {
+        return;
+    };
+    if point != name || DONE.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let _ = std::fs::write(format!("{file}.reached"), name);
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !std::path::Path::new(&file).exists() && std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// Without the `failpoints` feature: nothing, compiled away.
+#[cfg(not(feature = "failpoints"))]
+#[inline(always)]
+pub fn pause_point(_name: &str) {}
 
 #[cfg(test)]
 mod tests {

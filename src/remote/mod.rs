@@ -501,10 +501,11 @@ impl Side {
             };
             if replaced {
                 log::info!(
-                    "feed {}: {name} was replaced in {} after it was read: the new object stays to be loaded",
+                    "feed {}: {name} was replaced in {} after it was read: the bytes that were read are archived from here, the new object stays to be loaded",
                     self.feed.name,
                     self.remote.inbox
                 );
+                self.upload_out(name, &copy, rejected).await?;
             } else {
                 log::debug!("feed {}: archiving {name} in the store", self.feed.name);
                 self.copy_out(&key, name, &copy, rejected).await?;
@@ -517,6 +518,30 @@ impl Side {
             }
         }
         claim::release(self, name).await
+    }
+
+    /// [`Self::copy_out`] of the bytes that were read, from the local copy: the inbox object
+    /// was replaced since.
+    async fn upload_out(
+        &self,
+        name: &str,
+        copy: &object::LocalCopy<'_>,
+        rejected: Option<String>,
+    ) -> Result<(), RemoteError> {
+        let store = &*self.store;
+        match rejected {
+            Some(reason) => {
+                let to = object::upload_to_free_name(store, &self.rejected, name, copy).await?;
+                let note = format!("{}.error.txt", to.filename().unwrap_or(name));
+                object::put_text(store, &to, &note, &reason).await
+            }
+            None if !self.remote.delete_on_success => {
+                object::upload_to_free_name(store, &self.processed, name, copy)
+                    .await
+                    .map(|_| ())
+            }
+            None => Ok(()),
+        }
     }
 
     /// The copy an archived object leaves: in `rejected` with its reason, in `processed`, or
@@ -545,7 +570,6 @@ impl Side {
     }
 }
 
-/// Regular files of a local folder, by name.
 /// Why an object of a remote inbox was rejected, as the store keeps it (`NAME.error.txt` under
 /// the `rejected` prefix, and its numbered copies'): what `inspect --file` shows once the local
 /// copy is gone.
@@ -563,6 +587,7 @@ pub(crate) fn rejected_reasons(
         })
 }
 
+/// Regular files of a local folder, by name.
 fn local_files(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .into_iter()

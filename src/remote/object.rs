@@ -8,6 +8,7 @@ use std::sync::Arc;
 use deltalake::logstore::object_store::path::Path as Key;
 use deltalake::logstore::object_store::{
     Error as StoreError, GetOptions, ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload,
+    WriteMultipart,
 };
 use futures_util::StreamExt;
 
@@ -116,6 +117,8 @@ pub(super) async fn download(
         };
         hasher.update(&chunk);
         file.write_all(&chunk).map_err(local)?;
+        crate::delta::crash_point("during_download");
+        crate::delta::pause_point("during_download");
     }
     file.sync_all().map_err(local)?;
     Ok(Some(hasher.finalize().to_hex().to_string()))
@@ -193,6 +196,49 @@ pub(super) async fn copy_to_free_name(
         "no free name for {name} under {prefix}: 100,000 objects of that name are archived there"
     )))
 }
+
+/// Uploads the local copy of an object (the bytes that were loaded) to `NAME` under `prefix`,
+/// or the next free numbered name — for an object replaced in the inbox after it was read,
+/// whose own bytes are then only here. Streamed in parts (memory bounded whatever its size). A
+/// name that already holds these bytes (an upload done before a crash) is where it went.
+pub(super) async fn upload_to_free_name(
+    store: &dyn ObjectStore,
+    prefix: &Key,
+    name: &str,
+    copy: &LocalCopy<'_>,
+) -> Result<Key, RemoteError> {
+    for n in 0u32..100_000 {
+        let to = prefix.clone().join(numbered(name, n).as_str());
+        match store.head(&to).await {
+            Ok(there) if copy.is(store, &there).await? => return Ok(to),
+            Ok(_) => continue,
+            Err(StoreError::NotFound { .. }) => {}
+            Err(e) => return Err(RemoteError::Store(e.to_string())),
+        }
+        let failed = |e: StoreError| RemoteError::Store(format!("uploading to {to}: {e}"));
+        let local = |e| RemoteError::Local(copy.path.to_path_buf(), e);
+        let mut file = std::fs::File::open(copy.path).map_err(local)?;
+        let upload = store.put_multipart(&to).await.map_err(failed)?;
+        let mut parts = WriteMultipart::new_with_chunk_size(upload, PART);
+        let mut buf = vec![0u8; PART];
+        loop {
+            let n = std::io::Read::read(&mut file, &mut buf).map_err(local)?;
+            if n == 0 {
+                break;
+            }
+            parts.wait_for_capacity(2).await.map_err(failed)?;
+            parts.write(&buf[..n]);
+        }
+        parts.finish().await.map_err(failed)?;
+        return Ok(to);
+    }
+    Err(RemoteError::Store(format!(
+        "no free name for {name} under {prefix}: 100,000 objects of that name are archived there"
+    )))
+}
+
+/// The part size of uploads (S3's minimum is 5 MiB).
+const PART: usize = 8 * 1024 * 1024;
 
 /// The local copy of an object that was loaded, to tell whether an object in the store holds
 /// the same bytes: by size first, then (only if the sizes match) by content hash.

@@ -233,6 +233,88 @@ fn two_daemons_share_one_inbox_while_one_is_killed_and_every_row_lands_once() {
 }
 
 #[test]
+fn a_crash_mid_download_and_an_object_replaced_meanwhile_load_the_new_content_once() {
+    let d = Dir::empty();
+    let store = Store::new(&d);
+    d.write_config(&format!(
+        "[http]\nenabled = false\n[[feed]]\nname = \"sales\"\ntable = \"lake/sales\"\n{}",
+        feed(&store, "claim_lease = \"1s\"")
+    ));
+    store.put("a.csv", &sales_csv("old", 40));
+    d.run_once_crashing_at("during_download", 1);
+    // Replaced while the daemon was down, half of the old content on local disk.
+    store.put("a.csv", &sales_csv("new", 25));
+    // The dead run's claim holds the object until its lease runs out; then a run takes it over.
+    let loaded = wait_until(DEADLINE, || {
+        d.run_once();
+        !d.rows().is_empty()
+    });
+    assert!(loaded, "never taken over");
+    assert_exactly_once(&d.rows(), &ids("new", 25));
+    assert!(
+        store.objects("inbox").is_empty(),
+        "{:?}",
+        store.objects("inbox")
+    );
+    assert_eq!(store.objects("processed"), ["a.csv"]);
+    assert!(store.claims().is_empty(), "{:?}", store.claims());
+    let local = list_names(&d.path(".deltadrop/remote/sales/inbox"));
+    assert!(
+        local.is_empty(),
+        "a partial download left behind: {local:?}"
+    );
+}
+
+#[test]
+fn an_object_replaced_while_it_is_read_loads_what_was_read_then_the_new_content() {
+    let d = Dir::empty();
+    let store = Store::new(&d);
+    d.write_config(&format!(
+        "poll_interval = \"200ms\"\n[http]\nenabled = false\n[[feed]]\nname = \"sales\"\ntable = \"lake/sales\"\n{}",
+        feed(&store, "")
+    ));
+    store.put("a.csv", &sales_csv("old", 40));
+    let release = d.path("release");
+    let mut daemon = d.spawn_env(
+        "config.toml",
+        &[
+            ("DELTADROP_PAUSE_AT".into(), "during_download".into()),
+            ("DELTADROP_PAUSE_FILE".into(), release.display().to_string()),
+        ],
+    );
+    let reached = wait_until(DEADLINE, || {
+        daemon.assert_alive();
+        d.path("release.reached").exists()
+    });
+    assert!(reached, "{}", daemon.log());
+    // A new version lands while the first is being read.
+    store.put("a.csv", &sales_csv("new", 25));
+    std::fs::write(&release, "").unwrap();
+    let mut want = ids("old", 40);
+    want.extend(ids("new", 25));
+    d.wait_for_rows(want.len(), &mut daemon);
+    let settled = wait_until(DEADLINE, || {
+        store.objects("inbox").is_empty() && store.objects("processed").len() == 2
+    });
+    assert!(
+        settled,
+        "{:?} {:?}\n{}",
+        store.objects("inbox"),
+        store.objects("processed"),
+        daemon.log()
+    );
+    daemon.terminate();
+    // What was read (the old version) once, and the new version once: neither lost, neither
+    // loaded twice, the old one's archive copy never taken for the new one.
+    assert_exactly_once(&d.rows(), &want);
+    // The bytes that were read are archived too (from the local copy), the new ones beside.
+    assert_eq!(store.objects("processed"), ["a.1.csv", "a.csv"]);
+    let archived = |n: &str| std::fs::read_to_string(store.root.join("processed").join(n)).unwrap();
+    assert_eq!(archived("a.csv"), sales_csv("old", 40));
+    assert_eq!(archived("a.1.csv"), sales_csv("new", 25));
+}
+
+#[test]
 fn check_names_what_a_remote_inbox_needs() {
     let d = Dir::empty();
     for (cfg, says) in [
