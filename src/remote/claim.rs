@@ -128,6 +128,56 @@ pub(super) async fn renew(side: &Side, name: &str, since_ms: i64) -> Result<(), 
         .map_err(err)
 }
 
+/// Deletes this instance's claims whose object has left the inbox (`listed` holds what is
+/// there): an earlier run of this daemon stopped between deleting an archived object and
+/// letting its claim go. Another daemon's claims are left alone, even expired: without a
+/// conditional delete, removing one could race a takeover of a new object of that name.
+/// Returns whether the claims were looked at (a failure is logged and tried at the next pass).
+pub(super) fn sweep(
+    rt: &tokio::runtime::Runtime,
+    side: &Side,
+    listed: &std::collections::HashSet<String>,
+) -> bool {
+    let swept = rt.block_on(async {
+        let claims = side.store.list_with_delimiter(Some(&side.claims)).await?;
+        let mut n = 0;
+        for c in claims.objects {
+            let Some(name) = c.location.filename() else {
+                continue;
+            };
+            if listed.contains(name) || side.staged.contains_key(name) {
+                continue;
+            }
+            let held: Option<Claim> = match side.store.get(&c.location).await {
+                Ok(g) => serde_json::from_slice(&g.bytes().await?).ok(),
+                Err(StoreError::NotFound { .. }) => continue,
+                Err(e) => return Err(e),
+            };
+            if held.is_some_and(|h| h.instance == side.remote.instance) {
+                match side.store.delete(&c.location).await {
+                    Ok(()) | Err(StoreError::NotFound { .. }) => n += 1,
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok::<_, StoreError>(n)
+    });
+    match swept {
+        Ok(0) => true,
+        Ok(n) => {
+            log::info!(
+                "feed {}: {n} claim(s) of an earlier run whose objects had left the inbox let go",
+                side.feed.name
+            );
+            true
+        }
+        Err(e) => {
+            log::warn!("feed {}: looking at earlier claims: {e}", side.feed.name);
+            false
+        }
+    }
+}
+
 /// The claim on `name` is let go (the object was archived, or is left for a later listing).
 pub(super) async fn release(side: &Side, name: &str) -> Result<(), RemoteError> {
     super::object::delete(&*side.store, &side.claims.clone().join(name)).await

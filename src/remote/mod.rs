@@ -77,6 +77,8 @@ struct Side {
     /// After a failure of the store: no listing before this instant.
     pause_until: Option<Instant>,
     failures: u32,
+    /// Whether this run's claims left by an earlier run were looked at (its first listing).
+    swept: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -128,6 +130,7 @@ impl Mirror {
                 pause_until: None,
                 last_error: None,
                 failures: 0,
+                swept: false,
             };
             side.clear_local_inbox()?;
             sides.push(side);
@@ -237,6 +240,9 @@ impl Side {
             .iter()
             .filter_map(|o| o.location.filename().map(str::to_string))
             .collect();
+        if !self.swept {
+            self.swept = claim::sweep(rt, self, &names);
+        }
         for o in objects {
             if !self.keep_up(rt, stop) {
                 break;

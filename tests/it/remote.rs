@@ -315,6 +315,31 @@ fn an_object_replaced_while_it_is_read_loads_what_was_read_then_the_new_content(
 }
 
 #[test]
+fn a_restarted_daemon_lets_go_of_its_claims_on_objects_already_archived() {
+    let d = Dir::empty();
+    let store = Store::new(&d);
+    d.write_config(&format!(
+        "instance = \"east\"\n[http]\nenabled = false\n[[feed]]\nname = \"sales\"\ntable = \"lake/sales\"\n{}",
+        feed(&store, "")
+    ));
+    // Killed between deleting an archived object and letting its claim go; and another
+    // daemon's claim, expired, on an object that has left too.
+    let claims = store.root.join("inbox/_deltadrop_claims");
+    std::fs::create_dir_all(&claims).unwrap();
+    let claim = |instance: &str| {
+        format!("{{\"instance\": \"{instance}\", \"since_ms\": 0, \"until_ms\": 0}}")
+    };
+    std::fs::write(claims.join("gone.csv"), claim("east")).unwrap();
+    std::fs::write(claims.join("theirs.csv"), claim("west")).unwrap();
+    store.put("a.csv", &sales_csv("a", 10));
+    d.run_once();
+    assert_exactly_once(&d.rows(), &ids("a", 10));
+    // Ours let go; theirs left to them (without a conditional delete, removing another
+    // daemon's claim could race its takeover of a new object of that name).
+    assert_eq!(store.claims(), ["theirs.csv"]);
+}
+
+#[test]
 fn check_names_what_a_remote_inbox_needs() {
     let d = Dir::empty();
     for (cfg, says) in [
