@@ -511,10 +511,10 @@ impl Side {
                     self.feed.name,
                     self.remote.inbox
                 );
-                self.upload_out(name, &copy, rejected).await?;
+                self.copy_out(None, name, &copy, rejected).await?;
             } else {
                 log::debug!("feed {}: archiving {name} in the store", self.feed.name);
-                self.copy_out(&key, name, &copy, rejected).await?;
+                self.copy_out(Some(&key), name, &copy, rejected).await?;
                 object::delete(&*self.store, &key).await?;
                 log::debug!("feed {}: {name} left the inbox", self.feed.name);
                 if let Some(m) = &self.feed.ready_marker {
@@ -526,50 +526,31 @@ impl Side {
         claim::release(self, name).await
     }
 
-    /// [`Self::copy_out`] of the bytes that were read, from the local copy: the inbox object
-    /// was replaced since.
-    async fn upload_out(
-        &self,
-        name: &str,
-        copy: &object::LocalCopy<'_>,
-        rejected: Option<String>,
-    ) -> Result<(), RemoteError> {
-        let store = &*self.store;
-        match rejected {
-            Some(reason) => {
-                let to = object::upload_to_free_name(store, &self.rejected, name, copy).await?;
-                let note = format!("{}.error.txt", to.filename().unwrap_or(name));
-                object::put_text(store, &to, &note, &reason).await
-            }
-            None if !self.remote.delete_on_success => {
-                object::upload_to_free_name(store, &self.processed, name, copy)
-                    .await
-                    .map(|_| ())
-            }
-            None => Ok(()),
-        }
-    }
-
     /// The copy an archived object leaves: in `rejected` with its reason, in `processed`, or
-    /// none (`on_success = "delete"`).
+    /// none (`on_success = "delete"`). `from`: the inbox object, copied within the store;
+    /// None: it was replaced since it was read, and the bytes that were loaded are uploaded
+    /// from the local copy.
     async fn copy_out(
         &self,
-        key: &Key,
+        from: Option<&Key>,
         name: &str,
         copy: &object::LocalCopy<'_>,
         rejected: Option<String>,
     ) -> Result<(), RemoteError> {
         let store = &*self.store;
+        let prefix = match &rejected {
+            Some(_) => &self.rejected,
+            None if !self.remote.delete_on_success => &self.processed,
+            None => return Ok(()),
+        };
+        let to = match from {
+            Some(key) => object::copy_to_free_name(store, key, prefix, name, copy).await?,
+            None => object::upload_to_free_name(store, prefix, name, copy).await?,
+        };
         match rejected {
             Some(reason) => {
-                let to = object::copy_to_free_name(store, key, &self.rejected, name, copy).await?;
                 let note = format!("{}.error.txt", to.filename().unwrap_or(name));
                 object::put_text(store, &to, &note, &reason).await
-            }
-            None if !self.remote.delete_on_success => {
-                object::copy_to_free_name(store, key, &self.processed, name, copy)
-                    .await
-                    .map(|_| ())
             }
             None => Ok(()),
         }
