@@ -114,16 +114,31 @@ const EXDEV: i32 = libc::EXDEV;
 #[cfg(not(unix))]
 const EXDEV: i32 = 17;
 
-/// `dir/name` for 0, `dir/stem.N.ext` for N.
-fn numbered(dir: &Path, name: &str, n: u64) -> PathBuf {
+/// The names an archived file of `name` takes, in order: `name`, then `stem.1.ext`,
+/// `stem.2.ext`, … (an earlier file of that name is never overwritten). One rule for the local
+/// archive, an inbox in object storage, and `inspect`, which looks them up.
+pub fn archive_names(name: &str) -> impl Iterator<Item = String> + '_ {
+    (0u64..).map(move |n| archive_name(name, n))
+}
+
+/// How many archived copies of one name `inspect` looks through for their reasons.
+pub const COPIES_LOOKED_UP: usize = 1000;
+
+/// The `n`-th of [`archive_names`].
+fn archive_name(name: &str, n: u64) -> String {
     if n == 0 {
-        return dir.join(name);
+        return name.to_string();
     }
     let (stem, ext) = match name.rfind('.') {
         Some(i) if i > 0 => (&name[..i], &name[i..]),
         _ => (name, ""),
     };
-    dir.join(format!("{stem}.{n}{ext}"))
+    format!("{stem}.{n}{ext}")
+}
+
+/// `dir/` the `n`-th of [`archive_names`].
+fn numbered(dir: &Path, name: &str, n: u64) -> PathBuf {
+    dir.join(archive_name(name, n))
 }
 
 /// A rename that fails with `AlreadyExists` rather than replace `to`.
@@ -253,6 +268,15 @@ fn free_name(dir: &Path, name: &str) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn archived_copies_are_numbered_before_the_extension() {
+        let names = |n: &str| archive_names(n).take(3).collect::<Vec<_>>();
+        assert_eq!(names("a.csv"), ["a.csv", "a.1.csv", "a.2.csv"]);
+        assert_eq!(names("a.csv.gz")[1], "a.csv.1.gz");
+        assert_eq!(names("README")[1], "README.1");
+        assert_eq!(names(".hidden")[1], ".hidden.1");
+    }
 
     #[test]
     fn the_same_name_twice_keeps_both_files() {

@@ -237,4 +237,4 @@ impl Archive {
     }
 }
 
-pub use files::{archive, reject};
+pub use files::{archive, archive_names, reject, COPIES_LOOKED_UP};

@@ -384,13 +384,7 @@ fn file_report(
         loaded = search_log();
     }
     let mut rejected = Vec::new();
-    let (stem, ext) = match name.rfind('.') {
-        Some(i) if i > 0 => (&name[..i], &name[i..]),
-        _ => (name, ""),
-    };
-    let candidates =
-        std::iter::once(name.to_string()).chain((1..1000).map(|n| format!("{stem}.{n}{ext}")));
-    for c in candidates {
+    for c in crate::archive::archive_names(name).take(crate::archive::COPIES_LOOKED_UP) {
         let err_file = feed.rejected.join(format!("{c}.error.txt"));
         match std::fs::read_to_string(&err_file) {
             Ok(text) => rejected.push(text.trim_end().to_string()),

@@ -12,6 +12,7 @@ use deltalake::logstore::object_store::{
 };
 use futures_util::StreamExt;
 
+use crate::archive::{archive_names, COPIES_LOOKED_UP};
 use crate::config::StorageOptions;
 
 #[derive(Debug, thiserror::Error)]
@@ -170,8 +171,7 @@ pub(super) async fn copy_to_free_name(
             .map(|()| to.clone())
             .map_err(|e| RemoteError::Store(format!("copying {from} to {to}: {e}")))
     };
-    for n in 0u32..100_000 {
-        let to = prefix.clone().join(numbered(name, n).as_str());
+    for to in free_names(prefix, name) {
         match store.copy_if_not_exists(from, &to).await {
             Ok(()) => return Ok(to),
             // Taken, or a store without a conditional copy (S3 unless configured): look.
@@ -192,9 +192,23 @@ pub(super) async fn copy_to_free_name(
             Err(e) => return Err(RemoteError::Store(e.to_string())),
         }
     }
-    Err(RemoteError::Store(format!(
-        "no free name for {name} under {prefix}: 100,000 objects of that name are archived there"
-    )))
+    Err(no_free_name(prefix, name))
+}
+
+/// The keys under `prefix` an archived object of `name` may take ([`archive_names`]), as
+/// many as an archive looks through.
+fn free_names<'a>(prefix: &'a Key, name: &'a str) -> impl Iterator<Item = Key> + 'a {
+    archive_names(name)
+        .take(MAX_NAMES)
+        .map(|n| prefix.clone().join(n.as_str()))
+}
+
+const MAX_NAMES: usize = 100_000;
+
+fn no_free_name(prefix: &Key, name: &str) -> RemoteError {
+    RemoteError::Store(format!(
+        "no free name for {name} under {prefix}: {MAX_NAMES} objects of that name are archived there"
+    ))
 }
 
 /// Uploads the local copy of an object (the bytes that were loaded) to `NAME` under `prefix`,
@@ -207,34 +221,39 @@ pub(super) async fn upload_to_free_name(
     name: &str,
     copy: &LocalCopy<'_>,
 ) -> Result<Key, RemoteError> {
-    for n in 0u32..100_000 {
-        let to = prefix.clone().join(numbered(name, n).as_str());
+    for to in free_names(prefix, name) {
         match store.head(&to).await {
             Ok(there) if copy.is(store, &there).await? => return Ok(to),
-            Ok(_) => continue,
-            Err(StoreError::NotFound { .. }) => {}
+            Ok(_) => {}
+            Err(StoreError::NotFound { .. }) => return upload(store, &to, copy).await.map(|()| to),
             Err(e) => return Err(RemoteError::Store(e.to_string())),
         }
-        let failed = |e: StoreError| RemoteError::Store(format!("uploading to {to}: {e}"));
-        let local = |e| RemoteError::Local(copy.path.to_path_buf(), e);
-        let mut file = std::fs::File::open(copy.path).map_err(local)?;
-        let upload = store.put_multipart(&to).await.map_err(failed)?;
-        let mut parts = WriteMultipart::new_with_chunk_size(upload, PART);
-        let mut buf = vec![0u8; PART];
-        loop {
-            let n = std::io::Read::read(&mut file, &mut buf).map_err(local)?;
-            if n == 0 {
-                break;
-            }
-            parts.wait_for_capacity(2).await.map_err(failed)?;
-            parts.write(&buf[..n]);
-        }
-        parts.finish().await.map_err(failed)?;
-        return Ok(to);
     }
-    Err(RemoteError::Store(format!(
-        "no free name for {name} under {prefix}: 100,000 objects of that name are archived there"
-    )))
+    Err(no_free_name(prefix, name))
+}
+
+/// Streams the local copy to `to` in parts.
+async fn upload(
+    store: &dyn ObjectStore,
+    to: &Key,
+    copy: &LocalCopy<'_>,
+) -> Result<(), RemoteError> {
+    let failed = |e: StoreError| RemoteError::Store(format!("uploading to {to}: {e}"));
+    let local = |e| RemoteError::Local(copy.path.to_path_buf(), e);
+    let mut file = std::fs::File::open(copy.path).map_err(local)?;
+    let upload = store.put_multipart(to).await.map_err(failed)?;
+    let mut parts = WriteMultipart::new_with_chunk_size(upload, PART);
+    let mut buf = vec![0u8; PART];
+    loop {
+        let n = std::io::Read::read(&mut file, &mut buf).map_err(local)?;
+        if n == 0 {
+            break;
+        }
+        parts.wait_for_capacity(2).await.map_err(failed)?;
+        parts.write(&buf[..n]);
+    }
+    parts.finish().await.map_err(failed)?;
+    Ok(())
 }
 
 /// The part size of uploads (S3's minimum is 5 MiB).
@@ -287,11 +306,7 @@ pub(super) async fn rejected_reasons(
     name: &str,
 ) -> Result<Vec<String>, RemoteError> {
     let mut out = Vec::new();
-    for n in 0..1000u32 {
-        let c = match n {
-            0 => name.to_string(),
-            n => numbered(name, n),
-        };
+    for (n, c) in archive_names(name).take(COPIES_LOOKED_UP).enumerate() {
         let at = rejected.clone().join(format!("{c}.error.txt").as_str());
         match store.get(&at).await {
             Ok(got) => {
@@ -308,16 +323,6 @@ pub(super) async fn rejected_reasons(
         }
     }
     Ok(out)
-}
-
-fn numbered(name: &str, n: u32) -> String {
-    if n == 0 {
-        return name.to_string();
-    }
-    match name.rfind('.') {
-        Some(i) if i > 0 => format!("{}.{n}{}", &name[..i], &name[i..]),
-        _ => format!("{name}.{n}"),
-    }
 }
 
 /// Writes `text` as the object `name` beside `at`.
@@ -361,8 +366,5 @@ mod tests {
         assert!(same_e_tag(Some("W/\"abc\""), Some("abc")));
         assert!(!same_e_tag(Some("\"0x8DC1\""), Some("\"0x8DC2\"")));
         assert!(same_e_tag(None, Some("x")));
-        assert_eq!(numbered("a.csv", 0), "a.csv");
-        assert_eq!(numbered("a.csv", 2), "a.2.csv");
-        assert_eq!(numbered("README", 1), "README.1");
     }
 }
