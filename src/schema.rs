@@ -48,6 +48,74 @@ pub fn column_name_for(header: &str) -> String {
     }
 }
 
+/// The column names a header row (or an object's keys) gives, in order: each usable as a Delta
+/// column name ([`column_name_for`]), an empty one named by its position (`column_3`), and a
+/// repeat of an earlier name or of one of `reserved` — which Delta refuses, case-insensitively
+/// — made unique with a suffix (`Name_2`).
+pub fn unique_names(written: &[String], reserved: &[&str]) -> Vec<String> {
+    let mut seen: std::collections::HashSet<String> =
+        reserved.iter().map(|r| r.to_lowercase()).collect();
+    written
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let base = if h.trim().is_empty() {
+                format!("column_{}", i + 1)
+            } else {
+                column_name_for(h)
+            };
+            let mut name = base.clone();
+            let mut k = 2;
+            while !seen.insert(name.to_lowercase()) {
+                name = format!("{base}_{k}");
+                k += 1;
+            }
+            name
+        })
+        .collect()
+}
+
+/// What each of [`unique_names`] is named in a table that keeps the names as written
+/// (`column_names = "original"`): the name written, trimmed, where it differs from the name.
+/// An empty one keeps its positional name, and one Delta would take as a repeat (names
+/// compare without case) keeps its suffixed one.
+pub fn unique_labels(
+    written: &[String],
+    names: &[String],
+    reserved: &[&str],
+) -> Vec<Option<String>> {
+    let mut seen: std::collections::HashSet<String> =
+        reserved.iter().map(|r| r.to_lowercase()).collect();
+    written
+        .iter()
+        .zip(names)
+        .map(|(h, n)| {
+            let h = h.trim();
+            let label = (!h.is_empty() && h != n && !seen.contains(&h.to_lowercase()))
+                .then(|| h.to_string());
+            seen.insert(label.as_deref().unwrap_or(n).to_lowercase());
+            label
+        })
+        .collect()
+}
+
+/// Struct members of the keys `written` (in order) and their types: named and labelled as a
+/// header's columns are ([`unique_names`], [`unique_labels`]), nullable.
+pub fn members_of(written: Vec<(String, ColType, Option<TimeFormat>)>) -> Vec<ColumnSpec> {
+    let keys: Vec<String> = written.iter().map(|(k, _, _)| k.clone()).collect();
+    let names = unique_names(&keys, &[]);
+    let labels = unique_labels(&keys, &names, &[]);
+    written
+        .into_iter()
+        .zip(names.iter().zip(labels))
+        .map(|((_, ty, format), (name, label))| ColumnSpec {
+            label,
+            format,
+            ..ColumnSpec::new(name, ty, true)
+        })
+        .collect()
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ColType {
     String,
@@ -176,7 +244,7 @@ fn parse_type(s: &mut &str) -> Result<ColType, String> {
             *s = s
                 .strip_prefix('<')
                 .ok_or("struct needs its members: struct<name:type,…>")?;
-            let mut members: Vec<ColumnSpec> = Vec::new();
+            let mut members: Vec<(String, ColType, Option<TimeFormat>)> = Vec::new();
             loop {
                 *s = s.trim_start();
                 if let Some(r) = s.strip_prefix('>') {
@@ -195,28 +263,17 @@ fn parse_type(s: &mut &str) -> Result<ColType, String> {
                     .strip_prefix(':')
                     .ok_or_else(|| format!("struct member '{written}' needs ':type'"))?;
                 let ty = parse_type(s)?;
-                if members.iter().any(|m| m.shown() == written) {
+                if members.iter().any(|(w, _, _)| *w == written) {
                     return Err(format!("struct member '{written}' is named twice"));
                 }
-                // Two names that fold to one Spark-safe name: the later one gets `_2`, `_3`…
-                let folded = column_name_for(&written);
-                let name = (1..)
-                    .map(|i| match i {
-                        1 => folded.clone(),
-                        i => format!("{folded}_{i}"),
-                    })
-                    .find(|n| members.iter().all(|m| m.name != *n))
-                    .unwrap_or(folded);
-                let label = (name != written).then_some(written);
-                members.push(ColumnSpec {
-                    label,
-                    ..ColumnSpec::new(&name, ty, true)
-                });
+                members.push((written, ty, None));
             }
             if members.is_empty() {
                 return Err("a struct needs at least one member".into());
             }
-            ColType::Struct(members.into())
+            // Two names that fold to one Spark-safe name, or differ only in case: the later
+            // one gets `_2`, `_3`…
+            ColType::Struct(members_of(members).into())
         }
         "" => return Err(format!("a type is missing ({TYPE_NAMES})")),
         other => return Err(format!("unknown type '{other}' ({TYPE_NAMES})")),

@@ -271,18 +271,16 @@ fn widened(t: &DataType) -> Option<ColType> {
         D::Timestamp(_, _) => ColType::Timestamp,
         D::Utf8 | D::LargeUtf8 | D::Utf8View => ColType::String,
         D::Struct(fields) if !fields.is_empty() => ColType::Struct(
-            fields
-                .iter()
-                .map(|f| {
-                    let ty = widened(f.data_type()).unwrap_or(ColType::String);
-                    let name = crate::schema::column_name_for(f.name());
-                    ColumnSpec {
-                        label: (name != *f.name()).then(|| f.name().clone()),
-                        ..ColumnSpec::new(&name, ty, true)
-                    }
-                })
-                .collect::<Vec<_>>()
-                .into(),
+            crate::schema::members_of(
+                fields
+                    .iter()
+                    .map(|f| {
+                        let ty = widened(f.data_type()).unwrap_or(ColType::String);
+                        (f.name().clone(), ty, None)
+                    })
+                    .collect(),
+            )
+            .into(),
         ),
         D::List(e) | D::LargeList(e) => {
             ColType::List(Arc::new(widened(e.data_type()).unwrap_or(ColType::String)))

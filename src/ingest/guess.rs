@@ -386,6 +386,12 @@ mod tests {
             panic!()
         };
         assert_eq!((m[0].name.as_str(), m[1].name.as_str()), ("a_b", "a_b_2"));
+        // Named as a header's columns are: Delta compares names without case, and an empty
+        // key is named by its position.
+        assert_eq!(
+            nested_ty(&[r#"{"a": 1, "A": 2, "": 3}"#], &o),
+            "struct<a:int64,A_2:int64,column_3:int64>"
+        );
         // Without nesting (CSV, nested = "json"): text.
         assert_eq!(ty(&[r#"{"a": 1}"#], &o), ColType::String);
         // A bound on depth: deeper objects are their JSON text.

@@ -2,7 +2,7 @@
 //! they map onto the table's columns — or why the file cannot be loaded into the table.
 
 use crate::config::{FeedConfig, HeaderMatch, OnNewColumn};
-use crate::schema::{column_name_for, fold_name, ColumnSpec, TableSchema};
+use crate::schema::{fold_name, ColumnSpec, TableSchema};
 
 use super::split::{Dialect, RawRecord, Splitter};
 use super::window::Window;
@@ -75,28 +75,7 @@ fn cap(mut v: Vec<String>) -> Vec<String> {
 /// deltadrop's own, `_source_file_2`). Inference names columns this way and ingestion matches
 /// headers this way, so the two always agree.
 pub fn header_names(header: &[String]) -> Vec<String> {
-    let mut seen: std::collections::HashSet<String> = crate::schema::RESERVED
-        .iter()
-        .map(|r| r.to_string())
-        .collect();
-    header
-        .iter()
-        .enumerate()
-        .map(|(i, h)| {
-            let base = if h.trim().is_empty() {
-                format!("column_{}", i + 1)
-            } else {
-                column_name_for(h)
-            };
-            let mut name = base.clone();
-            let mut k = 2;
-            while !seen.insert(name.to_lowercase()) {
-                name = format!("{base}_{k}");
-                k += 1;
-            }
-            name
-        })
-        .collect()
+    crate::schema::unique_names(header, &crate::schema::RESERVED)
 }
 
 /// What each column of [`header_names`] is named in a table that keeps the names as written
@@ -104,21 +83,7 @@ pub fn header_names(header: &[String]) -> Vec<String> {
 /// An empty header keeps its positional name, and a header Delta would take as a repeat
 /// (names compare without case) keeps its suffixed one.
 pub fn header_labels(header: &[String], names: &[String]) -> Vec<Option<String>> {
-    let mut seen: std::collections::HashSet<String> = crate::schema::RESERVED
-        .iter()
-        .map(|r| r.to_lowercase())
-        .collect();
-    header
-        .iter()
-        .zip(names)
-        .map(|(h, n)| {
-            let h = h.trim();
-            let label = (!h.is_empty() && h != n && !seen.contains(&h.to_lowercase()))
-                .then(|| h.to_string());
-            seen.insert(label.as_deref().unwrap_or(n).to_lowercase());
-            label
-        })
-        .collect()
+    crate::schema::unique_labels(header, names, &crate::schema::RESERVED)
 }
 
 /// The header of one file, read for one table.
@@ -347,6 +312,7 @@ impl HeaderRead<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::schema::column_name_for;
 
     #[test]
     fn labels_are_the_headers_as_written_unless_delta_would_take_one_for_a_repeat() {

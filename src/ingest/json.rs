@@ -3,6 +3,7 @@
 //! struct and array columns read from JSON text.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt;
 
 use serde::de::{Deserializer, MapAccess, Visitor};
@@ -64,5 +65,44 @@ pub(super) fn text_of(v: &RawValue) -> Option<Cow<'_, str>> {
         Some(b'"') => serde_json::from_str::<String>(raw).ok().map(Cow::Owned),
         Some(b'n') if raw == "null" => None,
         _ => Some(Cow::Borrowed(raw)),
+    }
+}
+
+/// The keys of a run of objects, numbered in first-seen order. Objects usually repeat their
+/// keys' order, so a key is first looked for at its own position, the index only when another
+/// key is there.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Keys {
+    names: Vec<String>,
+    index: HashMap<String, usize>,
+}
+
+impl Keys {
+    /// The number of `key`, the `pos`-th key of its object; None if not seen yet.
+    pub(super) fn find(&self, key: &str, pos: usize) -> Option<usize> {
+        if self.names.get(pos).is_some_and(|n| n == key) {
+            return Some(pos);
+        }
+        self.index.get(key).copied()
+    }
+
+    /// The number of `key`, the `pos`-th key of its object; a new key takes the next one.
+    pub(super) fn of(&mut self, key: &str, pos: usize) -> usize {
+        if let Some(i) = self.find(key, pos) {
+            return i;
+        }
+        let i = self.names.len();
+        self.names.push(key.to_string());
+        self.index.insert(key.to_string(), i);
+        i
+    }
+
+    /// The keys, in first-seen order.
+    pub(super) fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    pub(super) fn into_names(self) -> Vec<String> {
+        self.names
     }
 }

@@ -12,7 +12,6 @@
 //! `csv.batch_rows` lines whatever the file's size.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
 use std::sync::Arc;
 
@@ -26,7 +25,7 @@ use crate::schema::TableSchema;
 
 use super::batch::{FileParse, Setup};
 use super::header::{ColumnPlan, HeaderRead};
-use super::json::{text_of, Object};
+use super::json::{text_of, Keys, Object};
 use super::split::Dialect;
 use super::{internal, FileSummary, IngestError, SinkError};
 
@@ -118,7 +117,7 @@ impl Builders {
         self.idx.clear();
         let mut twice = false;
         for (pos, (k, _)) in members.iter().enumerate() {
-            let c = cols.of(k, pos);
+            let c = cols.keys.of(k, pos);
             if c >= self.seen.len() {
                 self.seen.resize(c + 1, 0);
             }
@@ -126,7 +125,7 @@ impl Builders {
             self.seen[c] = line;
             self.idx.push(c);
         }
-        while self.columns.len() < cols.names.len() {
+        while self.columns.len() < cols.keys.names().len() {
             let mut b = StringBuilder::new();
             b.append_nulls(rows);
             self.columns.push(b);
@@ -156,26 +155,9 @@ impl Pending {
 /// The keys a file named so far, in first-seen order.
 #[derive(Default)]
 struct Columns {
-    names: Vec<String>,
-    index: HashMap<String, usize>,
-    /// How many of `names` the current plan knows.
+    keys: Keys,
+    /// How many of the keys the current plan knows.
     planned: usize,
-}
-
-impl Columns {
-    /// The column of `key`; `guess` first (objects usually repeat their keys' order).
-    fn of(&mut self, key: &str, guess: usize) -> usize {
-        if self.names.get(guess).is_some_and(|n| n == key) {
-            return guess;
-        }
-        if let Some(i) = self.index.get(key) {
-            return *i;
-        }
-        let i = self.names.len();
-        self.names.push(key.to_string());
-        self.index.insert(key.to_string(), i);
-        i
-    }
 }
 
 /// Reads one JSON lines text (decompressed and decoded already) into `parse`'s sink.
@@ -278,9 +260,9 @@ impl JsonLines<'_> {
             return Ok(());
         }
         let line = p.rows[0].0;
-        if cols.planned != cols.names.len() || cols.planned == 0 {
+        if cols.planned != cols.keys.names().len() || cols.planned == 0 {
             parse.set_plan(self.plan(cols, line)?);
-            cols.planned = cols.names.len();
+            cols.planned = cols.keys.names().len();
         }
         let n = p.rows.len();
         let width = parse.file_columns().len();
@@ -321,8 +303,8 @@ impl JsonLines<'_> {
             schema: self.schema,
             dialect: &Dialect::RFC4180,
         };
-        let mut names = cols.names.clone();
-        names.extend(header.unmatched(&cols.names, line)?);
+        let mut names = cols.keys.names().to_vec();
+        names.extend(header.unmatched(cols.keys.names(), line)?);
         header.plan_for(names, line)
     }
 }
@@ -382,7 +364,9 @@ pub(super) fn sample(
             let row = members
                 .iter()
                 .enumerate()
-                .filter_map(|(pos, (k, v))| text_of(v).map(|t| (cols.of(k, pos), t.into_owned())))
+                .filter_map(|(pos, (k, v))| {
+                    text_of(v).map(|t| (cols.keys.of(k, pos), t.into_owned()))
+                })
                 .collect();
             rows.push((line, row));
         }
@@ -391,7 +375,7 @@ pub(super) fn sample(
             break;
         }
     }
-    let width = cols.names.len();
+    let width = cols.keys.names().len();
     let rows = rows
         .into_iter()
         .map(|(line, cells)| {
@@ -403,7 +387,7 @@ pub(super) fn sample(
         })
         .collect();
     Ok(Sample {
-        names: cols.names,
+        names: cols.keys.into_names(),
         rows,
         whole,
     })

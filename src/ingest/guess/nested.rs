@@ -4,14 +4,12 @@
 //! when it is an object or array itself. A column that mixes objects with other values is
 //! text (the JSON as written), never a struct that quarantines the rest.
 
-use std::collections::HashMap;
-
 use serde_json::value::RawValue;
 
 use crate::config::ValueOptions;
-use crate::schema::{column_name_for, ColType, ColumnSpec};
+use crate::schema::{members_of, ColType};
 
-use super::super::json::{text_of, Object};
+use super::super::json::{text_of, Keys, Object};
 use super::{ColumnGuess, Decision};
 
 /// Objects nested deeper are kept as their JSON text: a bound on the work one value can make.
@@ -21,9 +19,9 @@ const MAX_DEPTH: usize = 16;
 pub(super) struct NestedGuess {
     objects: u64,
     arrays: u64,
-    /// Per key as written (first-seen order), the guess of its values.
-    members: Vec<(String, ColumnGuess)>,
-    index: HashMap<String, usize>,
+    /// The keys as written (first-seen order), and per key the guess of its values.
+    keys: Keys,
+    members: Vec<ColumnGuess>,
     /// The guess of every array's elements.
     elements: Option<Box<ColumnGuess>>,
     depth: usize,
@@ -41,18 +39,12 @@ impl NestedGuess {
             };
             self.objects += 1;
             for (pos, (k, value)) in pairs.into_iter().enumerate() {
-                // Objects usually repeat their keys' order: the key at its position first.
-                let here = self.members.get(pos).is_some_and(|(m, _)| *m == k);
-                let i = match (here, self.index.get(k.as_ref())) {
-                    (true, _) => pos,
-                    (false, Some(i)) => *i,
-                    (false, None) => {
-                        self.index.insert(k.to_string(), self.members.len());
-                        self.members.push((k.to_string(), self.child(opts)));
-                        self.members.len() - 1
-                    }
-                };
-                add_value(&mut self.members[i].1, value, opts);
+                let i = self.keys.of(&k, pos);
+                if i == self.members.len() {
+                    let g = self.child(opts);
+                    self.members.push(g);
+                }
+                add_value(&mut self.members[i], value, opts);
             }
             return true;
         }
@@ -83,22 +75,17 @@ impl NestedGuess {
     /// array when every one was an array; None otherwise.
     pub(super) fn decide(&self, values: u64, opts: &ValueOptions) -> Option<Decision> {
         let ty = if self.objects == values && !self.members.is_empty() {
-            let mut names: Vec<String> = Vec::with_capacity(self.members.len());
-            let members: Vec<ColumnSpec> = self
-                .members
+            let members = self
+                .keys
+                .names()
                 .iter()
+                .zip(&self.members)
                 .map(|(key, g)| {
                     let d = g.decide(opts);
-                    let name = unique(column_name_for(key), &names);
-                    names.push(name.clone());
-                    ColumnSpec {
-                        label: (name != *key).then(|| key.clone()),
-                        format: d.format,
-                        ..ColumnSpec::new(&name, d.ty, true)
-                    }
+                    (key.clone(), d.ty, d.format)
                 })
                 .collect();
-            ColType::Struct(members.into())
+            ColType::Struct(members_of(members).into())
         } else if self.arrays == values && self.arrays > 0 {
             let element = self
                 .elements
@@ -124,16 +111,4 @@ fn add_value(g: &mut ColumnGuess, value: &RawValue, opts: &ValueOptions) {
     if !t.is_empty() && !opts.null_values.iter().any(|n| n == t) {
         g.add(t, opts);
     }
-}
-
-/// `name`, or `name_2`, `name_3`… when an earlier member took it (two keys that fold to one
-/// Spark-safe name).
-fn unique(name: String, taken: &[String]) -> String {
-    if !taken.contains(&name) {
-        return name;
-    }
-    (2..)
-        .map(|i| format!("{name}_{i}"))
-        .find(|n| !taken.contains(n))
-        .unwrap_or(name)
 }
