@@ -549,12 +549,12 @@ fn date_by(s: &str, pattern: &str) -> Option<NaiveDate> {
     let (p, b) = (pattern.as_bytes(), s.as_bytes());
     if p.len() == 8 && b.len() == 10 {
         // Each of %Y %m %d once, one separator byte between them.
-        let fields = [(&p[0..2], 0usize), (&p[3..5], 0), (&p[6..8], 0)];
+        let fields = [&p[0..2], &p[3..5], &p[6..8]];
         let sep = p[2];
         if p[5] == sep && !sep.is_ascii_alphanumeric() && sep != b'%' {
             let mut at = 0;
             let (mut y, mut m, mut d) = (None, None, None);
-            for (f, _) in fields {
+            for f in fields {
                 let len = if f == b"%Y" { 4 } else { 2 };
                 let digits = b.get(at..at + len).unwrap_or_default();
                 if digits.len() != len || !digits.iter().all(u8::is_ascii_digit) {

@@ -34,11 +34,7 @@ pub(super) fn structs(
     errors: &mut Vec<CellError>,
 ) -> ArrayRef {
     let n = text.len();
-    let mut index: HashMap<&str, usize> = HashMap::with_capacity(members.len() * 2);
-    for (i, m) in members.iter().enumerate() {
-        index.entry(m.name.as_str()).or_insert(i);
-        index.entry(m.shown()).or_insert(i);
-    }
+    let lookup = Members::new(members);
     let mut children: Vec<StringBuilder> = members.iter().map(|_| StringBuilder::new()).collect();
     let mut valid = vec![true; n];
     // Rows that hold an object: their members' errors are theirs.
@@ -65,15 +61,7 @@ pub(super) fn structs(
                 Ok(Object(pairs)) => {
                     object[i] = true;
                     for (pos, (k, v)) in pairs.into_iter().enumerate() {
-                        // Objects usually repeat their keys' order: the member at the key's
-                        // position first, the index only when it is another.
-                        let same = |m: &ColumnSpec| m.shown() == k || m.name == k;
-                        let at = members.get(pos).filter(|m| same(m)).map(|_| pos);
-                        let at = at.or_else(|| index.get(k.as_ref()).copied()).or_else(|| {
-                            let safe = crate::schema::column_name_for(&k);
-                            members.iter().position(|m| m.name == safe)
-                        });
-                        match at {
+                        match lookup.find(&k, pos) {
                             // A key written twice: the last value counts, as in JavaScript.
                             Some(c) => row[c] = Some(text_of(v)),
                             // Kept beside the row (`on_new_column = "rescue"`), unless null.
@@ -114,20 +102,16 @@ pub(super) fn structs(
             b.append_option(v.as_ref().and_then(|t| t.as_deref()));
         }
     }
-    let mut arrays = Vec::with_capacity(members.len());
-    for (m, mut b) in members.iter().zip(children) {
-        let mut inner = Vec::new();
-        arrays.push(convert_column(&b.finish(), m, opts, &mut inner));
-        for e in inner {
-            let path = format!("{column}.{}", e.column);
-            if e.rescued.is_some() {
-                errors.push(CellError { column: path, ..e });
-            } else if object[e.row] {
-                // A member of a null struct is null whatever its column says.
-                fail(errors, &mut valid, e.row, &path, e.message);
-            }
-        }
-    }
+    let arrays = members
+        .iter()
+        .zip(children)
+        .map(|(m, mut b)| {
+            let mut inner = Vec::new();
+            let array = convert_column(&b.finish(), m, opts, &mut inner);
+            lift(inner, column, &object, &mut valid, errors);
+            array
+        })
+        .collect();
     let fields: Vec<Field> = members.iter().map(ColumnSpec::field).collect();
     let nulls = NullBuffer::from(valid);
     // Null rows with non-null values below them (a row with a failing member) are allowed by
@@ -135,6 +119,56 @@ pub(super) fn structs(
     match StructArray::try_new(fields.into(), arrays, Some(nulls)) {
         Ok(a) => Arc::new(a),
         Err(e) => failed_column(text, spec, errors, e.to_string()),
+    }
+}
+
+/// A struct's members, found by a key: the member at the key's position first (objects
+/// usually repeat their keys' order), then by the name the table shows or deltadrop's own, then
+/// by the key's Spark-safe form.
+struct Members<'a> {
+    members: &'a [ColumnSpec],
+    index: HashMap<&'a str, usize>,
+}
+
+impl<'a> Members<'a> {
+    fn new(members: &'a [ColumnSpec]) -> Members<'a> {
+        let mut index = HashMap::with_capacity(members.len() * 2);
+        for (i, m) in members.iter().enumerate() {
+            index.entry(m.name.as_str()).or_insert(i);
+            index.entry(m.shown()).or_insert(i);
+        }
+        Members { members, index }
+    }
+
+    fn find(&self, key: &str, pos: usize) -> Option<usize> {
+        let same = |m: &ColumnSpec| m.shown() == key || m.name == key;
+        if self.members.get(pos).is_some_and(same) {
+            return Some(pos);
+        }
+        self.index.get(key).copied().or_else(|| {
+            let safe = crate::schema::column_name_for(key);
+            self.members.iter().position(|m| m.name == safe)
+        })
+    }
+}
+
+/// A member column's errors (`inner`) as its struct's: named by path under `column`; a failure
+/// sets its row apart where the row holds an object (`object`: a member of a null struct is
+/// null whatever its column says); a rescued member passes as it is.
+fn lift(
+    inner: Vec<CellError>,
+    column: &str,
+    object: &[bool],
+    valid: &mut [bool],
+    errors: &mut Vec<CellError>,
+) {
+    for e in inner {
+        let path = format!("{column}.{}", e.column);
+        if e.rescued.is_some() {
+            errors.push(CellError { column: path, ..e });
+        } else if object[e.row] {
+            fail(errors, valid, e.row, &path, e.message);
+        }
     }
 }
 
